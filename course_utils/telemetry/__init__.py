@@ -1,0 +1,53 @@
+"""GPU telemetry without Jupyter: backends -> sampler -> sinks.
+
+>>> from course_utils.telemetry import open_backend, Sampler
+>>> backend = open_backend(simulate=2)           # or open_backend() for real GPUs
+>>> snap = backend.snapshot()
+>>> [g.simulated for g in snap.gpus]
+[True, True]
+"""
+
+from .errors import NoGpuError
+from .nogpu_backend import NoGpuBackend
+from .nvml_backend import NvmlBackend
+from .sampler import Sampler, running_samplers
+from .samples import METRICS, DeviceInfo, GpuSample, NoGpuReason, ProcessSample, Snapshot
+from .select import MODE_ENV, SIMULATED_GPUS_ENV, course_mode, open_backend
+from .simulated_backend import SimulatedBackend
+from .sinks import (
+    CSV_COLUMNS,
+    AlertEvent,
+    AlertRule,
+    CsvLogger,
+    MetricsLog,
+    SummaryStats,
+    ThresholdAlerts,
+    read_metrics_csv,
+)
+
+__all__ = [
+    "CSV_COLUMNS",
+    "METRICS",
+    "MODE_ENV",
+    "SIMULATED_GPUS_ENV",
+    "AlertEvent",
+    "AlertRule",
+    "CsvLogger",
+    "DeviceInfo",
+    "GpuSample",
+    "MetricsLog",
+    "NoGpuBackend",
+    "NoGpuError",
+    "NoGpuReason",
+    "NvmlBackend",
+    "ProcessSample",
+    "Sampler",
+    "SimulatedBackend",
+    "Snapshot",
+    "SummaryStats",
+    "ThresholdAlerts",
+    "course_mode",
+    "open_backend",
+    "read_metrics_csv",
+    "running_samplers",
+]

@@ -1,0 +1,182 @@
+"""One background thread that reads a backend on a fixed schedule.
+
+The sampler is the only thing that talks to the backend. Subscribers (CSV
+logger, statistics, alerts, widgets) are called from the sampler thread with
+each :class:`Snapshot`; they must be quick and must not print or display
+(in Jupyter, output from a thread lands in whichever cell runs at the time).
+A subscriber that raises is recorded in ``subscriber_errors``, never printed,
+and the others still run.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+import weakref
+from collections.abc import Callable
+
+from .samples import Snapshot
+
+Subscriber = Callable[[Snapshot], None]
+
+# name -> sampler: a notebook cell run twice makes a new sampler under the same
+# name, and the first one must not keep running unseen.
+_REGISTRY: weakref.WeakValueDictionary[str, Sampler] = weakref.WeakValueDictionary()
+_REGISTRY_LOCK = threading.Lock()
+
+
+class Sampler:
+    """Reads ``backend`` every ``interval`` seconds into a bounded history.
+
+    ``capacity`` bounds the history (default one hour at the interval, at most
+    100,000 snapshots). ``processes_every`` reads the per-process table every N
+    ticks (0: never), since that call is the slowest of the default ones.
+    """
+
+    def __init__(self, backend, interval: float = 0.5, *, capacity: int | None = None,
+                 name: str | None = "default", processes_every: int = 0):
+        if not interval or interval <= 0:
+            raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
+        if interval < 0.01:
+            raise ValueError(f"interval {interval} s is below 10 ms; NVML's own counters average "
+                             "over 1/6 s or more, so sampling that fast adds no information")
+        self.backend = backend
+        self.interval = float(interval)
+        if capacity is None:
+            capacity = min(100_000, max(10, int(3600 / self.interval)))
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.history: collections.deque[Snapshot] = collections.deque(maxlen=capacity)
+        self.name = name
+        self.processes_every = processes_every
+        self.ticks = 0
+        self.missed_ticks = 0
+        self.cpu_time_s = 0.0  # CPU seconds the sampler thread has used, over all its runs
+        self._cpu_before = 0.0
+        self.subscriber_errors: collections.deque[tuple[float, str, BaseException]] = (
+            collections.deque(maxlen=50))
+        self._subscribers: list[Subscriber] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if name is not None:
+            with _REGISTRY_LOCK:
+                old = _REGISTRY.get(name)
+                _REGISTRY[name] = self
+            if old is not None and old is not self:
+                old.stop()
+
+    # -- subscribers -------------------------------------------------------
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(snapshot)`` on every tick; returns an unsubscribe function."""
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    # -- lifecycle ---------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> Sampler:
+        """Start the thread (does nothing if it already runs)."""
+        with self._lock:
+            if self.running:
+                return self
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name=f"gpu-sampler-{self.name}",
+                                            daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop and join the thread (does nothing if it is not running)."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                raise RuntimeError(f"sampler thread did not stop within {timeout} s "
+                                   "(a subscriber or the backend is blocking)")
+        self._thread = None
+
+    def close(self) -> None:
+        self.stop()
+        if self.name is not None:
+            with _REGISTRY_LOCK:
+                if _REGISTRY.get(self.name) is self:
+                    del _REGISTRY[self.name]
+
+    def __enter__(self) -> Sampler:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- sampling ----------------------------------------------------------
+
+    def sample_once(self) -> Snapshot:
+        """Take one snapshot now and deliver it (also usable without the thread)."""
+        want_procs = self.processes_every > 0 and self.ticks % self.processes_every == 0
+        snap = self.backend.snapshot(processes=want_procs)
+        self.ticks += 1
+        self.history.append(snap)
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            try:
+                callback(snap)
+            except Exception as exc:
+                self.subscriber_errors.append((snap.timestamp, getattr(callback, "__name__", repr(callback)), exc))
+        return snap
+
+    def _run(self) -> None:
+        next_tick = time.monotonic()
+        cpu_start = time.thread_time()
+        while not self._stop.is_set():
+            try:
+                self.sample_once()
+            except Exception as exc:
+                self.subscriber_errors.append((time.time(), "backend", exc))
+            # CPU time of this thread alone: what watching the GPU costs
+            self.cpu_time_s = self._cpu_before + time.thread_time() - cpu_start
+            next_tick += self.interval
+            now = time.monotonic()
+            if now > next_tick:  # fell behind: skip the missed ticks rather than burst
+                missed = int((now - next_tick) / self.interval) + 1
+                self.missed_ticks += missed
+                next_tick += missed * self.interval
+            self._stop.wait(next_tick - now)
+        self._cpu_before = self.cpu_time_s
+
+    # -- reading -----------------------------------------------------------
+
+    @property
+    def latest(self) -> Snapshot | None:
+        return self.history[-1] if self.history else None
+
+    def window(self, seconds: float) -> list[Snapshot]:
+        """The snapshots of the last ``seconds`` (by the snapshots' timestamps)."""
+        snaps = list(self.history)
+        if not snaps:
+            return []
+        cutoff = snaps[-1].timestamp - seconds
+        return [s for s in snaps if s.timestamp >= cutoff]
+
+    def __del__(self):
+        self._stop.set()
+
+
+def running_samplers() -> list[Sampler]:
+    """Samplers whose thread runs now (for tests and for a notebook's tidy-up)."""
+    with _REGISTRY_LOCK:
+        return [s for s in _REGISTRY.values() if s.running]

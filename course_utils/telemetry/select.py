@@ -1,0 +1,90 @@
+"""Choosing where the numbers come from: real GPUs, simulated ones, or none.
+
+``COURSE_GPU_MODE`` sets the course-wide mode: ``auto`` (default: real GPUs if
+NVML works, otherwise CPU only), ``real``, ``simulated`` or ``cpu``.
+``COURSE_SIMULATED_GPUS`` sets how many virtual GPUs the simulated mode shows.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .errors import NoGpuError
+from .nogpu_backend import NoGpuBackend
+from .nvml_backend import NvmlBackend
+from .samples import NoGpuReason
+from .simulated_backend import MAX_GPUS, SimulatedBackend
+
+MODE_ENV = "COURSE_GPU_MODE"
+SIMULATED_GPUS_ENV = "COURSE_SIMULATED_GPUS"
+MODES = ("auto", "real", "simulated", "cpu")
+DEFAULT_SIMULATED_GPUS = 2
+
+
+def _env_mode() -> str:
+    mode = os.environ.get(MODE_ENV, "auto").strip().lower() or "auto"
+    if mode not in MODES:
+        raise ValueError(f"{MODE_ENV}={mode!r} is not a mode; use one of {', '.join(MODES)}")
+    return mode
+
+
+def _env_simulated_gpus() -> int:
+    raw = os.environ.get(SIMULATED_GPUS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_SIMULATED_GPUS
+    try:
+        n = int(raw)
+    except ValueError:
+        raise ValueError(f"{SIMULATED_GPUS_ENV}={raw!r} is not a whole number of GPUs "
+                         f"(1 to {MAX_GPUS})") from None
+    return n
+
+
+def open_backend(mode: str | None = None, *, simulate: int | None = None, seed: int = 0,
+                 step_s: float | None = None, indices: list[int] | None = None,
+                 fallback: str | None = None, nvml=None):
+    """Open the backend the course should read.
+
+    ``simulate=N`` is a shortcut for ``mode="simulated"`` with N GPUs.
+    ``fallback="simulated"``: in ``auto`` mode, show simulated GPUs (clearly
+    labelled) instead of nothing when no real GPU is usable; the notebooks that
+    are *about* watching GPUs use this. Never raises for a missing GPU: the
+    :class:`NoGpuBackend` it returns carries the reason and the fix.
+    """
+    if mode is None:
+        mode = "simulated" if simulate is not None else _env_mode()
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+    if fallback not in (None, "simulated"):
+        raise ValueError("fallback must be None or 'simulated'")
+    if mode == "simulated":
+        return SimulatedBackend(simulate if simulate is not None else _env_simulated_gpus(),
+                                seed=seed, step_s=step_s)
+    if mode == "cpu":
+        return NoGpuBackend(NoGpuReason(
+            code="cpu_mode", message=f"GPU reading is switched off ({MODE_ENV}=cpu).",
+            fix=f"Unset {MODE_ENV} (or set it to auto) to read real GPUs, or to 'simulated' "
+                "to see virtual ones."))
+    try:
+        return NvmlBackend(indices=indices, nvml=nvml)
+    except NoGpuError as exc:
+        if mode == "auto" and fallback == "simulated":
+            return SimulatedBackend(simulate or _env_simulated_gpus(), seed=seed, step_s=step_s)
+        return NoGpuBackend(exc.reason)
+
+
+def course_mode() -> tuple[str, str]:
+    """Which mode the course runs in here: ``("real", why)``, ``("simulated", why)``
+    or ``("cpu", why)``."""
+    mode = _env_mode()
+    if mode == "simulated":
+        n = _env_simulated_gpus()
+        return "simulated", f"{MODE_ENV}=simulated: {n} virtual GPU(s), clearly labelled, no real GPU read"
+    backend = open_backend(mode)
+    try:
+        if backend.kind == "nvml":
+            names = sorted({d.name for d in backend.devices()})
+            return "real", f"{backend.device_count()} GPU(s) through NVML: {', '.join(names)}"
+        return "cpu", backend.reason.message + " " + backend.reason.fix
+    finally:
+        backend.close()
