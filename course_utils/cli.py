@@ -41,9 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "doctor":
-        from .diagnostics.doctor import Context, doctor
+        from .diagnostics.doctor import Context, doctor_report
 
-        print(doctor(as_json=args.json, ctx=Context(skip_frameworks=args.no_frameworks)))
+        print(doctor_report(as_json=args.json, ctx=Context(skip_frameworks=args.no_frameworks)))
         return 0
     if args.command == "monitor":
         from .monitor import monitor

@@ -134,6 +134,11 @@ def format_result(r: dict) -> str:
         "  reference (gpu-figures.md, 2x H200): raw 20 us for 2 GPUs; sampler 0.05/0.28/1.6 %; "
         "nvidia-smi 40 ms",
     ]
+    ratio, cpu10 = r.get("ratio_ours_to_raw"), r.get("sampler_cpu_pct_10hz")
+    if ratio is not None:
+        lines.append(f"  target: snapshot <= 2x raw NVML ... {'met' if ratio <= 2 else 'MISSED'} ({ratio:.2f}x)")
+    if cpu10 is not None:
+        lines.append(f"  target: sampler at 10 Hz < 0.5% of a core ... {'met' if cpu10 < 0.5 else 'MISSED'}")
     if r.get("nvml_unavailable"):
         lines.append(f"  NVML not measured: {r['nvml_unavailable']}")
     return "\n".join(lines)

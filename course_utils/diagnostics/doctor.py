@@ -302,7 +302,7 @@ def format_report(results: list[Check], mode: tuple[str, str] | None = None) -> 
     return "\n".join(lines)
 
 
-def doctor(as_json: bool = False, ctx: Context | None = None) -> str:
+def doctor_report(as_json: bool = False, ctx: Context | None = None) -> str:
     results = run_checks(ctx)
     try:
         mode = course_mode()

@@ -76,8 +76,8 @@ class _Device:
     def __init__(self, handle, info: DeviceInfo):
         self.handle = handle
         self.info = info
-        self.readers: list[tuple[str, Callable[[], dict]]] = []
-        self.memory_fallback: Callable[[], dict] | None = None  # v1, if v2 fails
+        self.readers: list[tuple[str, Callable[[dict], None]]] = []
+        self.memory_fallback: Callable[[dict], None] | None = None  # v1, if v2 fails
         self.unsupported: set[str] = set()
         self.failure: str | None = None
         self.transient_errors = 0
@@ -155,27 +155,28 @@ class NvmlBackend:
         nv, h = self._nvml, dev.handle
         v2 = getattr(nv, "nvmlMemory_v2", None)
 
-        def memory_v2():
+        # Each reader fills the sample's keyword arguments in place (no dict per call).
+        def memory_v2(out):
             m = nv.nvmlDeviceGetMemoryInfo(h, version=v2)
-            return {"memory_used_bytes": m.used, "memory_total_bytes": m.total,
-                    "memory_reserved_bytes": m.reserved}
+            out["memory_used_bytes"], out["memory_total_bytes"] = m.used, m.total
+            out["memory_reserved_bytes"] = m.reserved
 
-        def memory_v1():
+        def memory_v1(out):
             m = nv.nvmlDeviceGetMemoryInfo(h)
-            return {"memory_used_bytes": m.used, "memory_total_bytes": m.total}
+            out["memory_used_bytes"], out["memory_total_bytes"] = m.used, m.total
 
-        def utilization():
+        def utilization(out):
             u = nv.nvmlDeviceGetUtilizationRates(h)
-            return {"utilization_pct": float(u.gpu), "memory_busy_pct": float(u.memory)}
+            out["utilization_pct"], out["memory_busy_pct"] = float(u.gpu), float(u.memory)
 
-        def temperature():
-            return {"temperature_c": float(nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU))}
+        def temperature(out):
+            out["temperature_c"] = float(nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU))
 
-        def power():
-            return {"power_w": nv.nvmlDeviceGetPowerUsage(h) / 1000.0}
+        def power(out):
+            out["power_w"] = nv.nvmlDeviceGetPowerUsage(h) / 1000.0
 
-        def sm_clock():
-            return {"sm_clock_mhz": float(nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_SM))}
+        def sm_clock(out):
+            out["sm_clock_mhz"] = float(nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_SM))
 
         table = {
             "memory": memory_v2 if v2 is not None else memory_v1,
@@ -198,10 +199,11 @@ class NvmlBackend:
         if dev.failure is not None:
             return GpuSample(timestamp=now, index=info.index, uuid=info.uuid, name=info.name,
                              healthy=False, error=dev.failure)
-        values: dict = {}
-        for metric, read in list(dev.readers):
+        values: dict = {"power_limit_w": info.power_limit_w}
+        # dev.readers is replaced, never changed in place, so iterating it here is safe
+        for metric, read in dev.readers:
             try:
-                values.update(read())
+                read(values)
             except self._error_type as exc:
                 code = getattr(exc, "value", None)
                 if metric == "memory" and code in _V2_MISSING and dev.memory_fallback:
@@ -209,7 +211,7 @@ class NvmlBackend:
                     v1, dev.memory_fallback = dev.memory_fallback, None
                     dev.readers = [(m, v1 if m == "memory" else r) for m, r in dev.readers]
                     try:
-                        values.update(v1())
+                        v1(values)
                         continue
                     except self._error_type as exc2:
                         exc, code = exc2, getattr(exc2, "value", None)
@@ -222,8 +224,7 @@ class NvmlBackend:
                     dev.readers = [(m, r) for m, r in dev.readers if m != metric]
                 else:
                     dev.transient_errors += 1
-        return GpuSample(timestamp=now, index=info.index, uuid=info.uuid, name=info.name,
-                         power_limit_w=info.power_limit_w, **values)
+        return GpuSample(now, info.index, info.uuid, info.name, **values)
 
     def snapshot(self, processes: bool = False) -> Snapshot:
         if not self._open:

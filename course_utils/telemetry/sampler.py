@@ -173,7 +173,9 @@ class Sampler:
         return [s for s in snaps if s.timestamp >= cutoff]
 
     def __del__(self):
-        self._stop.set()
+        stop = getattr(self, "_stop", None)  # absent if __init__ raised
+        if stop is not None:
+            stop.set()
 
 
 def running_samplers() -> list[Sampler]:

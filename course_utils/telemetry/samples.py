@@ -27,7 +27,10 @@ METRICS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+# Samples are read-only by convention but not frozen: a frozen dataclass pays a
+# object.__setattr__ per field on construction, which tripled the cost of a
+# snapshot against the raw NVML calls (measured on an H200, docs/performance.md).
+@dataclass(slots=True)
 class GpuSample:
     """One reading of one GPU.
 
@@ -97,7 +100,7 @@ class ProcessSample:
         return None if self.used_memory_bytes is None else self.used_memory_bytes / MIB
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Snapshot:
     """Everything one sampling tick read, for every GPU of a backend."""
 
