@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Minimum Linux driver for each CUDA major version (minor version compatibility).
-MIN_DRIVER_FOR_CUDA_MAJOR: dict[int, tuple[int, ...]] = {
-    11: (450, 80, 2),
-    12: (525, 60, 13),
-    13: (580, 65, 6),
+# Kept as text: driver versions are written with zero-padded parts ("580.65.06").
+MIN_DRIVER_FOR_CUDA_MAJOR: dict[int, str] = {
+    11: "450.80.02",
+    12: "525.60.13",
+    13: "580.65.06",
 }
 MIN_COMPUTE_CAPABILITY: dict[int, tuple[int, int]] = {
     11: (3, 5),
@@ -53,7 +54,8 @@ def check_runtime_on_driver(cuda_runtime: str, driver_version: str | None,
     if runtime is None:
         return CompatResult(False, f"cannot read the CUDA runtime version {cuda_runtime!r}")
     major = runtime[0]
-    needed = MIN_DRIVER_FOR_CUDA_MAJOR.get(major)
+    needed_text = MIN_DRIVER_FOR_CUDA_MAJOR.get(major)
+    needed = parse_version(needed_text)
     driver = parse_version(driver_version)
     supported = parse_version(driver_cuda)
     if driver is None and supported is None:
@@ -63,12 +65,12 @@ def check_runtime_on_driver(cuda_runtime: str, driver_version: str | None,
         return CompatResult(
             False,
             f"this driver supports CUDA up to {driver_cuda}, but the program needs CUDA {cuda_runtime}",
-            f"Upgrade the host driver to {'.'.join(map(str, needed)) if needed else 'a newer one'} or "
+            f"Upgrade the host driver to {needed_text or 'a newer one'} or "
             f"newer, or use a build for CUDA {supported[0]} (for PyTorch, the cu{supported[0]}x wheels).")
     if needed is not None and driver is not None and driver < needed:
         return CompatResult(
             False,
-            f"CUDA {major}.x needs driver >= {'.'.join(map(str, needed))}; this driver is {driver_version}",
+            f"CUDA {major}.x needs driver >= {needed_text}; this driver is {driver_version}",
             "Upgrade the host driver, or use a framework build for an older CUDA major version.")
     return CompatResult(True, f"CUDA {cuda_runtime} runs on driver {driver_version or '?'}"
                               f" (supports CUDA {driver_cuda or '?'})")
