@@ -1,0 +1,227 @@
+"""Run every GPU-facing part of the course and write a report.
+
+Each step is a command; its status, time and key figures go into
+docs/results/gpu_validation_<N>gpu.json (merged across calls, so the steps can
+be spread over several shorter runs) and docs/gpu-validation.md is rebuilt from
+all those files. A step whose script does not exist is reported as "not run".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
+REPORT = ROOT / "docs" / "gpu-validation.md"
+
+
+@dataclass
+class Step:
+    name: str
+    argv: list[str]
+    timeout_s: int
+    figures: str = ""  # a results JSON file whose key figures are summarised
+    min_gpus: int = 1
+    needs: str = ""  # a file that must exist for the step to run
+
+
+@dataclass
+class Outcome:
+    name: str
+    status: str  # pass | fail | not run
+    seconds: float
+    figures: str = ""
+    log: str = ""
+    detail: dict = field(default_factory=dict)
+
+
+def gpu_inventory() -> dict:
+    smi = shutil.which("nvidia-smi")
+    info = {"date": date.today().isoformat(), "gpus": 0, "gpu_model": None, "driver": None}
+    if smi:
+        out = subprocess.run([smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True).stdout.strip().splitlines()
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        if visible:
+            out = [out[int(i)] for i in visible.split(",") if i.strip().isdigit() and int(i) < len(out)]
+        if out:
+            info.update(gpus=len(out), gpu_model=out[0].split(",")[0].strip(),
+                        driver=out[0].split(",")[1].strip())
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+    except ImportError:
+        info["torch"] = None
+    info["python"] = sys.version.split()[0]
+    return info
+
+
+def steps_for(n_gpus: int, tag: str) -> list[Step]:
+    py = sys.executable
+    counts = ",".join(str(n) for n in (1, 2, 4, 8) if n <= n_gpus)
+    pytest_common = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=-ra --strict-markers"]
+    return [
+        Step("doctor", [py, "-m", "course_utils", "doctor", "--json"], 180),
+        Step("gpu tests", [*pytest_common, "-m", "gpu", "tests"], 600),
+        Step("telemetry bench", [py, "-m", "course_utils", "bench", "telemetry", "--gpus", str(min(2, n_gpus)),
+                                 "--json-out", f"docs/results/telemetry_{tag}.json"], 240,
+             figures=f"telemetry_{tag}.json"),
+        Step("memory bench", [py, "benchmarks/memory_bench.py", "--out", "docs/results/memory.json"], 300,
+             figures="memory.json", needs="benchmarks/memory_bench.py"),
+        Step("dashboard vs nvidia-smi", [py, "benchmarks/dashboard_vs_nvidia_smi.py", "--out",
+                                         "docs/results/dashboard_vs_smi.json"], 240,
+             figures="dashboard_vs_smi.json", needs="benchmarks/dashboard_vs_nvidia_smi.py"),
+        Step("notebooks (nbval)", [*pytest_common, "--nbval-lax", "--nbval-current-env",
+                                   "--nbval-sanitize-with", "tests/notebooks/sanitize.cfg",
+                                   "notebooks", "solutions"], 900),
+        Step("grading self-test", [py, "scripts/grade_submissions.py", "--selftest", "--out",
+                                   f"docs/results/grading_gpu_{tag}.json"], 600,
+             figures=f"grading_gpu_{tag}.json", needs="scripts/grade_submissions.py"),
+        Step("DataParallel probe", [py, "benchmarks/dataparallel_probe.py", "--out",
+                                    "docs/results/dataparallel_probe.json"], 300,
+             figures="dataparallel_probe.json", min_gpus=2, needs="benchmarks/dataparallel_probe.py"),
+        Step("multi-GPU bench", [py, "benchmarks/multi_gpu_bench.py", "--gpus", counts, "--out",
+                                 "docs/results/multi_gpu.json"], 900,
+             figures="multi_gpu.json", needs="benchmarks/multi_gpu_bench.py"),
+    ]
+
+
+def summarise(path: Path) -> str:
+    """A short line of key figures from a results JSON file."""
+    if not path.exists():
+        return ""
+    data = json.loads(path.read_text())
+    if isinstance(data, dict) and "snapshot_us_ours" in data:
+        raw = data.get("snapshot_us_raw_nvml") or 0
+        return (f"snapshot {data['snapshot_us_ours']:.1f} us vs raw NVML {raw:.1f} us; "
+                f"sampler 10 Hz {data['sampler_cpu_pct_10hz']:.2f}% of a core; nvidia-smi "
+                f"{data.get('nvidia_smi_ms') or 0:.0f} ms")
+    if isinstance(data, dict) and isinstance(data.get("summary"), str):
+        return data["summary"]
+    if isinstance(data, list) and data and isinstance(data[0], dict) and "img_per_s" in data[0]:
+        best = {}
+        for row in data:
+            key = (row.get("model"), row.get("mode"), row.get("gpus"))
+            best[key] = row
+        parts = [f"{m} {mode} x{g}: {r['img_per_s']:,.0f} img/s"
+                 + (f" ({100 * r['scaling_efficiency']:.0f}%)" if r.get("scaling_efficiency") else "")
+                 for (m, mode, g), r in sorted(best.items(), key=lambda kv: tuple(str(k) for k in kv[0]))]
+        return "; ".join(parts[:12])
+    return f"see {path.relative_to(ROOT)}"
+
+
+def run_step(step: Step, n_gpus: int, log_dir: Path) -> Outcome:
+    if n_gpus < step.min_gpus:
+        return Outcome(step.name, "not run", 0.0, f"needs {step.min_gpus} GPUs")
+    if step.needs and not (ROOT / step.needs).exists():
+        return Outcome(step.name, "not run", 0.0, f"{step.needs} does not exist")
+    log = log_dir / (step.name.replace(" ", "_").replace("(", "").replace(")", "") + ".log")
+    print(f"==> {step.name}: {' '.join(step.argv)}", flush=True)
+    start = time.perf_counter()
+    with open(log, "w") as f:
+        try:
+            proc = subprocess.run(step.argv, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, timeout=step.timeout_s)
+            status = "pass" if proc.returncode == 0 else "fail"
+        except subprocess.TimeoutExpired:
+            status = "fail"
+            f.write(f"\n[gpu_validate] timed out after {step.timeout_s} s\n")
+    seconds = time.perf_counter() - start
+    tail = log.read_text(errors="replace").strip().splitlines()[-15:]
+    print("\n".join("    " + line for line in tail), flush=True)
+    figures = summarise(RESULTS / step.figures) if step.figures else _pytest_counts(tail)
+    if step.name == "doctor" and status == "pass":
+        status, figures = _doctor_status(log)
+    where = str(log.relative_to(ROOT)) if log.is_relative_to(ROOT) else str(log)
+    return Outcome(step.name, status, seconds, figures, where)
+
+
+def _pytest_counts(tail: list[str]) -> str:
+    for line in reversed(tail):
+        if " passed" in line or " failed" in line or " skipped" in line:
+            return line.strip("= ")
+    return ""
+
+
+def _doctor_status(log: Path) -> tuple[str, str]:
+    text = log.read_text()
+    report = json.loads(text[text.index("{"):])
+    failed = [c["name"] for c in report["checks"] if c["status"] == "fail"]
+    return ("fail" if failed else "pass"), (f"failed: {', '.join(failed)}" if failed else f"mode {report['mode']}: "
+                                           + report["mode_detail"])
+
+
+def write_report() -> None:
+    runs = []
+    for path in sorted(RESULTS.glob("gpu_validation_*gpu.json")):
+        runs.append(json.loads(path.read_text()))
+    lines = ["# GPU validation reports", "",
+             "Written by `scripts/gpu_validate.sh` (do not edit by hand). Each section is one GPU count; "
+             "steps marked *not run* did not run on that machine, with the reason.", ""]
+    for run in sorted(runs, key=lambda r: r["machine"]["gpus"]):
+        m = run["machine"]
+        lines += [f"## {m['gpus']} x {m['gpu_model']}", "",
+                  f"Driver {m['driver']}, torch {m['torch']}, Python {m['python']}, run on {m['date']}.", "",
+                  "| item | result | time | key figures |", "|---|---|---|---|"]
+        for o in run["steps"]:
+            figures = o["figures"].replace("|", "/").replace("\n", " ")
+            lines.append(f"| {o['name']} | {o['status']} | {o['seconds']:.0f} s | {figures} |")
+        lines.append("")
+    REPORT.write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", help="comma-separated step names to run")
+    parser.add_argument("--skip", help="comma-separated step names to skip")
+    parser.add_argument("--list", action="store_true", help="list the steps and exit")
+    parser.add_argument("--log-dir", default=os.environ.get("OUT") or "test-artifacts/gpu-validation")
+    args = parser.parse_args(argv)
+    machine = gpu_inventory()
+    n = machine["gpus"]
+    tag = f"{n}gpu"
+    steps = steps_for(max(n, 1), tag)
+    if args.list:
+        print("\n".join(s.name for s in steps))
+        return 0
+    chosen = {s.strip() for s in args.only.split(",")} if args.only else None
+    skipped = {s.strip() for s in args.skip.split(",")} if args.skip else set()
+    unknown = ((chosen or set()) | skipped) - {s.name for s in steps}
+    if unknown:
+        parser.error(f"unknown step(s) {sorted(unknown)}; --list shows them")
+    if n == 0:
+        print("No NVIDIA GPU found (nvidia-smi missing or lists none): nothing to validate on a GPU. "
+              "Run `python -m course_utils doctor` for the reason.")
+        return 1
+    log_dir = Path(args.log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    results_file = RESULTS / f"gpu_validation_{tag}.json"
+    previous = json.loads(results_file.read_text()) if results_file.exists() else {"steps": []}
+    outcomes = {o["name"]: o for o in previous["steps"]}
+    for step in steps:
+        if (chosen and step.name not in chosen) or step.name in skipped:
+            continue
+        outcomes[step.name] = asdict(run_step(step, n, log_dir))
+    order = [s.name for s in steps]
+    ordered = [outcomes.get(name) or asdict(Outcome(name, "not run", 0.0, "not run yet")) for name in order]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    results_file.write_text(json.dumps({"machine": machine, "steps": ordered}, indent=2) + "\n")
+    write_report()
+    print(f"\n{'item':<26}{'result':<9}{'time':>7}  key figures")
+    for o in ordered:
+        print(f"{o['name']:<26}{o['status']:<9}{o['seconds']:>6.0f}s  {o['figures'][:150]}")
+    print(f"\n{n} x {machine['gpu_model']}, driver {machine['driver']}, {machine['date']}; report: {REPORT}")
+    return 0 if all(o["status"] != "fail" for o in ordered) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

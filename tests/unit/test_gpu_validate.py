@@ -1,0 +1,67 @@
+"""The GPU validation script's own logic, on a machine without a GPU."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import gpu_validate  # noqa: E402
+
+
+def test_lists_every_step():
+    proc = subprocess.run([sys.executable, "scripts/gpu_validate.py", "--list"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    names = proc.stdout.split("\n")
+    for expected in ("doctor", "gpu tests", "notebooks (nbval)", "multi-GPU bench", "grading self-test"):
+        assert expected in names
+
+
+def test_refuses_to_pretend_without_a_gpu(monkeypatch, tmp_path):
+    monkeypatch.setattr(gpu_validate, "gpu_inventory",
+                        lambda: {"gpus": 0, "gpu_model": None, "driver": None, "date": "2026-11-28"})
+    assert gpu_validate.main(["--log-dir", str(tmp_path)]) == 1
+
+
+def test_unknown_step_is_a_usage_error(monkeypatch):
+    monkeypatch.setattr(gpu_validate, "gpu_inventory",
+                        lambda: {"gpus": 2, "gpu_model": "X", "driver": "1", "date": "d"})
+    with pytest.raises(SystemExit):
+        gpu_validate.main(["--only", "everything"])
+
+
+def test_multi_gpu_step_uses_every_gpu_count_present():
+    steps = {s.name: s for s in gpu_validate.steps_for(4, "4gpu")}
+    assert steps["multi-GPU bench"].argv[-3] == "1,2,4"
+    steps8 = {s.name: s for s in gpu_validate.steps_for(8, "8gpu")}
+    assert "1,2,4,8" in steps8["multi-GPU bench"].argv
+
+
+def test_missing_script_is_reported_as_not_run(tmp_path):
+    step = gpu_validate.Step("x", ["true"], 10, needs="benchmarks/does_not_exist.py")
+    outcome = gpu_validate.run_step(step, 1, tmp_path)
+    assert outcome.status == "not run" and "does not exist" in outcome.figures
+
+
+def test_a_failing_step_is_a_fail_with_its_log(tmp_path):
+    step = gpu_validate.Step("boom", [sys.executable, "-c", "print('before'); raise SystemExit(3)"], 30)
+    outcome = gpu_validate.run_step(step, 1, tmp_path)
+    assert outcome.status == "fail" and "before" in Path(outcome.log).read_text()
+
+
+def test_report_is_rebuilt_from_results(tmp_path, monkeypatch):
+    results = tmp_path / "results"
+    results.mkdir()
+    monkeypatch.setattr(gpu_validate, "RESULTS", results)
+    monkeypatch.setattr(gpu_validate, "REPORT", tmp_path / "report.md")
+    run = {"machine": {"gpus": 2, "gpu_model": "NVIDIA H200", "driver": "580.159.04", "torch": "2.11.0",
+                       "python": "3.12.3", "date": "2026-11-28"},
+           "steps": [{"name": "gpu tests", "status": "pass", "seconds": 12.0, "figures": "5 passed", "log": ""}]}
+    (results / "gpu_validation_2gpu.json").write_text(json.dumps(run))
+    gpu_validate.write_report()
+    text = (tmp_path / "report.md").read_text()
+    assert "## 2 x NVIDIA H200" in text and "| gpu tests | pass | 12 s | 5 passed |" in text
