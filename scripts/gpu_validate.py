@@ -66,10 +66,26 @@ def gpu_inventory() -> dict:
     return info
 
 
+def notebooks_with_own_kernel() -> dict[str, list[str]]:
+    """kernel name -> notebooks that ask for a kernel other than python3 (the workshop image
+    points TensorFlow notebooks at its separate TensorFlow environment)."""
+    found: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        kernel = json.loads(path.read_text()).get("metadata", {}).get("kernelspec", {}).get("name", "python3")
+        if kernel != "python3":
+            found.setdefault(kernel, []).append(str(path.relative_to(ROOT)))
+    return found
+
+
 def steps_for(n_gpus: int, tag: str) -> list[Step]:
     py = sys.executable
     counts = ",".join(str(n) for n in (1, 2, 4, 8) if n <= n_gpus)
     pytest_common = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=-ra --strict-markers"]
+    nbval = ["--nbval-lax", "--nbval-sanitize-with", "tests/notebooks/sanitize.cfg"]
+    own_kernel = notebooks_with_own_kernel()
+    ignored = [f"--ignore={nb}" for nbs in own_kernel.values() for nb in nbs]
+    kernel_steps = [Step(f"notebooks ({kernel} kernel)", [*pytest_common, *nbval, "--nbval-kernel-name", kernel, *nbs],
+                         600) for kernel, nbs in own_kernel.items()]
     return [
         Step("doctor", [py, "-m", "course_utils", "doctor", "--json"], 180),
         Step("gpu tests", [*pytest_common, "-m", "gpu", "tests"], 600),
@@ -81,9 +97,9 @@ def steps_for(n_gpus: int, tag: str) -> list[Step]:
         Step("dashboard vs nvidia-smi", [py, "benchmarks/dashboard_vs_nvidia_smi.py", "--out",
                                          "docs/results/dashboard_vs_smi.json"], 240,
              figures="dashboard_vs_smi.json", needs="benchmarks/dashboard_vs_nvidia_smi.py"),
-        Step("notebooks (nbval)", [*pytest_common, "--nbval-lax", "--nbval-current-env",
-                                   "--nbval-sanitize-with", "tests/notebooks/sanitize.cfg",
+        Step("notebooks (nbval)", [*pytest_common, *nbval, "--nbval-current-env", *ignored,
                                    "notebooks", "solutions"], 900),
+        *kernel_steps,
         Step("grading self-test", [py, "scripts/grade_submissions.py", "--selftest", "--out",
                                    f"docs/results/grading_gpu_{tag}.json"], 600,
              figures=f"grading_gpu_{tag}.json", needs="scripts/grade_submissions.py"),
