@@ -124,15 +124,21 @@ def summarise(path: Path) -> str:
                 f"{data.get('nvidia_smi_ms') or 0:.0f} ms")
     if isinstance(data, dict) and isinstance(data.get("summary"), str):
         return data["summary"]
-    if isinstance(data, list) and data and isinstance(data[0], dict) and "img_per_s" in data[0]:
-        best = {}
-        for row in data:
-            key = (row.get("model"), row.get("mode"), row.get("gpus"))
-            best[key] = row
-        parts = [f"{m} {mode} x{g}: {r['img_per_s']:,.0f} img/s"
-                 + (f" ({100 * r['scaling_efficiency']:.0f}%)" if r.get("scaling_efficiency") else "")
-                 for (m, mode, g), r in sorted(best.items(), key=lambda kv: tuple(str(k) for k in kv[0]))]
-        return "; ".join(parts[:12])
+    if isinstance(data, dict) and isinstance(data.get("verdict"), dict):
+        return str(data["verdict"].get("result", ""))
+    if isinstance(data, dict) and isinstance(data.get("checks"), dict):  # dashboard vs nvidia-smi
+        return "agreement: " + ", ".join(f"{k} {v.get('agree')}/{v.get('readings')}" for k, v in data["checks"].items())
+    rows = data.get("runs") if isinstance(data, dict) else data
+    if isinstance(rows, list) and rows and isinstance(rows[0], dict) and "img_per_s" in rows[0]:
+        parts = []
+        for r in rows:
+            if r.get("device", "cuda") != "cuda" or not r.get("img_per_s"):
+                continue
+            eff = f" ({100 * r['scaling_efficiency']:.0f}%)" if r.get("scaling_efficiency") else ""
+            extra = "" if r.get("compile", "none") == "none" else f" compile={r['compile']}"
+            extra += "" if r.get("cudnn_benchmark", True) else " cudnn.benchmark off"
+            parts.append(f"{r['model']} {r['mode']} x{r['gpus']}{extra}: {r['img_per_s']:,.0f} img/s{eff}")
+        return "; ".join(parts)
     return f"see {path.relative_to(ROOT)}"
 
 
