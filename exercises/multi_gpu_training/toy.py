@@ -1,0 +1,135 @@
+"""The given parts of the multi-GPU exercise (do not edit: the autograder uses its own copy).
+
+* a tiny, learnable classification problem and a tiny model, both fixed by a seed;
+* ``launch``: run a script under torchrun from the notebook, with a time limit;
+* ``save_outputs``: what a DDP run leaves behind for the checks;
+* ``reference_state``: what DDP on N ranks must end with, computed in one process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DistributedSampler, TensorDataset
+
+N_FEATURES, HIDDEN, N_CLASSES = 16, 32, 4
+HERE = Path(__file__).resolve().parent
+
+
+def make_dataset(n_samples: int = 512, seed: int = 0) -> TensorDataset:
+    """``n_samples`` items ``(features, label, index)``: labels come from a hidden linear
+    teacher, so the problem is learnable; the index lets a run record what it saw."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n_samples, N_FEATURES, generator=g)
+    teacher = torch.randn(N_FEATURES, N_CLASSES, generator=g)
+    y = (x @ teacher).argmax(dim=1)
+    return TensorDataset(x, y, torch.arange(n_samples))
+
+
+def make_model(seed: int = 0) -> nn.Module:
+    """A two-layer MLP whose initial weights depend only on ``seed`` (not on global RNG state)."""
+    model = nn.Sequential(nn.Linear(N_FEATURES, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, N_CLASSES))
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in (model[0], model[2]):
+            bound = layer.in_features ** -0.5
+            layer.weight.copy_(torch.rand(layer.weight.shape, generator=g) * 2 * bound - bound)
+            layer.bias.copy_(torch.rand(layer.bias.shape, generator=g) * 2 * bound - bound)
+    return model
+
+
+@dataclass
+class RunResult:
+    command: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def summary(self, tail: int = 15) -> str:
+        head = f"exit code {self.returncode} after {self.seconds:.1f} s: {' '.join(self.command[2:])}"
+        if self.ok:
+            return head
+        lines = (self.stdout + "\n" + self.stderr).strip().splitlines()
+        return head + "\n" + "\n".join(lines[-tail:])
+
+
+def launch(script, nproc: int = 2, args=(), timeout: float = 240.0) -> RunResult:
+    """``torchrun --standalone --nproc_per_node=NPROC SCRIPT ARGS`` from this Python
+    (``python -m torch.distributed.run`` is torchrun, with the same interpreter as the
+    notebook). A run still going after ``timeout`` seconds (a rank waiting forever for the
+    other, say) is killed with all its processes."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               str(script), *map(str, args)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), env.get("PYTHONPATH", "")) if p)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault("NCCL_NVLS_ENABLE", "0")  # keep NVLink SHARP off, as on the course's GPU machines
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own process group, so all ranks can be killed
+    try:
+        out, err = proc.communicate(timeout=timeout)
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        err += f"\n[launch] killed after {timeout:.0f} s: a rank never finished (waiting for another?)"
+        code = -signal.SIGKILL
+    return RunResult(command, code, out, err, time.perf_counter() - start)
+
+
+def save_outputs(out, rank: int, world_size: int, device, model, seen: list[list[int]], seconds: float) -> None:
+    """Every rank writes the sample indices it trained on, per epoch; rank 0 also writes the
+    final parameters and what the run used."""
+    out = Path(out)
+    record = {"rank": rank, "world_size": world_size, "device": str(device), "epochs": seen}
+    (out / f"seen_rank{rank}.json").write_text(json.dumps(record))
+    if rank == 0:
+        module = model.module if hasattr(model, "module") else model
+        torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, out / "model.pt")
+        run = {"backend": dist.get_backend(), "world_size": world_size, "device": str(device),
+               "wrapped_in": type(model).__name__, "train_seconds": seconds, "torch": torch.__version__,
+               "cuda_devices": torch.cuda.device_count()}
+        (out / "run.json").write_text(json.dumps(run, indent=1))
+
+
+def rank_order(n_samples: int, world_size: int, rank: int, seed: int, epoch: int) -> list[int]:
+    """The indices DistributedSampler(shuffle=True, seed=seed) gives ``rank`` in ``epoch``."""
+    sampler = DistributedSampler(range(n_samples), num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
+    sampler.set_epoch(epoch)
+    return list(sampler)
+
+
+def reference_state(n_samples: int, seed: int, world_size: int, batch_size: int, epochs: int,
+                    lr: float) -> dict[str, torch.Tensor]:
+    """What DDP on ``world_size`` ranks must end with: one process, one model, and at each step
+    the concatenation of every rank's local batch with the mean loss over it (DDP averages the
+    ranks' gradients, which for equal local batches is exactly that mean)."""
+    data = make_dataset(n_samples, seed)
+    x, y = data.tensors[0], data.tensors[1]
+    model = make_model(seed)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    for epoch in range(epochs):
+        orders = [rank_order(n_samples, world_size, r, seed, epoch) for r in range(world_size)]
+        for start in range(0, len(orders[0]), batch_size):
+            idx = torch.tensor([i for order in orders for i in order[start:start + batch_size]])
+            optimizer.zero_grad()
+            F.cross_entropy(model(x[idx]), y[idx]).backward()
+            optimizer.step()
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}

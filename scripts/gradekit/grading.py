@@ -1,0 +1,103 @@
+"""The instructor workflow: a folder of submissions in, gradebook, CSV, feedback and timing out."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from . import course, layout, merge, report, runner
+from .worker import quiet_nbgrader
+
+DEFAULT_SUBMISSION_TIMEOUT = 900.0
+
+
+def cell_timeout(config, assignment: str, override: float | None) -> int:
+    if override:
+        return int(override)
+    per_assignment = config.GradeSubmissions.get("cell_timeout", {}) if "GradeSubmissions" in config else {}
+    return int(per_assignment.get(assignment) or config.Execute.get("timeout", 30))
+
+
+def kernel_preload(config, assignment: str) -> list[str]:
+    per_assignment = config.GradeSubmissions.get("kernel_preload", {}) if "GradeSubmissions" in config else {}
+    return list(per_assignment.get(assignment, []))
+
+
+def grade_folder(course_dir: Path, assignment: str, submissions: Path, *, workers: int | None = None,
+                 out: Path | None = None, students: list[str] | None = None, feedback: bool = True,
+                 cell_timeout_s: float | None = None, submission_timeout_s: float = DEFAULT_SUBMISSION_TIMEOUT,
+                 fork_kernels: bool = True, quiet: bool = False) -> dict:
+    """Autograde every submission in ``submissions`` into the course at ``course_dir``.
+
+    Returns the run's record (also written to ``out/report.json``, next to ``out/grades.csv``).
+    """
+    started = time.perf_counter()
+    course.prepare_environment()
+    quiet_nbgrader()
+    course_dir = Path(course_dir).resolve()
+    config = course.load_config(course_dir)
+    workers = workers or os.cpu_count() or 1
+    out = Path(out) if out else course_dir / "grading-reports" / assignment
+    with course.exclusive(config), tempfile.TemporaryDirectory(prefix="gradekit-") as scratch:
+        info = course.register_assignment(config, assignment)
+        template = Path(scratch) / "template.db"
+        shutil.copy2(course.db_path(config), template)  # each worker grades into its own copy
+        found = layout.discover(Path(submissions), assignment, students)
+        tasks, rows, results = [], [], []
+        for sub in found:
+            problem = layout.bad_student_id(sub.student)
+            if problem:  # nbgrader cannot store it; nothing is written for it
+                rows.append({"student": sub.student, "status": "error", "notes": [problem], "seconds": 0.0})
+                continue
+            tasks.append({"student": sub.student, "folder": str(sub.folder) if sub.folder else None,
+                          "problems": sub.problems, "notebooks": info.notebooks})
+        setup = {"assignment": assignment, "course_dir": str(course_dir), "template_db": str(template),
+                 "workdir": scratch, "cell_timeout": cell_timeout(config, assignment, cell_timeout_s),
+                 "feedback": feedback, "kernel_preload": kernel_preload(config, assignment) if fork_kernels else None}
+        originals = {s.student: s.folder for s in found}
+        setup_s = time.perf_counter() - started
+        t0 = time.perf_counter()
+        for result in runner.run(tasks, setup, workers, submission_timeout_s) if tasks else ():
+            t = time.perf_counter()
+            merge.merge(config, info, result, originals.get(result["student"]))
+            result["timing"]["merge_s"] = time.perf_counter() - t
+            row = {"student": result["student"], "status": result["status"], "notes": result["notes"],
+                   "seconds": result["timing"].get("worker_s", 0.0)}
+            if result["status"] != "error":
+                row.update(merge.read_back(config, info, result["student"]))
+            if result.get("feedback"):
+                row["feedback"] = sorted(str(p) for p in (course_dir / "feedback" / result["student"] / assignment)
+                                         .glob("*.html"))
+            rows.append(row)
+            results.append(result)
+            if not quiet:
+                print(f"  {row['student']}: {row['status']}"
+                      + (f" {row['score']:g}/{info.max_score:g}" if row.get("score") is not None else ""), flush=True)
+        grading_s = time.perf_counter() - t0
+    rows.sort(key=lambda r: r["student"])
+
+    def mean(key: str) -> float:
+        values = [r["timing"][key] for r in results if key in r["timing"]]
+        return statistics.fmean(values) if values else 0.0
+
+    timing = {"workers": min(workers, max(1, len(tasks))), "submissions": len(rows), "setup_s": setup_s,
+              "grading_s": grading_s, "per_submission_s": grading_s / max(1, len(tasks)),
+              "mean_worker_s": mean("worker_s"), "mean_autograde_s": mean("autograde_s"),
+              "mean_feedback_s": mean("feedback_s"), "mean_merge_s": mean("merge_s"),
+              "total_s": time.perf_counter() - started}
+    record = {"assignment": assignment, "course_dir": str(course_dir), "submissions": str(submissions),
+              "max_score": info.max_score, "auto_max_score": info.auto_max_score,
+              "cells": [{"column": c.column, "max_score": c.max_score, "manual": c.manual} for c in info.cells],
+              "cell_timeout_s": setup["cell_timeout"], "kernels": "forked from a zygote, preloaded with "
+              f"{setup['kernel_preload']}" if fork_kernels else "started the usual way",
+              "timing": timing, "students": rows}
+    report.write_csv(out / "grades.csv", info, rows)
+    report.write_json(out / "report.json", record)
+    if not quiet:
+        print(report.table(info, rows, timing))
+        print(f"grades: {out / 'grades.csv'}  feedback: {course_dir / 'feedback'}/<student>/{assignment}/")
+    return record

@@ -1,0 +1,119 @@
+"""A pool of grading workers with a hard time limit per submission.
+
+Workers are forked from this process, which has nbgrader imported already (about 2 s
+saved per worker), or from a forkserver that imported it when this process has threads.
+A worker that dies, or takes longer than the limit on one submission, is killed together
+with every process it started (kernels, torchrun ranks); that submission is reported as
+an error and a fresh worker takes over.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from multiprocessing.connection import wait
+from pathlib import Path
+
+import psutil
+
+_CTX = None
+
+
+def _context():
+    global _CTX
+    if _CTX is None:
+        if threading.active_count() == 1:  # forking a process with threads is unsafe
+            _CTX = mp.get_context("fork")
+        else:
+            _CTX = mp.get_context("forkserver")
+            _CTX.set_forkserver_preload(["nbgrader.apps", "nbgrader.api", "gradekit.worker"])
+    return _CTX
+
+
+def kill_tree(pid: int) -> None:
+    try:
+        root = psutil.Process(pid)
+        procs = [*root.children(recursive=True), root]
+    except psutil.NoSuchProcess:
+        return
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=10)
+
+
+class _Slot:
+    def __init__(self, index: int, setup: dict):
+        from .worker import serve
+
+        self.index = index
+        setup = dict(setup, workdir=str(Path(setup["workdir"]) / f"worker-{index}"))
+        self.conn, child = _context().Pipe()
+        self.process = _context().Process(target=serve, args=(child, setup), name=f"grader-{index}", daemon=True)
+        self.process.start()
+        child.close()
+        self.task: dict | None = None
+        self.started = 0.0
+        self.ready = False
+
+    def stop(self, kill: bool = False) -> None:
+        if not kill and self.process.is_alive():
+            try:
+                self.conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+            self.process.join(10)
+        if self.process.is_alive():
+            kill_tree(self.process.pid)
+        self.process.join(1)
+        self.conn.close()
+
+
+def run(tasks: list[dict], setup: dict, workers: int, submission_timeout: float) -> Iterator[dict]:
+    """Grade ``tasks`` on ``workers`` processes; yields each result as it arrives."""
+    pending = deque(tasks)
+    slots = [_Slot(i, setup) for i in range(max(1, min(workers, len(tasks))))]
+    try:
+        while pending or any(s.task for s in slots):
+            for slot in slots:
+                if slot.ready and slot.task is None and pending:
+                    slot.task, slot.started = pending.popleft(), time.monotonic()
+                    slot.conn.send(slot.task)
+            for conn in wait([s.conn for s in slots], timeout=1.0):
+                slot = next(s for s in slots if s.conn is conn)
+                try:
+                    message = conn.recv()
+                except (EOFError, OSError):
+                    message = {"died": True}
+                if message.get("ready"):
+                    slot.ready = True
+                elif message.get("fatal"):
+                    raise RuntimeError(f"a grading worker could not start:\n{message['fatal']}")
+                elif message.get("died"):
+                    yield from _replace(slots, slot, setup, "the grading worker process died while grading this "
+                                                            "submission (it was restarted; the others are unaffected)")
+                else:
+                    slot.task = None
+                    yield message
+            now = time.monotonic()
+            for slot in slots:
+                if slot.task and now - slot.started > submission_timeout:
+                    yield from _replace(slots, slot, setup, f"grading took longer than {submission_timeout:.0f} s "
+                                                            "and was stopped (a loop that ignores interrupts?)")
+    finally:
+        for slot in slots:
+            slot.stop()
+
+
+def _replace(slots: list[_Slot], slot: _Slot, setup: dict, why: str) -> Iterator[dict]:
+    task = slot.task
+    slot.stop(kill=True)
+    slots[slots.index(slot)] = _Slot(slot.index, setup)
+    if task is not None:
+        yield {"student": task["student"], "status": "error", "timing": {"worker_s": time.monotonic() - slot.started},
+               "notes": [*task["problems"], why]}

@@ -1,0 +1,203 @@
+"""Grading one submission at a time in a private course directory.
+
+Each worker process has its own nbgrader course directory and its own copy of the
+gradebook (SQLite allows one writer at a time, so workers never share one). It runs
+nbgrader's own autograde and generate_feedback there and sends back plain data; only
+the parent process writes to the instructor's gradebook (see ``merge``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+from . import course, forkkernel, layout
+
+# error names our Execute writes when a kernel dies or hangs (see execute.py)
+KERNEL_TROUBLE = {"KernelDied": "the kernel died", "KernelUnresponsive": "the kernel hung",
+                  "CellTimeoutError": "a cell ran past the time limit"}
+
+
+class Worker:
+    def __init__(self, setup: dict):
+        from nbgrader.apps import NbGraderAPI
+
+        course.prepare_environment()
+        self.assignment = setup["assignment"]
+        self.root = Path(setup["workdir"])
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db = self.root / "gradebook.db"
+        shutil.copy2(setup["template_db"], self.db)
+        config = course.load_config(Path(setup["course_dir"]))
+        self.course_id = config.CourseDirectory.course_id
+        config.CourseDirectory.source_directory = str(course.source_dir(config).resolve())
+        config.CourseDirectory.root = str(self.root)
+        config.CourseDirectory.db_url = f"sqlite:///{self.db}"
+        config.Execute.timeout = setup["cell_timeout"]
+        self.feedback = setup["feedback"]
+        if self.feedback:
+            cache_feedback_templates()
+        self.api = NbGraderAPI(config=config)
+        self.preload = setup.get("kernel_preload")  # None: start kernels the usual way
+        self._zygote()
+
+    def _zygote(self) -> None:
+        if self.preload is not None and (forkkernel.ZYGOTE is None or not forkkernel.ZYGOTE.alive()):
+            forkkernel.ZYGOTE = forkkernel.Zygote(self.preload)
+
+    def dirs(self, student: str) -> dict[str, Path]:
+        return {step: self.root / step / student / self.assignment
+                for step in ("submitted", "autograded", "feedback")}
+
+    def grade(self, task: dict) -> dict:
+        student, expected = task["student"], task["notebooks"]
+        sub = layout.Submission(student, Path(task["folder"]) if task["folder"] else None, list(task["problems"]))
+        result = {"student": student, "status": "graded", "notes": sub.problems, "timing": {}, "worker": str(self.root)}
+        for path in self.dirs(student).values():
+            if path.parent.exists():
+                shutil.rmtree(path.parent)
+        self._zygote()  # a new one if the last submission managed to kill it
+        t = time.perf_counter()
+        staged = layout.stage(sub, expected, self.dirs(student)["submitted"]) if not sub.problems else []
+        result["timing"]["stage_s"] = time.perf_counter() - t
+        if not staged:
+            result["status"] = "missing"
+            return result
+        t = time.perf_counter()
+        outcome = self.api.autograde(self.assignment, student, force=True, create=True)
+        result["timing"]["autograde_s"] = time.perf_counter() - t
+        if not outcome["success"]:
+            result["status"] = "error"
+            result["notes"].append("nbgrader could not autograde this submission: "
+                                   + _last_error(outcome.get("error") or outcome.get("log") or ""))
+            return result
+        result.update(self.read_grades(student))
+        result["notes"] += self.kernel_notes(student)
+        result["autograded"] = str(self.dirs(student)["autograded"])
+        if self.feedback:
+            t = time.perf_counter()
+            made = self.api.generate_feedback(self.assignment, student, force=True)
+            result["timing"]["feedback_s"] = time.perf_counter() - t
+            if made["success"]:
+                result["feedback"] = str(self.dirs(student)["feedback"])
+            else:
+                result["notes"].append("feedback could not be generated: "
+                                       + _last_error(made.get("error") or made.get("log") or ""))
+        return result
+
+    def read_grades(self, student: str) -> dict:
+        from nbgrader.api import Gradebook
+
+        with Gradebook(f"sqlite:///{self.db}", self.course_id) as gb:
+            sub = gb.find_submission(self.assignment, student)
+            notebooks = {}
+            for nb in sub.notebooks:
+                notebooks[nb.name] = {
+                    "late_penalty": nb.late_submission_penalty,
+                    "grades": {g.name: {"auto_score": g.auto_score, "needs_manual_grade": bool(g.needs_manual_grade)}
+                               for g in nb.grades},
+                    "comments": {c.name: c.auto_comment for c in nb.comments},
+                }
+            stamp = sub.timestamp.isoformat() if sub.timestamp else None
+        return {"notebooks": notebooks, "timestamp": stamp}
+
+    def kernel_notes(self, student: str) -> list[str]:
+        """Say in the report where a kernel died or hung, which the scores alone do not show."""
+        import nbformat
+
+        notes = []
+        for path in sorted(self.dirs(student)["autograded"].glob("*.ipynb")):
+            for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+                for output in cell.get("outputs", []):
+                    why = KERNEL_TROUBLE.get(output.get("ename"))
+                    if why:
+                        where = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
+                        notes.append(f"{path.name}: {why} in {where}; cells after it were "
+                                     + ("not run" if output["ename"] != "CellTimeoutError" else "still run"))
+        return notes
+
+
+def cache_feedback_templates() -> None:
+    """Compile nbgrader's feedback templates once per worker, not once per student.
+
+    nbconvert builds a new Jinja environment for every export and so recompiles the same
+    templates every time (about half of a feedback page's cost). A Jinja bytecode cache
+    shared by those environments, keyed by template name and source checksum, skips that;
+    the pages are unchanged.
+    """
+    import jinja2
+    from nbconvert.exporters.templateexporter import TemplateExporter
+
+    if getattr(TemplateExporter, "_gradekit_cached", False):
+        return
+
+    class MemoryBytecodeCache(jinja2.BytecodeCache):
+        def __init__(self):
+            self.store: dict[str, bytes] = {}
+
+        def load_bytecode(self, bucket):
+            if bucket.key in self.store:
+                bucket.bytecode_from_string(self.store[bucket.key])
+
+        def dump_bytecode(self, bucket):
+            self.store[bucket.key] = bucket.bytecode_to_string()
+
+    cache, create = MemoryBytecodeCache(), TemplateExporter._create_environment
+
+    def create_with_cache(self):
+        environment = create(self)
+        environment.bytecode_cache = cache
+        return environment
+
+    TemplateExporter._create_environment = create_with_cache
+    TemplateExporter._gradekit_cached = True
+
+
+def quiet_nbgrader() -> None:
+    """nbgrader's gradebook code makes SQLAlchemy warn on every new submission (harmless,
+    known upstream); a run over 30 students would print 90 of them."""
+    from sqlalchemy.exc import SAWarning
+
+    warnings.filterwarnings("ignore", category=SAWarning)
+
+
+def _last_error(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return " | ".join(lines[-3:])[-600:] if lines else "no details"
+
+
+def serve(conn, setup: dict) -> None:
+    """A worker process: set up, then grade each task the parent sends until told to stop."""
+    quiet_nbgrader()
+    try:
+        worker = Worker(setup)
+    except Exception:
+        conn.send({"fatal": traceback.format_exc()})
+        return
+    conn.send({"ready": True})
+    try:
+        _loop(conn, worker)
+    finally:
+        if forkkernel.ZYGOTE is not None:
+            forkkernel.ZYGOTE.close()
+
+
+def _loop(conn, worker: Worker) -> None:
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:  # the parent went away
+            return
+        if task is None:
+            return
+        start = time.perf_counter()
+        try:
+            result = worker.grade(task)
+        except Exception:  # one submission must never take the worker (or the run) down
+            result = {"student": task["student"], "status": "error", "timing": {},
+                      "notes": [*task["problems"], "grading failed: " + _last_error(traceback.format_exc())]}
+        result["timing"]["worker_s"] = time.perf_counter() - start
+        conn.send(result)
