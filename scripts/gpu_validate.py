@@ -94,7 +94,7 @@ def steps_for(n_gpus: int, tag: str) -> list[Step]:
              figures=f"telemetry_{tag}.json"),
         Step("memory bench", [py, "benchmarks/memory_bench.py", "--out", "docs/results/memory.json"], 300,
              figures="memory.json", needs="benchmarks/memory_bench.py"),
-        Step("dashboard vs nvidia-smi", [py, "benchmarks/dashboard_vs_nvidia_smi.py", "--out",
+        Step("dashboard vs nvidia-smi", [py, "benchmarks/dashboard_vs_nvidia_smi.py", "--json-out",
                                          "docs/results/dashboard_vs_smi.json"], 240,
              figures="dashboard_vs_smi.json", needs="benchmarks/dashboard_vs_nvidia_smi.py"),
         Step("notebooks (nbval)", [*pytest_common, *nbval, "--nbval-current-env", *ignored,
@@ -107,7 +107,8 @@ def steps_for(n_gpus: int, tag: str) -> list[Step]:
                                     "docs/results/dataparallel_probe.json"], 300,
              figures="dataparallel_probe.json", min_gpus=2, needs="benchmarks/dataparallel_probe.py"),
         Step("multi-GPU bench", [py, "benchmarks/multi_gpu_bench.py", "--gpus", counts, "--out",
-                                 "docs/results/multi_gpu.json"], 900,
+                                 "docs/results/multi_gpu.json",
+                                 "--budget-s", os.environ.get("MULTI_GPU_BUDGET_S", "480")], 900,
              figures="multi_gpu.json", needs="benchmarks/multi_gpu_bench.py"),
     ]
 

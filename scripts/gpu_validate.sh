@@ -17,5 +17,7 @@ if compgen -G ".whl/*.whl" >/dev/null; then
         --target "$SITE" .whl/*.whl
     export PYTHONPATH="$SITE:$PYTHONPATH"
     export PATH="$SITE/bin:$PATH"  # nbgrader runs `alembic` from PATH
+    # --target puts data files (nbconvert's HTML templates, for feedback) under $SITE/share
+    export JUPYTER_PATH="$SITE/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
 fi
 exec "$PYTHON" scripts/gpu_validate.py "$@"
