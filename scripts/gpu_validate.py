@@ -82,10 +82,13 @@ def steps_for(n_gpus: int, tag: str) -> list[Step]:
     counts = ",".join(str(n) for n in (1, 2, 4, 8) if n <= n_gpus)
     pytest_common = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=-ra --strict-markers"]
     nbval = ["--nbval-lax", "--nbval-sanitize-with", "tests/notebooks/sanitize.cfg"]
-    own_kernel = notebooks_with_own_kernel()
-    ignored = [f"--ignore={nb}" for nbs in own_kernel.values() for nb in nbs]
-    kernel_steps = [Step(f"notebooks ({kernel} kernel)", [*pytest_common, *nbval, "--nbval-kernel-name", kernel, *nbs],
-                         600) for kernel, nbs in own_kernel.items()]
+    own_kernel = {nb: kernel for kernel, nbs in notebooks_with_own_kernel().items() for nb in nbs}
+    # one step per notebook: its own time limit, its own line in the report
+    notebook_steps = []
+    for path in [*sorted((ROOT / "notebooks").glob("*.ipynb")), *sorted((ROOT / "solutions").glob("*/*.ipynb"))]:
+        rel = str(path.relative_to(ROOT))
+        kernel = ["--nbval-kernel-name", own_kernel[rel]] if rel in own_kernel else ["--nbval-current-env"]
+        notebook_steps.append(Step(f"nbval {rel}", [*pytest_common, *nbval, *kernel, rel], 300))
     return [
         Step("doctor", [py, "-m", "course_utils", "doctor", "--json"], 180),
         Step("gpu tests", [*pytest_common, "-m", "gpu", "tests"], 600),
@@ -97,9 +100,7 @@ def steps_for(n_gpus: int, tag: str) -> list[Step]:
         Step("dashboard vs nvidia-smi", [py, "benchmarks/dashboard_vs_nvidia_smi.py", "--json-out",
                                          "docs/results/dashboard_vs_smi.json"], 240,
              figures="dashboard_vs_smi.json", needs="benchmarks/dashboard_vs_nvidia_smi.py"),
-        Step("notebooks (nbval)", [*pytest_common, *nbval, "--nbval-current-env", *ignored,
-                                   "notebooks", "solutions"], 900),
-        *kernel_steps,
+        *notebook_steps,
         Step("grading self-test", [py, "scripts/grade_submissions.py", "--selftest", "--out",
                                    f"docs/results/grading_gpu_{tag}.json"], 600,
              figures=f"grading_gpu_{tag}.json", needs="scripts/grade_submissions.py"),
@@ -183,6 +184,11 @@ def _doctor_status(log: Path) -> tuple[str, str]:
                                            + report["mode_detail"])
 
 
+def matches(name: str, words: set[str]) -> bool:
+    """A step is chosen by its full name or by a prefix ending a word: `nbval` picks every notebook."""
+    return any(name == w or name.startswith(w + " ") for w in words)
+
+
 def write_report() -> None:
     runs = []
     for path in sorted(RESULTS.glob("gpu_validation_*gpu.json")):
@@ -218,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     chosen = {s.strip() for s in args.only.split(",")} if args.only else None
     skipped = {s.strip() for s in args.skip.split(",")} if args.skip else set()
-    unknown = ((chosen or set()) | skipped) - {s.name for s in steps}
+    unknown = {w for w in (chosen or set()) | skipped if not any(matches(s.name, {w}) for s in steps)}
     if unknown:
         parser.error(f"unknown step(s) {sorted(unknown)}; --list shows them")
     if n == 0:
@@ -231,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = json.loads(results_file.read_text()) if results_file.exists() else {"steps": []}
     outcomes = {o["name"]: o for o in previous["steps"]}
     for step in steps:
-        if (chosen and step.name not in chosen) or step.name in skipped:
+        if (chosen and not matches(step.name, chosen)) or matches(step.name, skipped):
             continue
         outcomes[step.name] = asdict(run_step(step, n, log_dir))
     order = [s.name for s in steps]

@@ -17,7 +17,7 @@ def test_lists_every_step():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
     names = proc.stdout.split("\n")
-    for expected in ("doctor", "gpu tests", "notebooks (nbval)", "multi-GPU bench", "grading self-test"):
+    for expected in ("doctor", "gpu tests", "nbval notebooks/00_welcome.ipynb", "multi-GPU bench", "grading self-test"):
         assert expected in names
 
 
@@ -36,7 +36,7 @@ def test_unknown_step_is_a_usage_error(monkeypatch):
 
 def test_multi_gpu_step_uses_every_gpu_count_present():
     steps = {s.name: s for s in gpu_validate.steps_for(4, "4gpu")}
-    assert steps["multi-GPU bench"].argv[-3] == "1,2,4"
+    assert "1,2,4" in steps["multi-GPU bench"].argv
     steps8 = {s.name: s for s in gpu_validate.steps_for(8, "8gpu")}
     assert "1,2,4,8" in steps8["multi-GPU bench"].argv
 
@@ -65,3 +65,12 @@ def test_report_is_rebuilt_from_results(tmp_path, monkeypatch):
     gpu_validate.write_report()
     text = (tmp_path / "report.md").read_text()
     assert "## 2 x NVIDIA H200" in text and "| gpu tests | pass | 12 s | 5 passed |" in text
+
+
+def test_each_notebook_is_its_own_step_and_a_prefix_selects_them_all():
+    names = [s.name for s in gpu_validate.steps_for(2, "2gpu")]
+    nbval = [n for n in names if gpu_validate.matches(n, {"nbval"})]
+    assert "nbval notebooks/00_welcome.ipynb" in nbval
+    assert any(n.startswith("nbval solutions/") for n in nbval)
+    assert not gpu_validate.matches("telemetry bench", {"tele"})  # a prefix must end a word of the name
+    assert gpu_validate.matches("gpu tests", {"gpu tests"})
