@@ -29,8 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     mon.add_argument("--duration", type=_positive, metavar="S", help="stop after S seconds")
     mon.add_argument("--csv", metavar="FILE", help="also log every sample to FILE (CSV)")
 
-    bench = sub.add_parser("bench", help="benchmarks that print figures")
-    bench.add_argument("what", choices=["telemetry"], help="which benchmark")
+    bench = sub.add_parser("bench", help="benchmarks that print figures (dashboard and multi-gpu take their "
+                                         "own options: `bench multi-gpu --help`)")
+    bench.add_argument("what", choices=["telemetry", "dashboard", "multi-gpu"], help="which benchmark")
     bench.add_argument("--gpus", type=int, help="read only the first N GPUs (default: all)")
     bench.add_argument("--simulate", type=int, metavar="N", help="benchmark the simulated backend")
     bench.add_argument("--json-out", metavar="FILE", help="write the figures as JSON")
@@ -39,6 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # these benchmarks own their command lines; pass the rest through untouched
+    if len(argv) >= 2 and argv[0] == "bench" and argv[1] in ("dashboard", "multi-gpu"):
+        if argv[1] == "dashboard":
+            from .bench.dashboard import main as bench_dashboard
+
+            return bench_dashboard(argv[2:])
+        from .bench.multi_gpu import main as bench_multi_gpu
+
+        return bench_multi_gpu(argv[2:])
     args = build_parser().parse_args(argv)
     if args.command == "doctor":
         from .diagnostics.doctor import Context, doctor_report

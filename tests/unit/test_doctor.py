@@ -215,3 +215,10 @@ def test_bench_telemetry_quick_on_simulated_backend(tmp_path):
     assert result["backend"] == "simulated" and result["gpus"] == 2
     assert result["snapshot_us_ours"] > 0 and result["snapshot_us_raw_nvml"] is None
     assert {"sampler_cpu_pct_1hz", "sampler_cpu_pct_10hz", "sampler_cpu_pct_100hz", "date"} <= result.keys()
+
+
+@pytest.mark.parametrize("what", ["dashboard", "multi-gpu"])
+def test_bench_subcommands_pass_their_options_through(what):
+    proc = subprocess.run([sys.executable, "-m", "course_utils", "bench", what, "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and ("--json-out" in proc.stdout or "--out" in proc.stdout)
