@@ -1,4 +1,5 @@
 import csv
+import itertools
 import os
 import signal
 import subprocess
@@ -166,4 +167,4 @@ def test_alerts_on_a_simulated_trace_per_gpu():
         alerts(backend.snapshot())
     assert alerts.events and all(e.gpu == 1 for e in alerts.events)
     states = [e.state for e in alerts.events]
-    assert all(a != b for a, b in zip(states, states[1:], strict=False))  # strictly alternating
+    assert all(a != b for a, b in itertools.pairwise(states))  # strictly alternating
