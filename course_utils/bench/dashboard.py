@@ -119,7 +119,7 @@ class KernelHarness:
             _prefill(dash.model, gpus, interval)
             display(dash)
             dash.start()
-            self.threads = {"sampler": dash.source.sampler._thread, "refresh": dash.refresher.thread}
+            self.threads = {"sampler": dash.source.sampler.thread, "refresh": dash.refresher.thread}
             self._closers.append(dash.close)
             return
         self._start_charts(candidate, gpus, refresh_hz, interval, display)
@@ -146,7 +146,7 @@ class KernelHarness:
         refresher = Refresher(refresh, hz=refresh_hz, name=f"bench-{candidate}")
         sampler.start()
         refresher.start()
-        self.threads = {"sampler": sampler._thread, "refresh": refresher.thread}
+        self.threads = {"sampler": sampler.thread, "refresh": refresher.thread}
         self._closers += [refresher.stop, sampler.close, getattr(view, "close", lambda: None)]
 
     def mark(self) -> dict:

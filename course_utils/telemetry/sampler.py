@@ -16,6 +16,7 @@ import time
 import weakref
 from collections.abc import Callable
 
+from .periodic import PeriodicThread
 from .samples import Snapshot
 
 Subscriber = Callable[[Snapshot], None]
@@ -51,15 +52,13 @@ class Sampler:
         self.name = name
         self.processes_every = processes_every
         self.ticks = 0
-        self.missed_ticks = 0
-        self.cpu_time_s = 0.0  # CPU seconds the sampler thread has used, over all its runs
-        self._cpu_before = 0.0
         self.subscriber_errors: collections.deque[tuple[float, str, BaseException]] = (
             collections.deque(maxlen=50))
         self._subscribers: list[Subscriber] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._runner = PeriodicThread(self._tick, self.interval, name=f"gpu-sampler-{name}",
+                                      on_error=lambda exc: self.subscriber_errors.append(
+                                          (time.time(), "backend", exc)))
         if name is not None:
             with _REGISTRY_LOCK:
                 old = _REGISTRY.get(name)
@@ -85,29 +84,29 @@ class Sampler:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._runner.running
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        return self._runner.thread
+
+    @property
+    def missed_ticks(self) -> int:
+        return self._runner.missed_ticks
+
+    @property
+    def cpu_time_s(self) -> float:
+        """CPU seconds the sampler thread has used, over all its runs."""
+        return self._runner.cpu_time_s
 
     def start(self) -> Sampler:
         """Start the thread (does nothing if it already runs)."""
-        with self._lock:
-            if self.running:
-                return self
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name=f"gpu-sampler-{self.name}",
-                                            daemon=True)
-            self._thread.start()
+        self._runner.start()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop and join the thread (does nothing if it is not running)."""
-        self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-            if thread.is_alive():
-                raise RuntimeError(f"sampler thread did not stop within {timeout} s "
-                                   "(a subscriber or the backend is blocking)")
-        self._thread = None
+        self._runner.stop(timeout)
 
     def close(self) -> None:
         self.stop()
@@ -139,24 +138,8 @@ class Sampler:
                 self.subscriber_errors.append((snap.timestamp, getattr(callback, "__name__", repr(callback)), exc))
         return snap
 
-    def _run(self) -> None:
-        next_tick = time.monotonic()
-        cpu_start = time.thread_time()
-        while not self._stop.is_set():
-            try:
-                self.sample_once()
-            except Exception as exc:
-                self.subscriber_errors.append((time.time(), "backend", exc))
-            # CPU time of this thread alone: what watching the GPU costs
-            self.cpu_time_s = self._cpu_before + time.thread_time() - cpu_start
-            next_tick += self.interval
-            now = time.monotonic()
-            if now > next_tick:  # fell behind: skip the missed ticks rather than burst
-                missed = int((now - next_tick) / self.interval) + 1
-                self.missed_ticks += missed
-                next_tick += missed * self.interval
-            self._stop.wait(next_tick - now)
-        self._cpu_before = self.cpu_time_s
+    def _tick(self) -> None:
+        self.sample_once()
 
     # -- reading -----------------------------------------------------------
 
@@ -173,9 +156,9 @@ class Sampler:
         return [s for s in snaps if s.timestamp >= cutoff]
 
     def __del__(self):
-        stop = getattr(self, "_stop", None)  # absent if __init__ raised
-        if stop is not None:
-            stop.set()
+        runner = getattr(self, "_runner", None)  # absent if __init__ raised
+        if runner is not None:
+            runner.signal_stop()
 
 
 def running_samplers() -> list[Sampler]:

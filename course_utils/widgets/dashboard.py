@@ -234,8 +234,8 @@ class Dashboard(widgets.VBox):
         """The live threads of this dashboard (sampler, refresh)."""
         out = []
         sampler = self.source.sampler
-        if sampler is not None and sampler._thread is not None and sampler._thread.is_alive():
-            out.append(sampler._thread)
+        if sampler is not None and sampler.thread is not None and sampler.thread.is_alive():
+            out.append(sampler.thread)
         if self._refresher.running:
             out.append(self._refresher.thread)
         return out

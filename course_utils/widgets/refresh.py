@@ -13,6 +13,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from ..telemetry.periodic import PeriodicThread
+
 MIN_HZ, MAX_HZ = 0.5, 10.0
 
 
@@ -26,53 +28,30 @@ class Refresher:
         self.fn = fn
         self.hz = float(hz)
         self.name = name
-        self.ticks = 0
-        self.cpu_time_s = 0.0  # CPU seconds of this thread alone, over all its runs
         self.errors: collections.deque[tuple[float, BaseException]] = collections.deque(maxlen=20)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._runner = PeriodicThread(fn, 1.0 / self.hz, name, on_error=lambda exc: self.errors.append(
+            (time.time(), exc)))
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._runner.running
 
     @property
     def thread(self) -> threading.Thread | None:
-        return self._thread
+        return self._runner.thread
+
+    @property
+    def ticks(self) -> int:
+        return self._runner.ticks
+
+    @property
+    def cpu_time_s(self) -> float:
+        """CPU seconds of this thread alone, over all its runs."""
+        return self._runner.cpu_time_s
 
     def start(self) -> Refresher:
-        with self._lock:
-            if self.running:
-                return self
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-            self._thread.start()
+        self._runner.start()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-            if thread.is_alive():
-                raise RuntimeError(f"{self.name} did not stop within {timeout} s")
-        self._thread = None
-
-    def _run(self) -> None:
-        period = 1.0 / self.hz
-        cpu0 = time.thread_time()
-        base = self.cpu_time_s
-        next_tick = time.monotonic()
-        while not self._stop.is_set():
-            try:
-                self.fn()
-            except Exception as exc:  # shown by the view, never printed from here
-                self.errors.append((time.time(), exc))
-            self.ticks += 1
-            self.cpu_time_s = base + time.thread_time() - cpu0
-            next_tick += period
-            now = time.monotonic()
-            if now > next_tick:  # fell behind (busy kernel): skip ticks rather than burst
-                next_tick = now
-            self._stop.wait(next_tick - now)
+        self._runner.stop(timeout)

@@ -45,9 +45,9 @@ def test_samples_on_a_fixed_schedule_in_one_background_thread():
 def test_start_and_stop_are_idempotent():
     sampler = Sampler(CountingBackend(), interval=0.02, name=None)
     sampler.start()
-    thread = sampler._thread
+    thread = sampler.thread
     sampler.start()
-    assert sampler._thread is thread  # no second thread
+    assert sampler.thread is thread  # no second thread
     sampler.stop()
     sampler.stop()
     assert not sampler.running
