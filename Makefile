@@ -28,6 +28,7 @@ $(STAMP): pyproject.toml requirements.lock
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True)
 
 lab: install
+	@echo "Opening the course: http://127.0.0.1:$(LAB_PORT)/lab/tree/notebooks/00_welcome.ipynb (add ?token=... from the lines below)"
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" \
 		--ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) $(ALLOW_ROOT) notebooks/00_welcome.ipynb
 
