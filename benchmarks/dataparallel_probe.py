@@ -43,7 +43,13 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from course_utils.bench.multi_gpu import WORKLOADS, build_model, host_info, make_optimizer  # noqa: E402
+from course_utils.bench.multi_gpu import (  # noqa: E402
+    WORKLOADS,
+    build_model,
+    host_info,
+    make_optimizer,
+    make_step,
+)
 from course_utils.distributed.dp_threads import PersistentThreadDataParallel  # noqa: E402
 
 DEFAULT_OUT = ROOT / "docs" / "results" / "dataparallel_probe.json"
@@ -92,14 +98,7 @@ def thread_probe(model_name: str, batch: int, device: torch.device, configs, war
     model = build_model(model_name, device)
     opt, _ = make_optimizer(model, device)
     x, y = _batch(model_name, batch, device)
-    amp = device.type == "cuda"
-
-    def step():
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+    step = make_step(model, opt, x, y, device)  # the benchmark's own training step
 
     rows = []
     for where, bench in configs:
