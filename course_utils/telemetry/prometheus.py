@@ -1,0 +1,285 @@
+"""Publish the sampler's GPU metrics to Prometheus, under dcgm-exporter's names.
+
+>>> sampler = Sampler(open_backend(simulate=4), interval=1.0).start()
+>>> exporter = start_exporter(sampler, ":9400")     # loopback only unless a host is given
+>>> exporter.url
+'http://127.0.0.1:9400/metrics'
+>>> exporter.stop()
+
+A scrape never reads a GPU: :class:`SnapshotCollector` turns the latest
+snapshot the sampler already took into metric families, so NVML is called on
+the sampler's schedule however many Prometheus servers scrape, and however
+often. Metric and label names follow NVIDIA's dcgm-exporter (its
+``default-counters.csv``), so a dashboard built for one works on the other;
+``docs/monitoring.md`` lists where ours differ. No Jupyter import here: the
+command line and a container use this module as it is.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import start_http_server
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+
+from .samples import MIB, GpuSample, Snapshot
+
+DEFAULT_HOST = "127.0.0.1"  # loopback: a cluster deployment asks for 0.0.0.0 explicitly
+DEFAULT_PORT = 9400  # dcgm-exporter's port
+
+# dcgm-exporter's labels, in its order, then ours.
+GPU_LABELS = ("gpu", "UUID", "pci_bus_id", "device", "modelName", "Hostname", "simulated")
+PROCESS_LABELS = ("gpu", "UUID", "Hostname", "pid", "process_name", "simulated")
+
+# (metric, help, how to read it from a GpuSample). Names and units are dcgm-exporter's.
+GPU_METRICS: tuple[tuple[str, str, object], ...] = (
+    ("DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %).", lambda g: g.utilization_pct),
+    ("DCGM_FI_DEV_MEM_COPY_UTIL", "Memory utilization (in %): time the memory controller was busy.",
+     lambda g: g.memory_busy_pct),
+    ("DCGM_FI_DEV_FB_USED", "Framebuffer memory used (in MiB).", lambda g: g.memory_used_mib),
+    ("DCGM_FI_DEV_FB_FREE", "Framebuffer memory free (in MiB).", lambda g: _fb_free_mib(g)),
+    ("DCGM_FI_DEV_FB_TOTAL", "Framebuffer memory total (in MiB).", lambda g: g.memory_total_mib),
+    ("DCGM_FI_DEV_FB_RESERVED", "Framebuffer memory reserved by the driver (in MiB).",
+     lambda g: None if g.memory_reserved_bytes is None else g.memory_reserved_bytes / MIB),
+    ("DCGM_FI_DEV_GPU_TEMP", "GPU temperature (in C).", lambda g: g.temperature_c),
+    ("DCGM_FI_DEV_POWER_USAGE", "Power draw (in W).", lambda g: g.power_w),
+    ("DCGM_FI_DEV_ENFORCED_POWER_LIMIT", "Power limit the driver enforces (in W).",
+     lambda g: g.power_limit_w),
+    ("DCGM_FI_DEV_SM_CLOCK", "SM clock frequency (in MHz).", lambda g: g.sm_clock_mhz),
+)
+
+
+def _fb_free_mib(g: GpuSample) -> float | None:
+    # DCGM's free excludes the driver's reservation: used + free + reserved = total
+    if g.memory_total_bytes is None or g.memory_used_bytes is None:
+        return None
+    return (g.memory_total_bytes - g.memory_used_bytes - (g.memory_reserved_bytes or 0)) / MIB
+
+
+def parse_address(text: str | int | None) -> tuple[str, int]:
+    """``"9400"``, ``":9400"``, ``"0.0.0.0:9400"``, ``"[::1]:9400"`` -> (host, port).
+
+    A missing host means loopback (``127.0.0.1``): publishing GPU metrics to the
+    network is a decision to write down, not a default. Port 0 picks a free port.
+    """
+    if text is None:
+        return DEFAULT_HOST, DEFAULT_PORT
+    raw = str(text).strip()
+    host, sep, port_text = raw.rpartition(":")
+    if not sep:
+        host, port_text = "", raw
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"{raw!r}: write an IPv6 address in brackets, e.g. [::1]:9400")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not an address to listen on: give PORT, :PORT or HOST:PORT "
+                         "(e.g. :9400 for this machine only, 0.0.0.0:9400 for every interface)") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port {port} is out of range: use 1-65535 (or 0 for any free port)")
+    host = host or DEFAULT_HOST
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IP address to listen on; use 127.0.0.1 (this machine), "
+                             "0.0.0.0 (every interface) or an address of this machine") from None
+    return host, port
+
+
+def hostname() -> str:
+    """What the ``Hostname`` label says: the node's name in Kubernetes (``NODE_NAME``,
+    as dcgm-exporter reads it), otherwise this machine's name."""
+    return os.environ.get("NODE_NAME") or socket.gethostname()
+
+
+class SnapshotCollector:
+    """A prometheus_client collector over a sampler's latest snapshot.
+
+    ``collect`` makes no backend call. A snapshot older than ``max_age_s`` is
+    not published (a stopped sampler must not look like a steady GPU): the GPU
+    series vanish and Prometheus marks them stale, while
+    ``course_exporter_snapshot_age_seconds`` says why.
+    """
+
+    def __init__(self, sampler, max_age_s: float | None = None, host: str | None = None):
+        self.sampler = sampler
+        self.max_age_s = max_age_s if max_age_s is not None else max(5.0, 5 * sampler.interval)
+        self.hostname = host or hostname()
+        self.scrapes = 0
+        self._processes: tuple[float, tuple] | None = None
+        self._received = time.monotonic()  # when the latest snapshot arrived (monotonic clock)
+        self._labels: dict[tuple[int, str], tuple[str, ...]] = {}
+        self._static = {d.index: d for d in sampler.backend.devices()}
+        latest = sampler.latest
+        if latest is not None:
+            self._on_snapshot(latest)
+        self._unsubscribe = sampler.subscribe(self._on_snapshot)
+
+    def _on_snapshot(self, snap: Snapshot) -> None:
+        # Called by the sampler's thread: O(1), no I/O. Ages are measured on this
+        # process's monotonic clock, since a simulated snapshot's timestamp may be virtual.
+        self._received = time.monotonic()
+        if snap.processes is not None:  # read every N ticks only: keep the last table
+            self._processes = (self._received, snap.processes)
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+    def _gpu_labels(self, g: GpuSample, simulated: str) -> tuple[str, ...]:
+        key = (g.index, g.uuid)
+        labels = self._labels.get(key)
+        if labels is None:
+            info = self._static.get(g.index)
+            extra = info.extra if info is not None else {}
+            minor = extra.get("minor_number", g.index)
+            labels = (str(g.index), g.uuid, extra.get("pci_bus_id", ""), f"nvidia{minor}", g.name,
+                      self.hostname, simulated)
+            self._labels[key] = labels
+        return labels
+
+    def collect(self) -> Iterator[Metric]:
+        self.scrapes += 1
+        snap = self.sampler.latest
+        age = None if snap is None else time.monotonic() - self._received
+        fresh = age is not None and age <= self.max_age_s
+        source = "none" if snap is None else snap.source
+
+        info = GaugeMetricFamily("course_exporter_info", "Where the GPU numbers come from (always 1).",
+                                 labels=("source", "simulated", "Hostname"))
+        info.add_metric((source, _flag(snap), self.hostname), 1.0)
+        yield info
+        yield GaugeMetricFamily("course_exporter_snapshot_age_seconds",
+                                "Seconds since the sampler's latest snapshot (GPU series are dropped "
+                                "past course_exporter_max_age_seconds).",
+                                value=float("nan") if age is None else age)
+        yield GaugeMetricFamily("course_exporter_max_age_seconds",
+                                "A snapshot older than this is not published.", value=self.max_age_s)
+        if not fresh:
+            return
+        simulated = _flag(snap)
+        families = [GaugeMetricFamily(name, doc, labels=GPU_LABELS) for name, doc, _ in GPU_METRICS]
+        up = GaugeMetricFamily("course_gpu_healthy", "1 if the GPU answered this sample, 0 if it "
+                               "failed (lost or unknown error).", labels=GPU_LABELS)
+        for g in snap.gpus:
+            labels = self._gpu_labels(g, simulated)
+            up.add_metric(labels, 1.0 if g.healthy else 0.0)
+            if not g.healthy:
+                continue
+            for family, (_, _, read) in zip(families, GPU_METRICS, strict=True):
+                value = read(g)
+                if value is not None:  # unsupported: no series, never a fake 0
+                    family.add_metric(labels, float(value))
+        yield up
+        yield from families
+        yield from self._process_families(snap, simulated)
+
+    def _process_families(self, snap: Snapshot, simulated: str) -> Iterator[Metric]:
+        if self._processes is None:
+            return
+        received, procs = self._processes
+        if time.monotonic() - received > self.max_age_s:
+            return
+        uuids = {g.index: g.uuid for g in snap.gpus}
+        family = GaugeMetricFamily(
+            "course_gpu_process_memory_used_bytes",
+            "GPU memory a process holds, as NVML reports it (bytes). pid is the host's PID; "
+            "process_name is empty when this container cannot see the process.",
+            labels=PROCESS_LABELS)
+        for p in procs:
+            if p.used_memory_bytes is None:
+                continue
+            family.add_metric((str(p.gpu_index), uuids.get(p.gpu_index, ""), self.hostname, str(p.pid),
+                               p.name or "", simulated), float(p.used_memory_bytes))
+        yield family
+
+
+def _flag(snap: Snapshot | None) -> str:
+    return "true" if snap is not None and snap.simulated else "false"
+
+
+@dataclass
+class Exporter:
+    """A running exporter: ``url`` to scrape, ``stop()`` to end it (idempotent)."""
+
+    host: str
+    port: int
+    collector: SnapshotCollector
+    registry: CollectorRegistry
+    _server: object
+    _thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}/metrics"
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5.0)
+        self.collector.close()
+        with _RUNNING_LOCK:
+            if _RUNNING.get((self.host, self.port)) is self:
+                del _RUNNING[(self.host, self.port)]
+
+    def __enter__(self) -> Exporter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "serving" if self.running else "stopped"
+        return f"<Exporter {state} {self.url}>"
+
+
+# (host, port) -> exporter: a notebook cell run twice replaces its own exporter
+# instead of failing with "address in use".
+_RUNNING: weakref.WeakValueDictionary[tuple[str, int], Exporter] = weakref.WeakValueDictionary()
+_RUNNING_LOCK = threading.Lock()
+
+
+def start_exporter(sampler, address: str | int | None = None, *, max_age_s: float | None = None) -> Exporter:
+    """Serve ``sampler``'s metrics on ``address`` (see :func:`parse_address`;
+    default ``127.0.0.1:9400``) and return the running :class:`Exporter`.
+
+    The sampler should be running (``sampler.start()``): the exporter only
+    publishes what the sampler reads. A second call for the same address in this
+    process stops the first exporter there.
+    """
+    host, port = parse_address(address)
+    with _RUNNING_LOCK:
+        old = _RUNNING.get((host, port)) if port else None
+    if old is not None:
+        old.stop()
+    registry = CollectorRegistry(auto_describe=False)
+    collector = SnapshotCollector(sampler, max_age_s=max_age_s)
+    registry.register(collector)
+    try:
+        server, thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        collector.close()
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}. Another program "
+                      f"(another exporter, or dcgm-exporter) may hold the port: choose another with "
+                      f"--prometheus {host}:PORT, or port 0 for any free one.") from exc
+    exporter = Exporter(host, server.server_address[1], collector, registry, server, thread)
+    with _RUNNING_LOCK:
+        _RUNNING[(host, exporter.port)] = exporter
+    return exporter
