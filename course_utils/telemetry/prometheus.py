@@ -7,9 +7,10 @@
 >>> exporter.stop()
 
 A scrape never reads a GPU: :class:`SnapshotCollector` turns the latest
-snapshot the sampler already took into metric families, so NVML is called on
-the sampler's schedule however many Prometheus servers scrape, and however
-often. Metric and label names follow NVIDIA's dcgm-exporter (its
+snapshot the sampler already took into metric families (a prometheus_client
+custom collector: register it in your own ``CollectorRegistry`` if you serve
+metrics already), so NVML is called on the sampler's schedule however many
+Prometheus servers scrape, and however often. Metric and label names follow NVIDIA's dcgm-exporter (its
 ``default-counters.csv``), so a dashboard built for one works on the other;
 ``docs/monitoring.md`` lists where ours differ. No Jupyter import here: the
 command line and a container use this module as it is.
@@ -25,9 +26,9 @@ import time
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import start_http_server
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from .samples import MIB, GpuSample, Snapshot
@@ -149,24 +150,36 @@ class SnapshotCollector:
         return labels
 
     def collect(self) -> Iterator[Metric]:
+        """Every family: the exporter's own, then the GPUs' (if the snapshot is fresh)."""
         self.scrapes += 1
-        snap = self.sampler.latest
-        age = None if snap is None else time.monotonic() - self._received
-        fresh = age is not None and age <= self.max_age_s
-        source = "none" if snap is None else snap.source
+        yield from self.collect_exporter()
+        snap = self.fresh_snapshot()
+        if snap is not None:
+            yield from self.collect_gpus(snap)
 
+    def fresh_snapshot(self) -> Snapshot | None:
+        """The sampler's latest snapshot, or None when there is none or it is too old."""
+        snap = self.sampler.latest
+        if snap is None or time.monotonic() - self._received > self.max_age_s:
+            return None
+        return snap
+
+    def collect_exporter(self) -> Iterator[Metric]:
+        """The exporter's own families: where the numbers come from, and how old they are."""
+        snap = self.sampler.latest
         info = GaugeMetricFamily("course_exporter_info", "Where the GPU numbers come from (always 1).",
                                  labels=("source", "simulated", "Hostname"))
-        info.add_metric((source, _flag(snap), self.hostname), 1.0)
+        info.add_metric(("none" if snap is None else snap.source, _flag(snap), self.hostname), 1.0)
         yield info
+        age = float("nan") if snap is None else time.monotonic() - self._received
         yield GaugeMetricFamily("course_exporter_snapshot_age_seconds",
                                 "Seconds since the sampler's latest snapshot (GPU series are dropped "
-                                "past course_exporter_max_age_seconds).",
-                                value=float("nan") if age is None else age)
+                                "past course_exporter_max_age_seconds).", value=age)
         yield GaugeMetricFamily("course_exporter_max_age_seconds",
                                 "A snapshot older than this is not published.", value=self.max_age_s)
-        if not fresh:
-            return
+
+    def collect_gpus(self, snap: Snapshot) -> Iterator[Metric]:
+        """The GPU and process families of ``snap`` (the same for every scrape of it)."""
         simulated = _flag(snap)
         families = [GaugeMetricFamily(name, doc, labels=GPU_LABELS) for name, doc, _ in GPU_METRICS]
         up = GaugeMetricFamily("course_gpu_healthy", "1 if the GPU answered this sample, 0 if it "
@@ -208,6 +221,78 @@ def _flag(snap: Snapshot | None) -> str:
     return "true" if snap is not None and snap.simulated else "false"
 
 
+class _Families:
+    """Adapts a generator of metric families to what generate_latest() reads."""
+
+    def __init__(self, collect):
+        self.collect = collect
+
+
+class SnapshotRenderer:
+    """The text a scrape gets, rendered by prometheus_client's ``generate_latest``.
+
+    The GPU part is rendered once per snapshot and kept: a second scraper (an HA
+    pair of Prometheus servers), or scrapes faster than the sampler, cost a
+    dictionary look-up instead of a rendering. The exporter's own families
+    (the snapshot's age) are rendered on every scrape.
+    """
+
+    def __init__(self, collector: SnapshotCollector):
+        self.collector = collector
+        self._cached: tuple[Snapshot, object, bytes] | None = None
+        self._lock = threading.Lock()
+
+    def render(self) -> bytes:
+        c = self.collector
+        c.scrapes += 1
+        head = generate_latest(_Families(c.collect_exporter))
+        snap = c.fresh_snapshot()
+        if snap is None:
+            return head
+        procs = c._processes
+        with self._lock:
+            cached = self._cached
+            if cached is not None and cached[0] is snap and cached[1] is procs:
+                return head + cached[2]
+        body = generate_latest(_Families(lambda: c.collect_gpus(snap)))
+        with self._lock:
+            self._cached = (snap, procs, body)  # holds the snapshot itself: `is` cannot match a recycled id
+        return head + body
+
+
+class _Handler(BaseHTTPRequestHandler):
+    renderer: SnapshotRenderer  # set on a subclass per server
+
+    def do_GET(self) -> None:
+        if self.path.split("?", 1)[0] not in ("/metrics", "/"):
+            self.send_error(404, "the metrics are at /metrics")
+            return
+        try:
+            body = self.renderer.render()
+        except Exception as exc:  # a scrape must never take the server down
+            self.send_error(500, f"{type(exc).__name__}: {exc}")
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:  # no line per scrape on stderr
+        pass
+
+
+def _serve(host: str, port: int, renderer: SnapshotRenderer) -> tuple[ThreadingHTTPServer, threading.Thread]:
+    # http.server directly: prometheus_client's WSGI server (wsgiref) cost ~0.4 ms more per scrape
+    handler = type("Handler", (_Handler,), {"renderer": renderer})
+    server_cls = type("Server", (ThreadingHTTPServer,), {
+        "address_family": socket.AF_INET6 if ":" in host else socket.AF_INET, "daemon_threads": True})
+    server = server_cls((host, port), handler)
+    thread = threading.Thread(target=server.serve_forever, name=f"prometheus-exporter-{port}", daemon=True)
+    thread.start()
+    return server, thread
+
+
 @dataclass
 class Exporter:
     """A running exporter: ``url`` to scrape, ``stop()`` to end it (idempotent)."""
@@ -215,8 +300,8 @@ class Exporter:
     host: str
     port: int
     collector: SnapshotCollector
-    registry: CollectorRegistry
-    _server: object
+    renderer: SnapshotRenderer
+    _server: ThreadingHTTPServer
     _thread: threading.Thread
 
     @property
@@ -269,17 +354,16 @@ def start_exporter(sampler, address: str | int | None = None, *, max_age_s: floa
         old = _RUNNING.get((host, port)) if port else None
     if old is not None:
         old.stop()
-    registry = CollectorRegistry(auto_describe=False)
     collector = SnapshotCollector(sampler, max_age_s=max_age_s)
-    registry.register(collector)
+    renderer = SnapshotRenderer(collector)
     try:
-        server, thread = start_http_server(port, addr=host, registry=registry)
+        server, thread = _serve(host, port, renderer)
     except OSError as exc:
         collector.close()
         raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}. Another program "
                       f"(another exporter, or dcgm-exporter) may hold the port: choose another with "
                       f"--prometheus {host}:PORT, or port 0 for any free one.") from exc
-    exporter = Exporter(host, server.server_address[1], collector, registry, server, thread)
+    exporter = Exporter(host, server.server_address[1], collector, renderer, server, thread)
     with _RUNNING_LOCK:
         _RUNNING[(host, exporter.port)] = exporter
     return exporter

@@ -205,3 +205,35 @@ def test_the_exporter_module_imports_no_jupyter():
             "'jupyter_client', 'course_utils.widgets')]; print(bad); sys.exit(bool(bad))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_collector_also_works_in_a_registry_of_ones_own(counted):
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from course_utils.telemetry.prometheus import SnapshotCollector
+
+    backend, sampler, exporter = counted
+    registry = CollectorRegistry()
+    collector = SnapshotCollector(sampler, max_age_s=60)
+    registry.register(collector)
+    before = backend.snapshots
+    mine = {f.name: f.samples for f in text_string_to_metric_families(generate_latest(registry).decode())}
+    served = scrape(exporter.url)
+    assert backend.snapshots == before
+    assert mine["DCGM_FI_DEV_GPU_UTIL"] == served["DCGM_FI_DEV_GPU_UTIL"]
+    collector.close()
+
+
+def test_a_new_snapshot_is_rendered_anew_and_other_paths_are_404(counted):
+    import urllib.error
+
+    _, sampler, exporter = counted
+    first = scrape(exporter.url)["DCGM_FI_DEV_POWER_USAGE"]
+    assert scrape(exporter.url)["DCGM_FI_DEV_POWER_USAGE"] == first  # same snapshot, same text
+    sampler.sample_once()
+    again = {s.labels["gpu"]: s.value for s in scrape(exporter.url)["DCGM_FI_DEV_POWER_USAGE"]}
+    assert again == {str(g.index): g.power_w for g in sampler.latest.gpus}
+    assert again != {s.labels["gpu"]: s.value for s in first}  # the cache did not serve the old text
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(exporter.url.replace("/metrics", "/nothing"), timeout=5)
+    assert err.value.code == 404
