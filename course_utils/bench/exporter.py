@@ -102,7 +102,7 @@ def measure(mode: str, simulate: int | None, interval: float, seconds: float, sc
     result = {"cpu_pct": 100.0 * (cpu1 - cpu0) / (wall1 - wall0), "seconds": wall1 - wall0, **info}
     if latencies:
         result.update(scrapes=len(latencies), response_ms_median=statistics.median(latencies) * 1e3,
-                      response_ms_max=max(latencies) * 1e3, response_bytes_gzip=statistics.median(sizes))
+                      response_ms_max=max(latencies) * 1e3, response_bytes=statistics.median(sizes))
     return result
 
 
@@ -156,7 +156,7 @@ def format_result(r: dict) -> str:
         f"  sampler + exporter, scraped       {e['cpu_pct']:.3f}% of one core ({e['scrapes']} scrapes)",
         f"  the exporter's share              {cost:.3f}% of one core",
         f"  scrape response time              {e['response_ms_median']:.2f} ms median, "
-        f"{e['response_ms_max']:.2f} ms max; {e['response_bytes_gzip']:.0f} bytes gzip",
+        f"{e['response_ms_max']:.2f} ms max; {e['response_bytes']:.0f} bytes (no compression)",
         f"  one collect + rendering           {r['collect_us']:.0f} us CPU ({r['exposition_bytes']} bytes of text)",
         f"  target: exporter < {TARGET_PCT}% of a core ... {'met' if cost < TARGET_PCT else 'MISSED'}",
     ])

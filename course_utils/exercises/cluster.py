@@ -33,7 +33,8 @@ def check_scraped_value(value, sampler, gpu: int = 0) -> Feedback:
         [(value is not None, "`fb_used` is still None.",
           "Find the line that starts with DCGM_FI_DEV_FB_USED and has gpu=\"0\", and take its number."),
          (number is not None, f"{value!r} is not a number.", "float() of the last field of the line."),
-         (number is None or not any(math.isclose(number, b, rel_tol=1e-9) for b in recent_bytes),
+         (number is None or not any(math.isclose(number, b, rel_tol=1e-9) for b in recent_bytes)
+          or any(math.isclose(number, m, abs_tol=1e-6) for m in recent if m is not None),  # 0 is both
           f"{value} is the value in bytes, but this metric is in MiB.", "Read the # HELP line."),
          (number is not None and any(math.isclose(number, m, rel_tol=1e-9, abs_tol=1e-6)
                                      for m in recent if m is not None),

@@ -91,3 +91,17 @@ def test_a_bad_query_is_an_error_that_quotes_prometheus(stack):
 
     with pytest.raises(PromQLError, match="bad_data"):
         stack.prometheus.query("sum by (gpu (DCGM_FI_DEV_GPU_UTIL)")
+
+
+def test_the_memory_exercise_against_the_real_prometheus(stack):
+    from course_utils.exercises.cluster import check_memory_pct_query
+
+    sampler, url = stack.samplers[JOB], stack.prometheus.url
+    right = '100 * DCGM_FI_DEV_FB_USED{job="course-gpus"} / DCGM_FI_DEV_FB_TOTAL{job="course-gpus"}'
+    assert check_memory_pct_query(right, url, sampler).ok
+    assert min(g.memory_used_pct for g in sampler.latest.gpus) > 5  # the trace's job holds memory
+    free_only = '100 * DCGM_FI_DEV_FB_USED{job="course-gpus"} / DCGM_FI_DEV_FB_FREE{job="course-gpus"}'
+    assert not check_memory_pct_query(free_only, url, sampler).ok
+    summed = 'sum(DCGM_FI_DEV_FB_USED{job="course-gpus"})'
+    assert "gpu" in check_memory_pct_query(summed, url, sampler).message
+    assert "refused" in check_memory_pct_query("100 * (DCGM_FI_DEV_FB_USED", url, sampler).message
