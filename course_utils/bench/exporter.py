@@ -45,7 +45,7 @@ def _open(simulate: int | None):
 
     backend = open_backend(simulate=simulate) if simulate else open_backend("real")
     if backend.kind == "none":
-        raise SystemExit(f"no GPU to read: {backend.reason}. Use --simulate N on a machine without GPUs.")
+        raise SystemExit(f"no GPU to read: {backend.reason} Use --simulate N on a machine without GPUs.")
     return backend
 
 

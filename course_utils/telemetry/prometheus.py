@@ -23,7 +23,6 @@ import os
 import socket
 import threading
 import time
-import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -335,9 +334,9 @@ class Exporter:
         return f"<Exporter {state} {self.url}>"
 
 
-# (host, port) -> exporter: a notebook cell run twice replaces its own exporter
-# instead of failing with "address in use".
-_RUNNING: weakref.WeakValueDictionary[tuple[str, int], Exporter] = weakref.WeakValueDictionary()
+# (host, port) -> running exporter. Strong references: a server runs until stopped, even when
+# the caller dropped its handle, and must stay reachable to be stopped.
+_RUNNING: dict[tuple[str, int], Exporter] = {}
 _RUNNING_LOCK = threading.Lock()
 
 
@@ -346,14 +345,19 @@ def start_exporter(sampler, address: str | int | None = None, *, max_age_s: floa
     default ``127.0.0.1:9400``) and return the running :class:`Exporter`.
 
     The sampler should be running (``sampler.start()``): the exporter only
-    publishes what the sampler reads. A second call for the same address in this
-    process stops the first exporter there.
+    publishes what the sampler reads. A notebook cell run twice must not leave
+    servers behind, so this first stops the exporter of this process already on
+    the same address, and any exporter of an older sampler of the same name
+    (the sampler that a new ``Sampler(name=...)`` replaced).
     """
     host, port = parse_address(address)
     with _RUNNING_LOCK:
-        old = _RUNNING.get((host, port)) if port else None
-    if old is not None:
-        old.stop()
+        old = [e for e in _RUNNING.values()
+               if (port and (e.host, e.port) == (host, port))
+               or (sampler.name is not None and e.collector.sampler is not sampler
+                   and e.collector.sampler.name == sampler.name)]
+    for exporter in old:
+        exporter.stop()
     collector = SnapshotCollector(sampler, max_age_s=max_age_s)
     renderer = SnapshotRenderer(collector)
     try:

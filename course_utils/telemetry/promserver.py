@@ -88,8 +88,8 @@ def _free_port() -> int:
 
 
 def _die_with_parent() -> None:
-    # Linux: the server gets SIGTERM if the Python process that started it dies,
-    # so a killed test run or kernel leaves no Prometheus behind.
+    # Linux: the server gets SIGTERM when the thread that started it ends (in practice the
+    # main thread of a test run or a kernel), so a killed run leaves no Prometheus behind.
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
@@ -208,6 +208,9 @@ class LocalPrometheus:
         self.stop()
 
     def __del__(self):
-        proc = getattr(self, "_proc", None)
-        if proc is not None and proc.poll() is None:
-            proc.kill()
+        # a notebook cell run again drops the old object: its server and folder go with it
+        try:
+            if getattr(self, "_proc", None) is not None or getattr(self, "workdir", None) is not None:
+                self.stop()
+        except Exception:
+            pass

@@ -237,3 +237,37 @@ def test_a_new_snapshot_is_rendered_anew_and_other_paths_are_404(counted):
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(exporter.url.replace("/metrics", "/nothing"), timeout=5)
     assert err.value.code == 404
+
+
+def test_a_replaced_sampler_takes_its_exporter_with_it():
+    """A notebook cell run twice: a new Sampler(name=...) replaces the old one; starting
+    its exporter stops the old sampler's, even on another port."""
+    first_sampler = Sampler(SimulatedBackend(1), interval=1.0, name="rerun-cell")
+    first = start_exporter(first_sampler, ":0")
+    second_sampler = Sampler(SimulatedBackend(1), interval=1.0, name="rerun-cell")
+    second = start_exporter(second_sampler, ":0")
+    try:
+        assert not first.running and second.running
+    finally:
+        second.stop()
+        second_sampler.close()
+
+
+def test_pci_bus_id_and_device_come_from_nvml():
+    from types import SimpleNamespace
+
+    class NvmlWithPci(FakeNvml):
+        def nvmlDeviceGetPciInfo(self, h):
+            return SimpleNamespace(busId=f"00000000:{0x18 + h.index:02X}:00.0".encode())
+
+        def nvmlDeviceGetMinorNumber(self, h):
+            return 3 - h.index  # minor numbers need not follow NVML's order
+
+    backend = NvmlBackend(nvml=NvmlWithPci(n_gpus=2))
+    sampler = Sampler(backend, interval=1.0, name=None)
+    sampler.sample_once()
+    with start_exporter(sampler, ":0", max_age_s=60) as exporter:
+        labels = {s.labels["gpu"]: s.labels for s in scrape(exporter.url)["DCGM_FI_DEV_GPU_TEMP"]}
+    assert labels["0"]["pci_bus_id"] == "00000000:18:00.0" and labels["0"]["device"] == "nvidia3"
+    assert labels["1"]["pci_bus_id"] == "00000000:19:00.0" and labels["1"]["device"] == "nvidia2"
+    backend.close()
