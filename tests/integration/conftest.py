@@ -26,7 +26,7 @@ class Stack:
     exporters: dict[str, Exporter]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack():
     if find_prometheus() is None:
         pytest.skip("the prometheus binary is not installed: `make prometheus-deps` installs Debian's "
