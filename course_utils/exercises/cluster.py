@@ -8,8 +8,22 @@ gives the answer away.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from ..selfcheck import Feedback, Question, Quiz, first_failure
+
+
+def find_repo_file(relative: str) -> Path:
+    """``relative`` (e.g. ``deploy/grafana/gpu-dashboard.json``) in the course checkout: looked for
+    above the working directory (a notebook runs in ``notebooks/``) and above this package."""
+    starts = [Path.cwd(), Path(__file__).resolve().parent]
+    for start in starts:
+        for folder in (start, *start.parents):
+            if (folder / relative).is_file():
+                return folder / relative
+    raise FileNotFoundError(
+        f"{relative} is not in this copy of the course (looked above {', '.join(map(str, starts))}). "
+        "It is in the course repository: open this notebook from a full checkout of it.")
 
 
 def _number(value) -> float | None:

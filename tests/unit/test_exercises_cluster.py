@@ -79,3 +79,12 @@ def test_scaled_job(manifests):
 def test_quizzes():
     assert CLUSTER_TRAINING_QUIZ.check(1, "b").ok and not CLUSTER_TRAINING_QUIZ.check(1, "c").ok
     assert MONITORING_QUIZ.check(1, "b").ok and MONITORING_QUIZ.check(2, "b").ok
+
+
+def test_repo_files_are_found_from_a_notebook_folder_or_say_where_they_are(monkeypatch, tmp_path):
+    from course_utils.exercises.cluster import find_repo_file
+
+    monkeypatch.chdir(ROOT / "notebooks")
+    assert find_repo_file("deploy/grafana/gpu-dashboard.json") == ROOT / "deploy/grafana/gpu-dashboard.json"
+    with pytest.raises(FileNotFoundError, match="full checkout"):
+        find_repo_file("deploy/no-such-file.yaml")
