@@ -58,7 +58,11 @@ def test_the_workshop_comes_from_docker_compose_yaml(compose):
         name = str(volume).split(":")[0]
         if not name.startswith((".", "/")):
             assert name in compose["volumes"], name
-    assert compose["services"]["gpu-exporter"]["image"] == workshop["image"]
+    exporter = compose["services"]["gpu-exporter"]
+    assert exporter["image"] == workshop["image"]
+    # the image is not in any registry: compose must be able to build it for this service too
+    assert (COMPOSE.parent / exporter["build"]["context"]).resolve() == ROOT
+    assert exporter["build"]["dockerfile"] == workshop["build"]["dockerfile"]
 
 
 def test_prometheus_scrapes_the_exporter_the_compose_file_runs(compose):
