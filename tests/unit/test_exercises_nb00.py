@@ -34,9 +34,10 @@ def test_reference_works_on_the_real_binding():
 def test_typical_mistakes_fail_with_a_hint():
     def no_shutdown(nvml):
         nvml.nvmlInit()
-        return [{"index": i, "name": "x", "used_mib": nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(i)).used // 2**20,
-                 "total_mib": nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(i)).total // 2**20}
-                for i in range(nvml.nvmlDeviceGetCount())]
+        memory = [nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(i))
+                  for i in range(nvml.nvmlDeviceGetCount())]
+        return [{"index": i, "name": "x", "used_mib": m.used // 2**20, "total_mib": m.total // 2**20}
+                for i, m in enumerate(memory)]
 
     def bytes_not_mib(nvml):
         rows = reference(nvml)
