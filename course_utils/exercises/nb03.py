@@ -69,6 +69,8 @@ def check_enforcement(answers: Mapping[str, bool] | None) -> Feedback:
     if not isinstance(answers, Mapping) or set(answers) != set(MECHANISMS):
         return Feedback(False, title, "`enforced` needs True/False for each mechanism, keyed as in MECHANISMS.",
                         "Keep the keys of MECHANISMS.")
+    if any(not isinstance(v, bool) for v in answers.values()):
+        return Feedback(False, title, "some answers are not True or False yet.", "Replace each None with a bool.")
     wrong = [m for m, right in MECHANISMS.items() if answers[m] is not right]
     if not wrong:
         return Feedback(True, title, "Right: only MIG and MPS v3 partitioning hold against a tenant who "

@@ -16,7 +16,7 @@ PAIRS = [("12.4", "535.104.05"), ("13.0", "570.86.10"), ("12.9", "580.65.06"), (
 
 
 def check_compat_predictions(predictions: Mapping[tuple[str, str], bool] | None) -> Feedback:
-    title = "Exercise 1: which images run on which driver?"
+    title = "Exercise 2: which images run on which driver?"
     if not isinstance(predictions, Mapping) or set(predictions) != set(PAIRS):
         return Feedback(False, title, "`predictions` needs True/False for each (CUDA, driver) pair in PAIRS.",
                         "Keep the keys of PAIRS.")
@@ -37,7 +37,7 @@ EXAMPLE_DIGEST = "sha256:" + "5f2c1e0b" * 8  # an example value, not a real imag
 
 def check_pinned_image(reference: str | None) -> Feedback:
     """``python:3.11.14-slim-trixie`` pinned by EXAMPLE_DIGEST, keeping the tag for readers."""
-    title = "Exercise 2: pin the base image by digest"
+    title = "Exercise 1: pin the base image by digest"
     ref = (reference or "").strip()
     try:
         pinning, refused = image_pinning(ref), ""

@@ -27,3 +27,4 @@ def test_enforcement():
     assert not fb.ok and cooperative in fb.message and "False" not in fb.message + fb.hint
     assert not nb03.check_enforcement({k: True for k in nb03.MECHANISMS}).ok
     assert not nb03.check_enforcement({}).ok
+    assert "None" in nb03.check_enforcement({k: None for k in nb03.MECHANISMS}).hint
