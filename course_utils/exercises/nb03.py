@@ -60,7 +60,7 @@ MECHANISMS = {
     "MPS CUDA_MPS_PINNED_DEVICE_MEM_LIMIT set in the tenant's environment": False,
     "TensorFlow memory_limit": False,
     "PyTorch set_per_process_memory_fraction": False,
-    "docker run --memory": False,
+    "Docker's --memory flag": False,
 }
 
 
@@ -77,5 +77,5 @@ def check_enforcement(answers: Mapping[str, bool] | None) -> Feedback:
                         "controls their own environment; docker --memory limits host RAM, not GPU memory.")
     first = wrong[0]
     hint = ("Who sets it, and could the tenant's own code or environment change it?"
-            if "docker" not in first else "What kind of memory does docker's --memory count?")
+            if "docker" not in first.lower() else "What kind of memory does docker's --memory count?")
     return Feedback(False, title, f"{len(wrong)} answer(s) are not right yet; look again at {first!r}.", hint)

@@ -28,3 +28,8 @@ def test_enforcement():
     assert not nb03.check_enforcement({k: True for k in nb03.MECHANISMS}).ok
     assert not nb03.check_enforcement({}).ok
     assert "None" in nb03.check_enforcement({k: None for k in nb03.MECHANISMS}).hint
+
+
+def test_the_docker_hint_is_about_host_ram():
+    fb = nb03.check_enforcement({**nb03.MECHANISMS, "Docker's --memory flag": True})
+    assert not fb.ok and "memory" in fb.hint and "Who sets it" not in fb.hint
