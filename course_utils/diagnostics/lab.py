@@ -202,7 +202,7 @@ def diagnose(scenario: Scenario) -> list[Check]:
     """The doctor's checks for ``scenario`` (a bad ``--gpus`` value becomes a failed check)."""
     try:
         scenario.container_env()
-    except (GpusParseError, DaemonWouldReject, ValueError) as exc:
+    except (GpusParseError, DaemonWouldReject, ValueError, TypeError) as exc:
         return [Check("docker run arguments", FAIL, str(exc), "Fix the command line first: see sections 1-4.")]
     with tempfile.TemporaryDirectory(prefix="gpu-lab-") as tmp:
         return run_checks(_context(scenario, Path(tmp)))

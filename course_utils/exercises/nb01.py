@@ -40,7 +40,7 @@ def check_stack_order(order: Sequence[str] | None) -> Feedback:
 
 def _argv(command: str | None) -> list[str]:
     try:
-        return shlex.split(command or "")
+        return shlex.split(str(command or ""))
     except ValueError:
         return []
 

@@ -42,7 +42,7 @@ def check_gpus_goals(answers: Mapping[str, str] | None) -> Feedback:
         return Feedback(False, title, "`answers` needs one command per goal, keyed by the goal's text.",
                         "Keep the keys of GOALS and fill in each command string.")
     for goal, (want_visible, want_caps) in GOALS.items():
-        command = answers[goal] or ""
+        command = str(answers[goal] or "")
         value, problem = _gpus_value(command)
         if value is None:
             return Feedback(False, title, f"{goal!r}: {problem}.", "Write the whole docker run line, with --gpus.")
@@ -94,8 +94,8 @@ def check_shm(needed_mib, shm_size: str | None) -> Feedback:
     per_batch = b["batch_size"] * b["shape"][0] * b["shape"][1] * b["shape"][2] * b["bytes_per_value"]
     expected = per_batch * b["num_workers"] * b["prefetch_factor"] / 2**20
     try:
-        size = parse_size(shm_size) if shm_size else None
-    except ValueError:
+        size = parse_size(str(shm_size)) if shm_size else None
+    except (ValueError, TypeError):
         size = -1
     number = isinstance(needed_mib, int | float) and not isinstance(needed_mib, bool)
     return first_failure(title, [

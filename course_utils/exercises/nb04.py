@@ -38,7 +38,7 @@ EXAMPLE_DIGEST = "sha256:" + "5f2c1e0b" * 8  # an example value, not a real imag
 def check_pinned_image(reference: str | None) -> Feedback:
     """``python:3.11.14-slim-trixie`` pinned by EXAMPLE_DIGEST, keeping the tag for readers."""
     title = "Exercise 1: pin the base image by digest"
-    ref = (reference or "").strip()
+    ref = str(reference or "").strip()
     try:
         pinning, refused = image_pinning(ref), ""
     except ValueError as exc:

@@ -50,7 +50,7 @@ def check_too_late(error) -> Feedback:
 def check_memory_choice(choice: dict | None) -> Feedback:
     """Exercise 3: a shared notebook server: growth or limit? And where to set it?"""
     title = "Exercise 3: growth or a limit, and where"
-    choice = choice or {}
+    choice = choice if isinstance(choice, dict) else {}
     mode = str(choice.get("setting", "")).lower()
     where = str(choice.get("where", "")).lower()
     return first_failure(title, [

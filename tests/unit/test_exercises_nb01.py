@@ -45,3 +45,8 @@ def test_command_mistakes_never_show_the_answer():
         assert not fb.ok and words in str(fb), (answer, str(fb))
         for secret in (ROOTLESS, CDI, "/etc/cdi/nvidia.yaml", ".config/docker/daemon.json", "--device"):
             assert secret not in fb.message + fb.hint
+
+
+def test_odd_types_get_feedback_not_a_crash():
+    for check in (nb01.check_rootless_configure, nb01.check_cdi_generate, nb01.check_verify_command):
+        assert not check(42).ok

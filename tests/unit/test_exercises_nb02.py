@@ -74,3 +74,9 @@ def test_lab_refuses_the_wrong_fix():
 @pytest.mark.skipif(find_docker() is None, reason="needs the docker client")
 def test_goals_are_checked_by_the_real_client():
     assert nb02.check_gpus_goals(ANSWERS).message.endswith("accepted every line.")
+
+
+def test_odd_types_get_feedback_not_a_crash():
+    assert not nb02.check_gpus_goals({goal: 2 for goal in nb02.GOALS}).ok
+    assert not nb02.check_shm(2352.0, 4096).ok
+    assert not nb02.check_lab(1, lab.step(1, docker_args=None)).ok

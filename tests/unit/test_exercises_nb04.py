@@ -32,3 +32,7 @@ def test_pinned_image():
 def test_the_real_client_rejects_a_broken_digest():
     fb = nb04.check_pinned_image(PINNED[:-2])
     assert not fb.ok and "accept" in fb.message
+
+
+def test_odd_types_get_feedback_not_a_crash():
+    assert not nb04.check_pinned_image(42).ok

@@ -48,3 +48,7 @@ def test_memory_choice():
         fb = nb05.check_memory_choice(wrong)
         assert not fb.ok and words in fb.message
         assert "TF_FORCE_GPU_ALLOW_GROWTH" not in fb.message + fb.hint
+
+
+def test_odd_types_get_feedback_not_a_crash():
+    assert not nb05.check_memory_choice("growth").ok
