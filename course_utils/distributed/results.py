@@ -92,7 +92,8 @@ def comparison_table(rows: list[dict]) -> str:
             mode += " (cudnn.benchmark off)"
         body.append([
             where, str(r.get("model", "")), mode,
-            str(devices_of(r)), config_label(r), _fmt(r.get("img_per_s"), "int"), _fmt(r.get("scaling_efficiency"), "pct"),
+            str(devices_of(r)), config_label(r), _fmt(r.get("img_per_s"), "int"),
+            _fmt(r.get("scaling_efficiency"), "pct"),
             _fmt(r.get("peak_mem_gib"), "gib"), _fmt(r.get("final_accuracy"), "pct"), r.get("note") or "",
         ])
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]

@@ -41,6 +41,8 @@ def check_dp_speedup(speedup_2gpu, faster_than_one_gpu) -> Feedback:
     steps = [
         (value is not None, "`speedup_2gpu` is not a number yet.",
          "Divide the DataParallel row's img/s by the single-GPU row's img/s."),
+        (value is None or abs(value - 1 / truth) > 0.02, "That is the single GPU's img/s over DataParallel's.",
+         "You divided the other way round: DataParallel's figure goes on top."),
         (value is None or value < 1.5 or abs(value - truth) < 0.02,
          "That looks like a speed-up above 1.5, which no DataParallel row reached.",
          "Did you divide the other way round, or take the DDP row?"),
