@@ -134,7 +134,8 @@ def plot_comparison(rows: list[dict], title: str = ""):
         ax.set_xticks(list(xs), labels, fontsize=8, rotation=30, ha="right", rotation_mode="anchor")
         if key == "scaling_efficiency":
             ax.axhline(100, color="black", lw=0.8, ls="--")
-    if title or models:
-        fig.suptitle(f"{title} ({', '.join(m for m in models if m)})" if title else ", ".join(models))
+    shown = [m for m in models if m and m not in title]  # name the models unless the title already does
+    if title or shown:
+        fig.suptitle(f"{title} ({', '.join(shown)})" if title and shown else title or ", ".join(shown))
     fig.tight_layout()
     return fig

@@ -7,9 +7,11 @@ and how long it computed, and the simulated GPU turns that into what NVML
 would show:
 
 * **memory used** = a CUDA context + what a caching allocator would *reserve*
-  for those tensors: each allocation rounded up to 512 bytes, held in 2 MiB
-  (small) or 20 MiB-rounded (large) segments, and **kept** after the tensors
-  are freed, until :meth:`empty_cache` (notebook 06's lesson);
+  for those tensors, following PyTorch's pools: requests up to 1 MiB share
+  2 MiB segments, requests up to 10 MiB share 20 MiB segments, larger ones get
+  their own segment rounded to 2 MiB; everything rounded up to 512 bytes. The
+  reservation is **kept** after the tensors are freed, until :meth:`empty_cache`
+  (notebook 06's lesson). Packing is idealised (no fragmentation);
 * **utilisation** = the share of the last second during which a step was
   computing (NVML's definition: "a kernel was running"), so time your loop
   spends elsewhere (loading data, printing, sleeping) shows as idle;
@@ -42,7 +44,9 @@ from .simulated_backend import CONTEXT_MIB, POWER_IDLE_W, POWER_LIMIT_W, TOTAL_M
 ROUND_BYTES = 512  # the caching allocator rounds every request up to a multiple of 512 bytes
 SMALL_BYTES = 1 * MIB  # requests up to 1 MiB share 2 MiB segments ("small pool")
 SMALL_SEGMENT = 2 * MIB
-LARGE_ROUND = 20 * MIB  # larger requests get their own segment, rounded (simplified) to 20 MiB
+MID_BYTES = 10 * MIB  # requests up to 10 MiB share 20 MiB segments (PyTorch's kLargeBuffer)
+MID_SEGMENT = 20 * MIB
+LARGE_ROUND = 2 * MIB  # larger requests get their own segment, rounded up to 2 MiB
 UTIL_WINDOW_S = 1.0
 
 
@@ -65,9 +69,11 @@ def allocator_bytes(nbytes: int) -> int:
 
 def segments_for(sizes: Iterable[int]) -> int:
     """Bytes of the segments a caching allocator would reserve for these live allocations."""
+    sizes = list(sizes)
     small = sum(allocator_bytes(s) for s in sizes if 0 < s <= SMALL_BYTES)
-    large = [allocator_bytes(s) for s in sizes if s > SMALL_BYTES]
-    reserved = -(-small // SMALL_SEGMENT) * SMALL_SEGMENT
+    mid = sum(allocator_bytes(s) for s in sizes if SMALL_BYTES < s <= MID_BYTES)
+    large = [allocator_bytes(s) for s in sizes if s > MID_BYTES]
+    reserved = -(-small // SMALL_SEGMENT) * SMALL_SEGMENT + -(-mid // MID_SEGMENT) * MID_SEGMENT
     reserved += sum(-(-s // LARGE_ROUND) * LARGE_ROUND for s in large)
     return reserved
 

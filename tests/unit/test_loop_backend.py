@@ -24,7 +24,8 @@ def test_tensor_bytes_are_exact_and_allocations_round_to_512():
     assert tensor_bytes(None) == 0
     assert allocator_bytes(1) == 512 and allocator_bytes(512) == 512 and allocator_bytes(513) == 1024
     assert segments_for([100, 100]) == 2 * MIB  # small requests share a 2 MiB segment
-    assert segments_for([21 * MIB]) == 40 * MIB
+    assert segments_for([2 * MIB, 3 * MIB]) == 20 * MIB  # mid-size requests share a 20 MiB segment
+    assert segments_for([21 * MIB + 1]) == 22 * MIB  # a large one: its own segment, rounded to 2 MiB
     with pytest.raises(TypeError, match="tensors"):
         tensor_bytes("x")
 
@@ -37,7 +38,7 @@ def test_memory_follows_the_loop_and_the_cache_keeps_it_until_empty_cache():
     with gpu.step() as s:
         s.holds(big, None)
     used = gpu.snapshot().gpus[0].memory_used_bytes
-    assert used == int(CONTEXT_MIB * MIB) + 260 * MIB  # 256 MiB rounded to 20 MiB segments
+    assert used == int(CONTEXT_MIB * MIB) + 256 * MIB  # already a multiple of 2 MiB
     with gpu.step() as s:
         s.holds(torch.zeros(10))  # a small step: the cache still holds the big one's memory
     assert gpu.snapshot().gpus[0].memory_used_bytes == used
