@@ -202,3 +202,27 @@ def test_nb11_dockerfile_and_run_command():
     assert "floats" in nb11.check_run_command(good.replace(":2.9.0-cuda13.0-cudnn9-runtime", ""),
                                               run_client=False).message
     assert not nb11.check_run_command("", run_client=False).ok
+
+
+def test_nb09_reference_read_gpus_through_the_simulated_nvml_passes():
+    from course_utils.telemetry.simnvml import SimulatedNvml
+
+    gpu = LoopDrivenBackend(2)
+    with gpu.step() as s:
+        s.holds(torch.zeros(256, 1024))
+
+    def read_gpus(nvml):
+        nvml.nvmlInit()
+        try:
+            out = []
+            for i in range(nvml.nvmlDeviceGetCount()):
+                h = nvml.nvmlDeviceGetHandleByIndex(i)
+                mem = nvml.nvmlDeviceGetMemoryInfo(h, version=nvml.nvmlMemory_v2)
+                util = nvml.nvmlDeviceGetUtilizationRates(h)
+                out.append({"index": i, "memory_used_mib": mem.used / 1024**2, "memory_total_mib": mem.total / 1024**2,
+                            "utilization_pct": util.gpu})
+            return out
+        finally:
+            nvml.nvmlShutdown()
+
+    assert nb09.check_readings(read_gpus(SimulatedNvml(gpu)), gpu.snapshot()).ok
