@@ -29,33 +29,39 @@ def wrap(model):
     return DDP(model)
 
 
-def check_allreduce(rank):
-    t = torch.tensor([float(rank + 1)])
+def check_allreduce(rank, device):
+    t = torch.tensor([float(rank + 1)], device=device)
     dist.all_reduce(t)
     return t.item()
 
 
 def main():
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    dist.init_process_group(pick_backend())
+    backend = pick_backend()
+    # NCCL works on CUDA tensors: each rank uses the GPU of its local rank; gloo works on the CPU
+    device = torch.device("cuda", int(os.environ["LOCAL_RANK"])) if backend == "nccl" else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend)
     try:
         torch.manual_seed(0)
         data = TensorDataset(torch.arange(64), torch.randn(64, 4), torch.randn(64, 1))
         loader, sampler = make_loader(data, rank, world_size)
-        model = wrap(torch.nn.Linear(4, 1))
+        model = wrap(torch.nn.Linear(4, 1).to(device))
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
         if sampler is not None:
             sampler.set_epoch(0)
         seen, first_grads = [], None
         for index, x, y in loader:
             seen += index.tolist()
+            x, y = x.to(device), y.to(device)
             opt.zero_grad()
             torch.nn.functional.mse_loss(model(x), y).backward()
             if first_grads is None:
                 first_grads = [g for p in model.parameters() for g in p.grad.flatten().tolist()]
             opt.step()
         result = {"rank": rank, "world_size": world_size, "backend": dist.get_backend(), "indices": seen,
-                  "grads": first_grads, "allreduce": check_allreduce(rank)}
+                  "grads": first_grads, "allreduce": check_allreduce(rank, device)}
         (OUT / f"rank{rank}.json").write_text(json.dumps(result))
     finally:
         dist.barrier()
