@@ -64,10 +64,26 @@ def _fmt(value, kind: str) -> str:
     return str(value)
 
 
+def config_label(row: dict) -> str:
+    """What tells two runs of one model and mode apart: compilation, batch per device, precision."""
+    compiled = {"none": "eager", None: "", "default": "compiled", "reduce-overhead": "compiled + CUDA graphs"}
+    parts = [compiled.get(row.get("compile"), f"compile={row.get('compile')}")]
+    batch = row.get("batch") or row.get("batch_per_device") or row.get("batch_size")
+    if batch:
+        parts.append(f"batch {batch}/device")
+    if row.get("dtype"):
+        dtype = row["dtype"]
+        if row.get("mode") == "dataparallel" and row.get("replica_autocast_dtype"):
+            dtype += f" (replicas {'/'.join(row['replica_autocast_dtype'])})"
+        parts.append(dtype)
+    return ", ".join(p for p in parts if p)
+
+
 def comparison_table(rows: list[dict]) -> str:
     """A plain-text table (readable in a notebook, a log or a terminal)."""
     rows = add_scaling(rows)
-    header = ["where", "model", "mode", "devices", "img/s", "scaling", "peak GPU mem GiB", "accuracy", "note"]
+    header = ["where", "model", "mode", "devices", "config", "img/s", "scaling", "peak GPU mem GiB", "accuracy",
+              "note"]
     body = []
     for r in rows:
         where = r.get("label") or ("GPU" if r.get("gpus") else "?")
@@ -76,7 +92,8 @@ def comparison_table(rows: list[dict]) -> str:
             mode += " (cudnn.benchmark off)"
         body.append([
             where, str(r.get("model", "")), mode,
-            str(devices_of(r)), _fmt(r.get("img_per_s"), "int"), _fmt(r.get("scaling_efficiency"), "pct"),
+            str(devices_of(r)), config_label(r), _fmt(r.get("img_per_s"), "int"),
+            _fmt(r.get("scaling_efficiency"), "pct"),
             _fmt(r.get("peak_mem_gib"), "gib"), _fmt(r.get("final_accuracy"), "pct"), r.get("note") or "",
         ])
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
@@ -92,13 +109,16 @@ def plot_comparison(rows: list[dict], title: str = ""):
     import matplotlib.pyplot as plt
 
     rows = add_scaling(rows)
-    labels = [f"{r.get('model', '')}\n{MODE_NAMES.get(r.get('mode'), r.get('mode'))} x{devices_of(r)}"
-              + ("\n(bench off)" if r.get("mode") == "dataparallel" and r.get("cudnn_benchmark") is False else "")
+    labels = [f"{MODE_NAMES.get(r.get('mode'), r.get('mode'))} x{devices_of(r)}"
+              + (" (bench off)" if r.get("mode") == "dataparallel" and r.get("cudnn_benchmark") is False else "")
               for r in rows]
+    models = sorted({str(r.get("model", "")) for r in rows})
     colours = {"single": "#888888", "dataparallel": "#d9822b", "ddp": "#2b7bd9"}
     metrics = [("img_per_s", "images / s", 1), ("scaling_efficiency", "scaling efficiency (%)", 100),
                ("peak_mem_gib", "peak GPU memory (GiB)", 1), ("final_accuracy", "final test accuracy (%)", 100)]
-    fig, axes = plt.subplots(1, 4, figsize=(min(24, max(12, 2.2 * len(rows))), 3.6))
+    # two by two, labels slanted: four panels side by side left each bar ~1 cm for a three-line label
+    fig, axes = plt.subplots(2, 2, figsize=(min(16, max(9, 1.1 * len(rows) + 4)), 7.2))
+    axes = axes.ravel()
     for ax, (key, name, scale) in zip(axes, metrics, strict=True):
         values = [r.get(key) for r in rows]
         ax.set_title(name, fontsize=10)
@@ -111,10 +131,11 @@ def plot_comparison(rows: list[dict], title: str = ""):
         xs = range(len(rows))
         ax.bar(xs, [0 if v is None else v * scale for v in values],
                color=[colours.get(r.get("mode"), "#999999") for r in rows])
-        ax.set_xticks(list(xs), labels, fontsize=7)
+        ax.set_xticks(list(xs), labels, fontsize=8, rotation=30, ha="right", rotation_mode="anchor")
         if key == "scaling_efficiency":
             ax.axhline(100, color="black", lw=0.8, ls="--")
-    if title:
-        fig.suptitle(title)
+    shown = [m for m in models if m and m not in title]  # name the models unless the title already does
+    if title or shown:
+        fig.suptitle(f"{title} ({', '.join(shown)})" if title and shown else title or ", ".join(shown))
     fig.tight_layout()
     return fig

@@ -306,7 +306,8 @@ class _Run:
         note = None
         if self.mode == "dataparallel" and len(self.dp_gpus) <= 1:
             where = "one GPU" if self.dp_gpus else "no GPU"
-            note = f"{where}: DataParallel only called the model (one device); this row equals single"
+            note = (f"{where}: DataParallel only called the model (one device): the same work as single; "
+                    "img/s differ only by timing noise on a shared CPU")
         return {
             "mode": self.mode,
             "label": "GPU" if self.on_gpu else "CPU",

@@ -8,6 +8,7 @@
 """
 
 from .errors import NoGpuError
+from .loop_backend import LoopDrivenBackend
 from .nogpu_backend import NoGpuBackend
 from .nvml_backend import NvmlBackend
 from .sampler import Sampler, running_samplers
@@ -36,6 +37,7 @@ __all__ = [
     "CsvLogger",
     "DeviceInfo",
     "GpuSample",
+    "LoopDrivenBackend",
     "MetricsLog",
     "NoGpuBackend",
     "NoGpuError",

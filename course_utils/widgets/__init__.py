@@ -7,6 +7,7 @@
 * ``DashboardModel``: what the dashboard shows, in plain Python (no Jupyter import), fed by a
   ``Sampler``; usable from scripts and tests.
 * ``close_all()``: close every dashboard and status line still running.
+* ``freeze_all()``: stop them all but keep each on the page at its last state (a notebook's last cell).
 
 Names load on first use: ``from course_utils.widgets import DashboardModel`` works where
 ipywidgets is not installed (the GPU machine).
@@ -31,6 +32,7 @@ _LAZY = {
     "DEFAULT_RULES": ".model",
     "Refresher": ".refresh",
     "close_all": ".sources",
+    "freeze_all": ".sources",
 }
 
 __all__ = sorted(_LAZY)

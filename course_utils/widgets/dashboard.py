@@ -34,7 +34,7 @@ from .render import (
 )
 from .sources import DEFAULT_INTERVAL, LIVE, check_source, resolve_source
 
-RUNNING, PAUSED, STOPPED, CLOSED, NO_GPU = "running", "paused", "stopped", "closed", "no GPU"
+RUNNING, PAUSED, STOPPED, FROZEN, CLOSED, NO_GPU = "running", "paused", "stopped", "frozen", "closed", "no GPU"
 
 
 class Dashboard(widgets.VBox):
@@ -128,7 +128,7 @@ class Dashboard(widgets.VBox):
 
     def start(self) -> Dashboard:
         """Start (or resume) sampling and drawing."""
-        if self.state in (CLOSED, NO_GPU):
+        if self.state in (CLOSED, NO_GPU, FROZEN):
             return self
         self.source.sampler.start()
         self._refresher.start()
@@ -151,6 +151,29 @@ class Dashboard(widgets.VBox):
                 self.source.sampler.stop()
             self.state = STOPPED
             self._set_status()
+        return self
+
+    def freeze(self) -> Dashboard:
+        """Stop every thread and release the backend, but keep the widget on the page showing its
+        last state (what the last cell of a notebook calls: after "Run All" the learner still sees
+        what happened). A frozen dashboard cannot restart: run its cell again for a live one."""
+        if self.state in (FROZEN, CLOSED) or getattr(self, "_closed", True):
+            return self
+        LIVE.forget(self.name, self)
+        for dependent in list(self.dependents):
+            dependent.freeze()
+        if self.state != NO_GPU:
+            self._refresher.stop()
+            self.state = RUNNING  # draw the latest samples once more, then freeze
+            self._refresh()
+        self.model.detach()
+        self.source.close()
+        if self.state == NO_GPU:
+            return self
+        self.state = FROZEN
+        self._set_status()
+        for button in (self.start_button, self.pause_button, self.stop_button):
+            button.disabled = True
         return self
 
     def close(self) -> None:
@@ -180,8 +203,10 @@ class Dashboard(widgets.VBox):
             return
         sampler = self.source.sampler
         words = {RUNNING: "● running", PAUSED: "❚❚ paused (still recording)", STOPPED: "■ stopped",
-                 CLOSED: "closed"}[self.state]
+                 FROZEN: "■ frozen", CLOSED: "closed"}[self.state]
         detail = f"sampling every {sampler.interval:g} s, drawing at {self._refresher.hz:g} Hz"
+        if self.state == FROZEN:
+            detail = "the last state before it was stopped; run its cell again for a live view"
         errors = self._refresher.errors
         if errors:
             _, exc = errors[-1]

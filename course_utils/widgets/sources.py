@@ -111,3 +111,13 @@ def close_all() -> int:
     for w in items:
         w.close()
     return len(items)
+
+
+def freeze_all() -> int:
+    """Stop every dashboard and status line still live, leaving each on the page at its last
+    state (the last cell of a notebook: "Run All" ends with the widgets visible, no thread left).
+    Returns how many were frozen."""
+    items = LIVE.live()
+    for w in items:
+        w.freeze()
+    return len(items)

@@ -30,7 +30,7 @@ class StatusLine(widgets.HBox):
         if not isinstance(source, (Dashboard, DashboardModel)):
             check_source(source, simulate)
         LIVE.close_previous(name)
-        self.name, self.width, self._closed, self._last = name, width, False, None
+        self.name, self.width, self._closed, self._frozen, self._last = name, width, False, False, None
         if isinstance(source, Dashboard):
             if source.source.sampler is None:
                 source = source.source.backend  # the dashboard has no GPU: show the same reason
@@ -60,7 +60,7 @@ class StatusLine(widgets.HBox):
             self.start()
 
     def start(self) -> StatusLine:
-        if self._closed:
+        if self._closed or self._frozen:
             return self
         if self.source.sampler is not None and self.source.owns_sampler:
             self.source.sampler.start()
@@ -71,6 +71,24 @@ class StatusLine(widgets.HBox):
         self._refresher.stop()
         if self.source.sampler is not None and self.source.owns_sampler:
             self.source.sampler.stop()
+        return self
+
+    def freeze(self) -> StatusLine:
+        """Stop sampling and drawing, keep the last line on the page (see ``Dashboard.freeze``)."""
+        if self._closed or self._frozen:
+            return self
+        self._frozen = True
+        LIVE.forget(self.name, self)
+        self._refresher.stop()
+        if self.source.kind != "none":
+            self._last = None
+            self._refresh()  # the latest readings, drawn once more
+        if self.source.owns_sampler:
+            self.model.detach()
+        self.source.close()
+        if self.source.kind != "none":
+            with self.line.hold_sync():
+                self.line.value += " <span class=cud-dim>(frozen: run the cell again for a live line)</span>"
         return self
 
     def close(self) -> None:

@@ -1,0 +1,137 @@
+"""Notebook 08 (DDP): checks for the learner's own DDP script and for SyncBatchNorm. Never gives the answer.
+
+The learner's script (run by ``torchrun --nproc-per-node 2 my_ddp.py RUN_DIR``) writes one
+``rank<R>.json`` per rank (what that rank saw and computed) and, after its process group is torn
+down, ``rank<R>.done``. :func:`check_ddp_run` reads those files and the script's source.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import torch
+
+from course_utils.selfcheck import Feedback, first_failure
+
+DATASET_SIZE = 64
+
+
+def _read(run_dir: Path, rank: int) -> dict | None:
+    try:
+        return json.loads((run_dir / f"rank{rank}.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def teardown_problem(source: str) -> str | None:
+    """Why the script's ending is not "barrier, then destroy_process_group, in a finally" (None if it is)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        return f"the script has a syntax error (line {exc.lineno})"
+
+    def calls(nodes) -> list[str]:
+        names = []
+        for node in nodes:
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Call):
+                    f = sub.func
+                    names.append(f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", ""))
+        return names
+
+    finals = [calls(n.finalbody) for n in ast.walk(tree) if isinstance(n, ast.Try) and n.finalbody]
+    if not any("destroy_process_group" in c for c in finals):
+        return "no `finally:` block calls dist.destroy_process_group()"
+    for c in finals:
+        if "destroy_process_group" in c:
+            before = c[:c.index("destroy_process_group")]
+            if "barrier" not in before:
+                return "the `finally:` block destroys the process group without a dist.barrier() first"
+    return None
+
+
+def check_ddp_run(run_dir, returncode: int | None, script, *, expected_backend: str = "gloo",
+                  nproc: int = 2) -> Feedback:
+    """Exercise 1: did the learner's DDP script run on every rank, split the data, agree on gradients,
+    all-reduce correctly, and end cleanly?"""
+    title = "Exercise 1: your DDP script"
+    run_dir, script = Path(run_dir), Path(script)
+    ranks = [_read(run_dir, r) for r in range(nproc)]
+    ok_ranks = all(r is not None for r in ranks)
+    source = script.read_text() if script.exists() else ""
+
+    def field(name):
+        return [r.get(name) for r in ranks] if ok_ranks else []
+
+    indices = field("indices")
+    split_ok = ok_ranks and all(isinstance(i, list) for i in indices) and not set(indices[0]) & set(indices[1]) \
+        and sorted(indices[0] + indices[1]) == list(range(DATASET_SIZE))
+    grads = field("grads")
+    grads_ok = ok_ranks and all(isinstance(g, list) and g for g in grads) and all(
+        torch.allclose(torch.tensor(grads[0]), torch.tensor(g), rtol=1e-5, atol=1e-7) for g in grads[1:])
+    expected_sum = float(sum(r + 1 for r in range(nproc)))
+    steps = [
+        (script.exists(), f"{script} does not exist.", "Run the cell that writes the script first."),
+        (ok_ranks, f"Not every rank wrote its result (found {sum(r is not None for r in ranks)} of {nproc}); "
+                   f"torchrun exited with {returncode}.",
+         "Read the last lines of torchrun's output above: the first error there is the one to fix."),
+        (not ok_ranks or all(b == expected_backend for b in field("backend")),
+         f"The process group's backend is {field('backend')[:1]}, not the one for this machine.",
+         "TODO 1: which backend runs collectives on CPU tensors, and which one on CUDA tensors?"),
+        (not ok_ranks or field("world_size") == [nproc] * nproc, "The ranks do not agree on the world size.",
+         "Read WORLD_SIZE from the environment that torchrun sets."),
+        (not ok_ranks or split_ok, "The ranks did not split the data set: some samples were trained on by "
+                                   "more than one rank, or none.",
+         "TODO 2: a DistributedSampler with this rank and the world size, passed to the DataLoader."),
+        (not ok_ranks or all(v == expected_sum for v in field("allreduce")),
+         f"The all-reduce check gave {field('allreduce')}.",
+         "TODO 4: dist.all_reduce works in place on the tensor; return the tensor's value after it."),
+        (not ok_ranks or grads_ok, "The ranks ended their first step with different gradients.",
+         "TODO 3: only a DDP-wrapped model averages gradients across ranks during backward()."),
+        (teardown_problem(source) is None, f"The ending: {teardown_problem(source)}.",
+         "TODO 5: every rank waits for the others, then tears its process group down, even after an error."),
+        (returncode == 0, f"torchrun exited with {returncode}, although every rank wrote its result.",
+         "A rank crashed at exit: check the ending (TODO 5) and torchrun's last lines."),
+        (all((run_dir / f"rank{r}.done").exists() for r in range(nproc)),
+         "Not every rank reached the end of main() after the teardown.", "Do not exit early from a rank."),
+    ]
+    return first_failure(title, steps, success=f"Right: {nproc} ranks on {expected_backend}, each trained on its "
+                         "own half of the data, all-reduce summed across ranks, the gradients agreed to float "
+                         "precision, and every rank ended with barrier + destroy_process_group.")
+
+
+def _bn_count(model, kind) -> int:
+    return sum(type(m) is kind for m in model.modules())
+
+
+def check_sync_batchnorm(prepare) -> Feedback:
+    """Exercise 2: the learner's ``prepare_for_ddp(model)`` swaps every BatchNorm for SyncBatchNorm."""
+    title = "Exercise 2: SyncBatchNorm"
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                                torch.nn.Conv2d(8, 8, 3), torch.nn.BatchNorm2d(8))
+    with torch.no_grad():
+        model[1].running_mean.fill_(0.5)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    if not callable(prepare):
+        return Feedback(False, title, "`prepare_for_ddp` is not a function.", "Keep the `def` line.")
+    try:
+        out = prepare(model)
+    except Exception as exc:
+        return Feedback(False, title, f"Your function raised {type(exc).__name__}: {exc}.",
+                        "It receives a model and returns the model to wrap in DDP.")
+    if not isinstance(out, torch.nn.Module):
+        return Feedback(False, title, "Your function does not return a model.", "Return the converted model.")
+    after = out.state_dict()
+    return first_failure(title, [
+        (_bn_count(out, torch.nn.BatchNorm2d) == 0,
+         f"{_bn_count(out, torch.nn.BatchNorm2d)} plain BatchNorm2d layer(s) are left.",
+         "PyTorch has a class method on torch.nn.SyncBatchNorm that converts a whole model."),
+        (_bn_count(out, torch.nn.SyncBatchNorm) == 2, "The model should have exactly 2 SyncBatchNorm layers.",
+         "Convert the layers that were there, nothing more."),
+        (set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before),
+         "The converted model lost its weights or running statistics.", "Convert, do not re-create the model."),
+    ], success="Right: with SyncBatchNorm every forward pass in training computes the batch statistics over "
+               "all ranks' samples (one all-reduce per BN layer), so DDP matches one big batch again.")
