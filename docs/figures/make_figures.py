@@ -172,7 +172,8 @@ def gpus_cdi_injection() -> Svg:
           WHITE, mono_lines=True, size=12)
     s.box(536, 236, 398, 112, "Driver libraries (from the host)", [
         "library                      capability", "libcuda.so.1                 compute",
-        "libnvidia-ptxjitcompiler.so  compute", "libnvidia-ml.so.1            utility"], WHITE, mono_lines=True, size=12)
+        "libnvidia-ptxjitcompiler.so  compute", "libnvidia-ml.so.1            utility"],
+          WHITE, mono_lines=True, size=12)
     s.box(536, 358, 398, 70, "Binaries", ["/usr/bin/nvidia-smi          utility"], WHITE,
           mono_lines=True, size=12)
     s.box(536, 438, 398, 70, "Environment", ["NVIDIA_VISIBLE_DEVICES, NVIDIA_DRIVER_CAPABILITIES"], WHITE,
