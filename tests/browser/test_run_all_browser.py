@@ -80,6 +80,8 @@ def lab(tmp_path_factory):
     for rel, content in {
         "apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
         "docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
+        # every cell in the page, so that the checks see every output (not only those scrolled into view)
+        "notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
     }.items():
         (settings / rel).parent.mkdir(parents=True, exist_ok=True)
         (settings / rel).write_text(json.dumps(content))
@@ -131,6 +133,17 @@ def _shutdown_kernels(lab) -> None:
         _api(lab, f"/api/kernels/{kernel['id']}", method="DELETE")
 
 
+def _wait_kernel_idle(lab, timeout: float = 90.0) -> None:
+    """The notebook's kernel has started and is idle (asked through the REST API)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _, kernels = _api(lab, "/api/kernels")
+        if kernels and all(k["execution_state"] == "idle" for k in kernels):
+            return
+        time.sleep(0.3)
+    raise AssertionError("the notebook's kernel did not start")
+
+
 def _wait_until_run(page, limit_s: float) -> None:
     """Every cell has run: no prompt shows [*] and the kernel is idle, for 2 s in a row."""
     deadline, quiet_since = time.monotonic() + limit_s, None
@@ -171,14 +184,19 @@ def test_run_all_shows_no_error_and_keeps_widgets_visible(lab, name):
     page = lab["browser"].new_page()
     start = time.monotonic()
     try:
-        page.goto(f"{lab['base']}/lab/tree/notebooks/{name}?token={lab['token']}")
+        # a workspace of its own, reset: JupyterLab must not reopen (and start kernels for) earlier notebooks
+        page.goto(f"{lab['base']}/lab/workspaces/run-{Path(name).stem}/tree/notebooks/{name}"
+                  f"?reset&token={lab['token']}")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+        assert page.locator(".jp-NotebookPanel").count() == 1, "another notebook was reopened"
+        _wait_kernel_idle(lab)
         page.click(".jp-Notebook .jp-Cell >> nth=0")
         page.keyboard.press("Escape")
         page.click(".lm-MenuBar-itemLabel:text-is('Run')")
         page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
-        time.sleep(1.0)
+        page.wait_for_function("() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]"
+                               ".some(p => /\\[(\\*|\\d+)\\]/.test(p.innerText))", timeout=60_000)
         _wait_until_run(page, RUN_LIMIT_S)
         page.wait_for_timeout(1000)  # the last display messages
         found = page.evaluate(FINDINGS_JS)
