@@ -14,6 +14,8 @@ from typing import Any
 
 VIEW = "application/vnd.jupyter.widget-view+json"
 STATE = "application/vnd.jupyter.widget-state+json"
+CLOSED_CLASS = "course-closed-widget"
+CLOSED_TEXT = "(this widget was closed by a later cell, so Run All leaves it blank)"
 NOTE = "A snapshot of this widget at the end of the run; open the notebook in JupyterLab to use it."
 
 
@@ -85,7 +87,9 @@ def freeze_widgets(nb) -> int:
                 data["text/html"] = f'<div class="course-static-widget" title="{html.escape(NOTE)}">{body}</div>'
                 data.pop("text/plain", None)
                 frozen += 1
-            elif "text/plain" not in data:
-                data["text/plain"] = "(a widget that was closed before the end of the run)"
+            else:  # closed by a later cell: say so, visibly (the site check flags it)
+                data.pop("text/plain", None)
+                data["text/html"] = f'<div class="{CLOSED_CLASS}">{CLOSED_TEXT}</div>'
+
     nb.metadata.pop("widgets", None)
     return frozen

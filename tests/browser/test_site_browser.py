@@ -4,8 +4,8 @@ The fixture builds the site the way `make site` does (scripts/site/build.py exec
 the 12 notebooks on this machine's path: the CPU here), serves it on a free localhost
 port, and the test crawls it from index.html: every page reachable by internal links
 is opened, and the test fails on a broken internal link or anchor, a missing image,
-an error or stderr output box, a JavaScript error, or any request that leaves
-localhost (the site must work offline). Timings go to test-artifacts/site-check.json.
+an error or stderr output box, a widget that a later cell closed (blank after Run All),
+a JavaScript error, or any request that leaves localhost (the site must work offline). Timings go to test-artifacts/site-check.json.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ SITE = ROOT / "_build" / "site"
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-BAD_OUTPUTS = (".course-error, .course-stderr, "
+BAD_OUTPUTS = (".course-error, .course-stderr, .course-closed-widget, "
                ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
 
 

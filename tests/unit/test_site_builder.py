@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts" / "site"))
 
 from links import add_github_anchors, github_slug, rewrite_links  # noqa: E402
-from static_widgets import STATE, VIEW, freeze_widgets  # noqa: E402
+from static_widgets import CLOSED_CLASS, STATE, VIEW, freeze_widgets  # noqa: E402
 
 PAGES = {"notebooks/01_container_toolkit.ipynb", "docs/fact-check.md", "README.md"}
 
@@ -75,7 +75,8 @@ def test_widgets_are_frozen_to_their_last_html_with_controls_disabled():
     assert "5 min" in html and "1 min" not in html
 
 
-def test_a_widget_closed_before_the_end_keeps_its_text_and_is_not_counted():
+def test_a_widget_closed_before_the_end_is_marked_for_the_site_check_and_not_counted():
     nb = _nb_with_widgets({}, "gone")
     assert freeze_widgets(nb) == 0
-    assert nb.cells[0].outputs[0].data == {"text/plain": "VBox(...)"}
+    data = nb.cells[0].outputs[0].data
+    assert list(data) == ["text/html"] and CLOSED_CLASS in data["text/html"]
