@@ -100,7 +100,7 @@ def lab(tmp_path_factory):
          "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
          *(["--allow-root"] if os.geteuid() == 0 else [])],
         cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    info = {"base": f"http://127.0.0.1:{port}", "token": token, "log": tmp / "lab.log"}
+    info = {"base": f"http://127.0.0.1:{port}", "token": token, "log": tmp / "lab.log", "root": root}
     try:
         deadline = time.monotonic() + 90
         while _api(info, "/api/status")[0] != 200:
@@ -179,14 +179,14 @@ FINDINGS_JS = """() => {
 }"""
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_run_all_shows_no_error_and_keeps_widgets_visible(lab, name):
+def _run_all(lab, rel: str, must_show: list[str]) -> dict:
+    """Open notebook ``rel`` (path under the copied repo) in a fresh workspace, Run All, report."""
     page = lab["browser"].new_page()
+    stem = Path(rel).stem
     start = time.monotonic()
     try:
         # a workspace of its own, reset: JupyterLab must not reopen (and start kernels for) earlier notebooks
-        page.goto(f"{lab['base']}/lab/workspaces/run-{Path(name).stem}/tree/notebooks/{name}"
-                  f"?reset&token={lab['token']}")
+        page.goto(f"{lab['base']}/lab/workspaces/run-{stem}/tree/{rel}?reset&token={lab['token']}")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
         assert page.locator(".jp-NotebookPanel").count() == 1, "another notebook was reopened"
@@ -200,23 +200,51 @@ def test_run_all_shows_no_error_and_keeps_widgets_visible(lab, name):
         _wait_until_run(page, RUN_LIMIT_S)
         page.wait_for_timeout(1000)  # the last display messages
         found = page.evaluate(FINDINGS_JS)
-        missing = [sel for sel in MUST_SHOW.get(name, [])
-                   if not page.evaluate("(s) => [...document.querySelectorAll(s)].some("
-                                        "e => e.getBoundingClientRect().height > 0 && "
-                                        "(e.innerText.trim() || e.querySelector('svg')))", sel)]
+        found["missing"] = [sel for sel in must_show
+                            if not page.evaluate("(s) => [...document.querySelectorAll(s)].some("
+                                                 "e => e.getBoundingClientRect().height > 0 && "
+                                                 "(e.innerText.trim() || e.querySelector('svg')))", sel)]
         ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"run-all-{Path(name).stem}.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / f"run-all-{stem}.png"))
     finally:
-        seconds = time.monotonic() - start
+        found_seconds = time.monotonic() - start
         page.close()
         _shutdown_kernels(lab)
+    found["seconds"] = round(found_seconds, 1)
+    return found
+
+
+def _problems(found: dict) -> list[str]:
     blank = [w for w in found["widgets"] if w["broken"] or w["height"] < 5 or not (w["text"] or w["svg"])]
-    _RESULTS[name] = {"seconds": round(seconds, 1), "stderr_boxes": found["stderr"], "blank_widgets": blank,
-                      "missing_widgets": missing, "cells_not_run": found["unrun"]}
-    print(f"{name}: Run All in {seconds:.0f} s")
     problems = [f"error/stderr box: {s!r}" for s in found["stderr"]]
     problems += [f"blank or broken widget: {w}" for w in blank]
-    problems += [f"widget not visible after Run All: {sel}" for sel in missing]
+    problems += [f"widget not visible after Run All: {sel}" for sel in found["missing"]]
     if found["unrun"]:
         problems.append(f"{found['unrun']} code cells did not run (Run All stopped at an error?)")
+    return problems
+
+
+def test_the_check_sees_stderr_and_a_closed_widget(lab):
+    """A canary notebook with both defects: the checks below are not blind."""
+    import nbformat
+
+    canary = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in (
+        "import sys, ipywidgets as w\nprint('canary warning', file=sys.stderr)",
+        "box = w.HTML('<span class=canary-widget>canary</span>')\nbox",
+        "box.close()",
+    )])
+    canary.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(canary, lab["root"] / "canary.ipynb")
+    found = _run_all(lab, "canary.ipynb", [".canary-widget"])
+    problems = _problems(found)
+    assert any("canary warning" in p for p in problems), problems
+    assert any(".canary-widget" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_run_all_shows_no_error_and_keeps_widgets_visible(lab, name):
+    found = _run_all(lab, f"notebooks/{name}", MUST_SHOW.get(name, []))
+    problems = _problems(found)
+    _RESULTS[name] = {"seconds": found["seconds"], "problems": problems}
+    print(f"{name}: Run All in {found['seconds']:.0f} s")
     assert not problems, f"{name} after Run All:\n" + "\n".join(problems)

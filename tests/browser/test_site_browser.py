@@ -5,7 +5,8 @@ the 12 notebooks on this machine's path: the CPU here), serves it on a free loca
 port, and the test crawls it from index.html: every page reachable by internal links
 is opened, and the test fails on a broken internal link or anchor, a missing image,
 an error or stderr output box, a widget that a later cell closed (blank after Run All),
-a JavaScript error, or any request that leaves localhost (the site must work offline). Timings go to test-artifacts/site-check.json.
+a JavaScript error, or any request that leaves localhost (the site must work offline).
+Timings go to test-artifacts/site-check.json.
 """
 
 from __future__ import annotations
