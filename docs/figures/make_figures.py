@@ -154,12 +154,14 @@ def gpus_cdi_injection() -> Svg:
         "docker run --gpus all ...", "docker run --gpus device=1 ...",
         "dockerd adds a prestart hook:", "nvidia-container-runtime-hook", " -> nvidia-container-cli mounts"],
         BLUE, mono_lines=True, size=12)
-    s.box(30, 260, 400, 170, "CDI path (current practice)", [
+    s.box(30, 250, 400, 190, "CDI path (current practice)", [
         "nvidia-ctk cdi generate \\", "   --output=/etc/cdi/nvidia.yaml",
+        "(toolkit >= 1.18 keeps /var/run/cdi/nvidia.yaml",
+        " up to date itself: nvidia-cdi-refresh)",
         "docker run --device nvidia.com/gpu=all ...", "podman run --device nvidia.com/gpu=0 ...",
         "the engine applies the spec's edits:", "device nodes, mounts, env, hooks"], ORANGE,
         mono_lines=True, size=12)
-    s.box(30, 450, 400, 140, "Chosen by environment", [
+    s.box(30, 455, 400, 135, "Chosen by environment", [
         "NVIDIA_VISIBLE_DEVICES=0,1 | all | none", "   which GPUs (set from --gpus / CDI name)",
         "NVIDIA_DRIVER_CAPABILITIES=compute,utility", "   which driver libraries are mounted"], GREY, size=12)
     s.arrow(440, 165, 520, 250)
