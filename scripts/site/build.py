@@ -6,8 +6,8 @@ with their outputs and figures, plus the syllabus and the docs, as static HTML.
 nbconvert does the work (nbclient executes, HTMLExporter renders with JupyterLab's
 "lab" look; docs/decisions.md says why this tool). Executed notebooks are kept in
 ``<out>-executed/`` with a key of everything that can change their outputs (the
-notebook, course_utils, docs/results, the figures); a second build reuses them unless
-``--fresh``. The build fails when a notebook has an error output, unless
+notebook, course_utils, docs/results, the pins, the course mode); a second build reuses
+them unless ``--fresh``. The build fails when a notebook has an error output, unless
 ``--allow-errors`` (the browser check then reports them page by page).
 """
 

@@ -80,3 +80,23 @@ def test_every_text_colour_is_readable_on_every_fill(name):
     fills = set(re.findall(r'<rect [^>]*fill="(#[0-9a-f]{6})"', svg))
     worst = min(_contrast(t, f) for t in text_colours for f in fills)
     assert worst >= 7.0, f"contrast {worst:.1f}:1 is below WCAG AAA (7:1)"
+
+
+# where each diagram is taught (docs/NOTEBOOKS spec for issue 20)
+USED_IN = {
+    "container-stack.svg": ["01_container_toolkit"],
+    "gpus-cdi-injection.svg": ["02_gpus_in_docker"],
+    "gpu-sharing.svg": ["03_gpu_memory_limits"],
+    "caching-allocator.svg": ["06_pytorch_memory"],
+    "dataparallel-vs-ddp.svg": ["07_data_parallel", "08_distributed_training"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(USED_IN))
+def test_each_diagram_is_shown_in_its_notebook(name):
+    import nbformat
+
+    for stem in USED_IN[name]:
+        nb = nbformat.read(FIGURES.parents[1] / "notebooks" / f"{stem}.ipynb", as_version=4)
+        markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        assert f"../docs/figures/{name}" in markdown, f"{stem} does not show {name} (a markdown image link)"
