@@ -13,7 +13,7 @@ QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || tru
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: install lab test test-fast lint browser-deps site gpu-validate lock release clean
+.PHONY: install lab test test-fast lint browser-deps prometheus-deps site gpu-validate lock release clean
 
 install: $(STAMP)
 
@@ -40,7 +40,21 @@ browser-deps:
 		else echo "chromium not found and cannot install it (not root): browser tests will be skipped"; fi; \
 	fi
 
-test: install browser-deps
+# Prometheus for the monitoring tests, from Debian. The tests start their own server on a free
+# port; the package's system service must not start (it would hold :9090 for good), so a
+# policy-rc.d that denies service starts is in place during the install (ours only if there was none).
+prometheus-deps:
+	@if ! command -v prometheus >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			ours=; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; \
+				chmod 755 /usr/sbin/policy-rc.d; ours=1; fi; \
+			if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+				prometheus >/dev/null; then rc=0; else rc=$$?; fi; \
+			if [ -n "$$ours" ]; then rm -f /usr/sbin/policy-rc.d; fi; exit $$rc; \
+		else echo "prometheus not found and cannot install it (not root): the Prometheus tests will be skipped"; fi; \
+	fi
+
+test: install browser-deps prometheus-deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m ruff check .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     mon.add_argument("--interval", type=_positive, default=1.0, metavar="S", help="seconds between samples")
     mon.add_argument("--duration", type=_positive, metavar="S", help="stop after S seconds")
     mon.add_argument("--csv", metavar="FILE", help="also log every sample to FILE (CSV)")
+    mon.add_argument("--prometheus", metavar="[HOST]:PORT",
+                     help="serve the metrics for Prometheus under dcgm-exporter's names, e.g. :9400 "
+                          "(this machine only) or 0.0.0.0:9400 (every interface)")
 
     bench = sub.add_parser("bench", help="benchmarks that print figures (dashboard and multi-gpu take their "
                                          "own options: `bench multi-gpu --help`)")
@@ -63,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             print("--simulate takes 1 to 8 GPUs", file=sys.stderr)
             return 2
         return monitor(simulate=args.simulate, interval=args.interval, duration=args.duration,
-                       csv_path=args.csv)
+                       csv_path=args.csv, prometheus=args.prometheus)
     if args.command == "bench":
         from .bench.telemetry import main as bench_main
 

@@ -1,4 +1,5 @@
-"""``python -m course_utils monitor``: a live table in the terminal (or a CSV log)."""
+"""``python -m course_utils monitor``: a live table in the terminal (or a CSV log,
+or a Prometheus endpoint with ``--prometheus``)."""
 
 from __future__ import annotations
 
@@ -30,9 +31,22 @@ def format_table(snap: Snapshot, label: str) -> str:
     return "\n".join(rows)
 
 
+# With --prometheus, the per-process table (the slowest NVML call) is read every
+# this many samples, for the per-process memory metric.
+PROCESSES_EVERY = 5
+
+
 def monitor(simulate: int | None = None, interval: float = 1.0, duration: float | None = None,
-            csv_path: str | None = None, out=None) -> int:
+            csv_path: str | None = None, out=None, prometheus: str | None = None) -> int:
     out = out or sys.stdout
+    if prometheus is not None:
+        from .telemetry.prometheus import parse_address
+
+        try:
+            parse_address(prometheus)
+        except ValueError as exc:
+            print(f"--prometheus: {exc}", file=out)
+            return 2
     backend = open_backend(simulate=simulate)
     if backend.kind == "none":
         print(f"No GPU to monitor: {backend.reason}", file=out)
@@ -43,15 +57,27 @@ def monitor(simulate: int | None = None, interval: float = 1.0, duration: float 
     for sig in (signal.SIGINT, signal.SIGTERM):
         if threading.current_thread() is threading.main_thread():
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
-    sampler = Sampler(backend, interval=interval, name="cli-monitor")
+    sampler = Sampler(backend, interval=interval, name="cli-monitor",
+                      processes_every=PROCESSES_EVERY if prometheus is not None else 0)
     logger = CsvLogger(csv_path) if csv_path else None
     if logger:
         sampler.subscribe(logger)
     tty = hasattr(out, "isatty") and out.isatty()
+    exporter = None
     deadline = None if duration is None else time.monotonic() + duration
     shown = 0
     try:
         sampler.start()
+        if prometheus is not None:
+            from .telemetry.prometheus import start_exporter
+
+            try:
+                exporter = start_exporter(sampler, prometheus)
+            except OSError as exc:
+                print(f"--prometheus: {exc.strerror or exc}", file=out)
+                return 2
+            print(f"Prometheus metrics of {backend.label} at {exporter.url} "
+                  f"(listening on {exporter.host}:{exporter.port})", file=out, flush=True)
         while not stop.is_set():
             if deadline is not None and time.monotonic() >= deadline:
                 break
@@ -60,9 +86,13 @@ def monitor(simulate: int | None = None, interval: float = 1.0, duration: float 
             if snap is None or sampler.ticks == shown:
                 continue
             shown = sampler.ticks
+            if exporter is not None and not tty:
+                continue  # a service's log gets the address once, not a table a second
             table = format_table(snap, backend.label)
             print(("\x1b[H\x1b[J" if tty else "") + table, file=out, flush=True)
     finally:
+        if exporter is not None:
+            exporter.stop()
         sampler.close()
         if logger:
             logger.close()

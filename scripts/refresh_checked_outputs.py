@@ -1,4 +1,4 @@
-"""Re-execute notebooks and store outputs only for `# NBVAL_CHECK_OUTPUT` cells.
+"""Re-execute notebooks and store outputs only for cells tagged `nbval-check-output`.
 
     .venv/bin/python scripts/refresh_checked_outputs.py notebooks/04_dockerfiles.ipynb [...]
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-MARK = "# NBVAL_CHECK_OUTPUT"
+TAG = "nbval-check-output"  # nbval compares the outputs of cells with this tag
 
 
 def refresh(path: Path) -> int:
@@ -25,7 +25,7 @@ def refresh(path: Path) -> int:
     for cell, run in zip(nb.cells, executed.cells, strict=True):
         if cell.cell_type != "code":
             continue
-        if cell.source.startswith(MARK):
+        if TAG in cell.metadata.get("tags", []):
             cell.outputs, cell.execution_count = run.outputs, run.execution_count
             kept += 1
         else:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..telemetry.errors import NoGpuError
 from ..telemetry.nvml_backend import NvmlBackend, load_nvml
-from ..telemetry.select import course_mode
+from ..telemetry.select import course_mode, mode_banner
 from .compat import check_compute_capability, check_runtime_on_driver
 from .probes import TF_PROBE, TORCH_PROBE, run_probe
 
@@ -170,6 +170,28 @@ def check_container_env(ctx: Context) -> Check:
                  data=data)
 
 
+_HIDES_ALL = ("", "-1", "none", "void", "nodevfiles")
+
+
+def check_cuda_visible_devices(ctx: Context) -> Check:
+    """CUDA_VISIBLE_DEVICES filters what CUDA (PyTorch, TensorFlow) sees inside the process;
+    NVML and nvidia-smi ignore it, so they can list GPUs that the frameworks cannot use."""
+    value = ctx.env.get("CUDA_VISIBLE_DEVICES")
+    gpus = ctx.facts.get("gpus")
+    data = {"CUDA_VISIBLE_DEVICES": value}
+    if value is None:
+        return Check("CUDA_VISIBLE_DEVICES", INFO, "not set: CUDA sees every GPU this process was given", data=data)
+    if value.strip().lower() in _HIDES_ALL:
+        status = FAIL if gpus else INFO
+        seen = f"; NVML still sees {len(gpus)} GPU(s)" if gpus else ""
+        return Check("CUDA_VISIBLE_DEVICES", status, f"CUDA_VISIBLE_DEVICES={value!r} hides every GPU from CUDA{seen}",
+                     "Unset it (`unset CUDA_VISIBLE_DEVICES`, or drop `-e CUDA_VISIBLE_DEVICES=...`) or list the "
+                     "GPUs to use, e.g. CUDA_VISIBLE_DEVICES=0,1; set it before the framework starts CUDA.", data)
+    return Check("CUDA_VISIBLE_DEVICES", INFO,
+                 f"CUDA sees only {value} (renumbered from 0 inside this process; NVML and nvidia-smi keep "
+                 "the container's numbering)", data=data)
+
+
 def check_device_nodes(ctx: Context) -> Check:
     dev = ctx.root / "dev"
     gpus = sorted(p.name for p in dev.glob("nvidia[0-9]*"))
@@ -270,7 +292,7 @@ def check_cdi(ctx: Context) -> Check:
 
 CHECKS: tuple[Callable[[Context], Check], ...] = (
     check_binding, check_nvml, check_gpus, check_nvidia_smi, check_container, check_container_env,
-    check_device_nodes, check_torch, check_tensorflow, check_compat, check_cdi,
+    check_cuda_visible_devices, check_device_nodes, check_torch, check_tensorflow, check_compat, check_cdi,
 )
 
 
@@ -296,7 +318,7 @@ def format_report(results: list[Check], mode: tuple[str, str] | None = None) -> 
             lines.append(f"       fix: {c.fix}")
     if mode is not None:
         lines.append("")
-        lines.append(f"Course mode: {mode[0].upper()} - {mode[1]}")
+        lines.append(mode_banner(*mode))
     failed = sum(c.status == FAIL for c in results)
     lines.append(f"{failed} check(s) failed." if failed else "No check failed.")
     return "\n".join(lines)

@@ -12,7 +12,7 @@ from .nogpu_backend import NoGpuBackend
 from .nvml_backend import NvmlBackend
 from .sampler import Sampler, running_samplers
 from .samples import METRICS, DeviceInfo, GpuSample, NoGpuReason, ProcessSample, Snapshot
-from .select import MODE_ENV, SIMULATED_GPUS_ENV, course_mode, open_backend
+from .select import MODE_ENV, MODE_LABELS, SIMULATED_GPUS_ENV, course_mode, mode_banner, open_backend
 from .simulated_backend import SimulatedBackend
 from .sinks import (
     CSV_COLUMNS,
@@ -29,6 +29,7 @@ __all__ = [
     "CSV_COLUMNS",
     "METRICS",
     "MODE_ENV",
+    "MODE_LABELS",
     "SIMULATED_GPUS_ENV",
     "AlertEvent",
     "AlertRule",
@@ -47,6 +48,7 @@ __all__ = [
     "SummaryStats",
     "ThresholdAlerts",
     "course_mode",
+    "mode_banner",
     "open_backend",
     "read_metrics_csv",
     "running_samplers",

@@ -149,6 +149,14 @@ class NvmlBackend:
         limit_mw = self._optional(nv.nvmlDeviceGetEnforcedPowerLimit, handle)
         info = DeviceInfo(index=index, uuid=uuid, name=name,
                           power_limit_w=None if limit_mw is None else limit_mw / 1000.0)
+        # labels the Prometheus exporter shares with dcgm-exporter (pci_bus_id, device=nvidia<minor>)
+        pci = self._optional(getattr(nv, "nvmlDeviceGetPciInfo", lambda _h: None), handle)
+        bus_id = getattr(pci, "busId", None)
+        if bus_id is not None:
+            info.extra["pci_bus_id"] = bus_id.decode() if isinstance(bus_id, bytes) else str(bus_id)
+        minor = self._optional(getattr(nv, "nvmlDeviceGetMinorNumber", lambda _h: None), handle)
+        if minor is not None:
+            info.extra["minor_number"] = int(minor)
         return _Device(handle, info)
 
     def _make_readers(self, dev: _Device, metrics: tuple[str, ...]):

@@ -85,6 +85,29 @@ def course_mode() -> tuple[str, str]:
         if backend.kind == "nvml":
             names = sorted({d.name for d in backend.devices()})
             return "real", f"{backend.device_count()} GPU(s) through NVML: {', '.join(names)}"
-        return "cpu", backend.reason.message + " " + backend.reason.fix
+        if backend.reason.code == "cpu_mode":
+            return "cpu", backend.reason.message
+        # The reason's full text and fix belong to the doctor's driver check; repeating them here
+        # printed the same paragraph several times in one report.
+        return "cpu", (f"no usable NVIDIA GPU ({backend.reason.code}); "
+                       "`python -m course_utils doctor` says why and how to fix it")
     finally:
         backend.close()
+
+
+MODE_LABELS = {"real": "REAL GPU", "simulated": "SIMULATED GPU", "cpu": "CPU ONLY"}
+
+
+def mode_banner(mode: str, why: str) -> str:
+    """The one line every notebook prints for the course mode.
+
+    In CPU-only mode, the notebooks that are about watching GPUs still show simulated GPUs as a
+    stand-in; the banner says so, so that a "SIMULATED" table never contradicts "CPU ONLY".
+    """
+    if mode not in MODE_LABELS:
+        raise ValueError(f"mode {mode!r} is not one of {', '.join(MODE_LABELS)}")
+    line = f"Course mode: {MODE_LABELS[mode]} - {why}."
+    if mode == "cpu":
+        line += (" GPU cells run on the CPU; where a notebook shows GPU readings, they come from "
+                 "simulated GPUs, labelled SIMULATED.")
+    return line

@@ -18,7 +18,8 @@ ALL_NOTEBOOKS = sorted(
     p for folder in ("notebooks", "solutions", "exercises") for p in (ROOT / folder).rglob("*.ipynb")
     if ".ipynb_checkpoints" not in p.parts
 )
-CHECKED = "# NBVAL_CHECK_OUTPUT"
+CHECKED_TAG = "nbval-check-output"  # nbval's own cell tag: the marker stays out of the learner's sight
+OLD_MARKER = "NBVAL_CHECK_OUTPUT"  # the comment form it replaced; learners saw it in the cell
 
 # Commands a course cell must never run: they change a (possibly shared) host or GPU.
 FORBIDDEN = [
@@ -86,9 +87,20 @@ def test_stored_without_outputs(path):
     for cell in code_cells(load(path)):
         if cell.get("outputs") or cell.get("execution_count"):
             assert not nbgrader, f"{path}: nbgrader notebooks keep no outputs"
-            assert source(cell).startswith(CHECKED), (
-                f"{path.name}: a cell keeps outputs; strip them (only `{CHECKED}` cells keep theirs): "
-                f"{source(cell)[:60]!r}")
+            assert CHECKED_TAG in cell.get("metadata", {}).get("tags", []), (
+                f"{path.name}: a cell keeps outputs; strip them (only cells tagged `{CHECKED_TAG}` keep "
+                f"theirs): {source(cell)[:60]!r}")
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_checked_cells_use_the_tag_not_a_comment(path):
+    for cell in code_cells(load(path)):
+        assert OLD_MARKER not in source(cell), (
+            f"{path.name}: replace the `# {OLD_MARKER}` comment by the cell tag `{CHECKED_TAG}` "
+            f"(cell metadata), which nbval reads the same way: {source(cell)[:60]!r}")
+        tags = cell.get("metadata", {}).get("tags", [])
+        if CHECKED_TAG in tags:
+            assert cell.get("outputs"), f"{path.name}: a `{CHECKED_TAG}` cell has no stored output to compare"
 
 
 @pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
