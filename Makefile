@@ -13,7 +13,7 @@ QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || tru
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: install lab test test-fast lint browser-deps prometheus-deps gpu-validate lock release clean
+.PHONY: install lab test test-fast lint browser-deps prometheus-deps site gpu-validate lock release clean
 
 install: $(STAMP)
 
@@ -58,6 +58,12 @@ test: install browser-deps prometheus-deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m ruff check .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The rendered course: every notebook executed on this machine (CPU path here), the syllabus and the
+# docs, as static HTML in _build/site (open _build/site/index.html). Executions are cached in
+# _build/site-executed and reused while nothing they depend on changes; FRESH=1 runs them all again.
+site: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/site/build.py --out _build/site $(if $(FRESH),--fresh)
+
 # Unit tests only: seconds, for the edit-test loop.
 test-fast: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests/unit -q $(PYTEST_ARGS)
@@ -69,4 +75,4 @@ lock: install
 	$(BIN)/python -m pip freeze --exclude-editable | sed '1i # Exact versions of every package, verified together on Python 3.11.\n# Used as pip constraints by `make install`; regenerate with `make lock`.' > requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache _build

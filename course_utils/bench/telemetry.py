@@ -131,7 +131,7 @@ def format_result(r: dict) -> str:
         f"  sampler CPU at 1 / 10 / 100 Hz         {f('sampler_cpu_pct_1hz', '%', '.3f')} / "
         f"{f('sampler_cpu_pct_10hz', '%', '.3f')} / {f('sampler_cpu_pct_100hz', '%', '.3f')} of one core",
         f"  nvidia-smi --query-gpu subprocess      {f('nvidia_smi_ms', 'ms')}",
-        "  reference (gpu-figures.md, 2x H200): raw 20 us for 2 GPUs; sampler 0.05/0.28/1.6 %; "
+        "  reference (docs/gpu-figures.md, 2x H200): raw 20 us for 2 GPUs; sampler 0.05/0.28/1.6 %; "
         "nvidia-smi 40 ms",
     ]
     ratio, cpu10 = r.get("ratio_ours_to_raw"), r.get("sampler_cpu_pct_10hz")
