@@ -54,6 +54,7 @@ prometheus-deps:
 		else echo "prometheus not found and cannot install it (not root): the Prometheus tests will be skipped"; fi; \
 	fi
 
+# One pytest run for every tier; conftest.py prints each tier's time at the end.
 test: install browser-deps prometheus-deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m ruff check .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -64,9 +65,9 @@ test: install browser-deps prometheus-deps
 site: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/site/build.py --out _build/site $(if $(FRESH),--fresh)
 
-# Unit tests only: seconds, for the edit-test loop.
+# The unit tier without slow tests (no notebooks, grading, browser, gpu...): under a minute.
 test-fast: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests/unit -q $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests -q --tiers unit -m "not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/python -m ruff check .
