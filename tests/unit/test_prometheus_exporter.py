@@ -188,7 +188,7 @@ def test_bad_addresses_say_what_to_write(text, message):
 
 def test_the_command_line_serves_and_refuses_a_bad_address(capsys):
     assert cli_main(["monitor", "--simulate", "2", "--prometheus", "nine", "--duration", "1"]) == 2
-    assert "HOST:PORT" in capsys.readouterr().out
+    assert "HOST:PORT" in capsys.readouterr().err  # one line on stderr, exit 2, like every bad input
     assert cli_main(["monitor", "--simulate", "2", "--prometheus", ":0", "--duration", "1.5"]) == 0
     out = capsys.readouterr().out
     assert "http://127.0.0.1:" in out and "stopped after" in out
