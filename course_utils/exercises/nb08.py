@@ -25,30 +25,58 @@ def _read(run_dir: Path, rank: int) -> dict | None:
         return None
 
 
+def _imports_distributed_nn(tree: ast.Module) -> bool:
+    """``import torch.distributed.nn`` (or ``from torch.distributed import nn``) at module level."""
+    for node in tree.body:
+        if isinstance(node, ast.Import) and any(a.name == "torch.distributed.nn" for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.module == "torch.distributed" and any(
+                a.name == "nn" for a in node.names):
+            return True
+    return False
+
+
+def _called(node) -> list[str]:
+    names = []
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            f = sub.func
+            names.append(f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", ""))
+    return names
+
+
+MODEL_BUILDERS = {"wrap", "DDP", "DistributedDataParallel"}
+
+
 def teardown_problem(source: str) -> str | None:
-    """Why the script's ending is not "barrier, then destroy_process_group, in a finally" (None if it is)."""
+    """Why the script's ending can crash at exit (None when it is the clean ending).
+
+    The clean ending (docs/multi-gpu.md, "Ending a DDP job"): ``torch.distributed.nn`` imported
+    before the group exists (imported later, as DDP does, it keeps the group alive); the DDP
+    model built and dropped inside a function that has returned; then every rank calls
+    ``dist.destroy_process_group()``, which frees the group and joins gloo's threads before
+    Python shuts down. No ``dist.barrier()`` in a ``finally:``: after an error a peer may be gone,
+    and the barrier would wait for it until the timeout.
+    """
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
         return f"the script has a syntax error (line {exc.lineno})"
-
-    def calls(nodes) -> list[str]:
-        names = []
-        for node in nodes:
-            for sub in ast.walk(node):
-                if isinstance(sub, ast.Call):
-                    f = sub.func
-                    names.append(f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", ""))
-        return names
-
-    finals = [calls(n.finalbody) for n in ast.walk(tree) if isinstance(n, ast.Try) and n.finalbody]
-    if not any("destroy_process_group" in c for c in finals):
-        return "no `finally:` block calls dist.destroy_process_group()"
-    for c in finals:
-        if "destroy_process_group" in c:
-            before = c[:c.index("destroy_process_group")]
-            if "barrier" not in before:
-                return "the `finally:` block destroys the process group without a dist.barrier() first"
+    functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
+    enders = [f for f in functions if "destroy_process_group" in _called(f)]
+    if not enders:
+        return "no function calls dist.destroy_process_group()"
+    for handler in (n for n in ast.walk(tree) if isinstance(n, ast.Try)):
+        if any("barrier" in _called(stmt) for stmt in handler.finalbody):
+            return ("a `finally:` block calls dist.barrier(): after an error a peer may be gone, "
+                    "and the barrier waits for it until the timeout")
+    for f in enders:
+        if MODEL_BUILDERS & set(_called(f)):
+            return (f"`{f.name}()` builds the DDP model and also destroys the process group: the model "
+                    "still holds the group, so destroying it cannot free it")
+    if not _imports_distributed_nn(tree):
+        return ("the script does not import torch.distributed.nn before init_process_group, so the group "
+                "stays alive after destroy_process_group()")
     return None
 
 
@@ -91,7 +119,7 @@ def check_ddp_run(run_dir, returncode: int | None, script, *, expected_backend: 
         (not ok_ranks or grads_ok, "The ranks ended their first step with different gradients.",
          "TODO 3: only a DDP-wrapped model averages gradients across ranks during backward()."),
         (teardown_problem(source) is None, f"The ending: {teardown_problem(source)}.",
-         "TODO 5: every rank waits for the others, then tears its process group down, even after an error."),
+         "TODO 5: re-read 'Why the ending matters' in section 1: what still holds the group when you end it?"),
         (returncode == 0, f"torchrun exited with {returncode}, although every rank wrote its result.",
          "A rank crashed at exit: check the ending (TODO 5) and torchrun's last lines."),
         (all((run_dir / f"rank{r}.done").exists() for r in range(nproc)),
@@ -99,7 +127,7 @@ def check_ddp_run(run_dir, returncode: int | None, script, *, expected_backend: 
     ]
     return first_failure(title, steps, success=f"Right: {nproc} ranks on {expected_backend}, each trained on its "
                          "own half of the data, all-reduce summed across ranks, the gradients agreed to float "
-                         "precision, and every rank ended with barrier + destroy_process_group.")
+                         "precision, and every rank ended its process group after training, so its threads were joined.")
 
 
 def _bn_count(model, kind) -> int:

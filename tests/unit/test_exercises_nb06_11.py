@@ -102,10 +102,17 @@ def test_nb08_checks_from_files(tmp_path):
             {"backend": "gloo", "world_size": 2, "indices": same, "allreduce": 3.0, "grads": [1.0]}))
     fb = nb08.check_ddp_run(tmp_path, 0, script)
     assert not fb.ok and "split" in fb.message and "TODO 2" in fb.hint
-    broken_end = REFERENCE.read_text().replace("        dist.barrier()\n", "")
-    assert "barrier" in nb08.teardown_problem(broken_end)
-    assert "finally" in nb08.teardown_problem("import torch.distributed as dist\ndist.destroy_process_group()\n")
-    assert nb08.teardown_problem(REFERENCE.read_text()) is None
+    reference = REFERENCE.read_text()
+    assert nb08.teardown_problem(reference) is None
+    no_import = reference.replace("import torch.distributed.nn ", "import json ")
+    assert "torch.distributed.nn" in nb08.teardown_problem(no_import)
+    no_end = reference.replace("    dist.destroy_process_group()", "    pass")
+    assert "no function calls" in nb08.teardown_problem(no_end)
+    model_held = "import torch.distributed.nn\ndef main():\n    m = wrap(1)\n    dist.destroy_process_group()\n"
+    assert "still holds the group" in nb08.teardown_problem(model_held)
+    barrier_in_finally = ("import torch.distributed.nn\ndef main():\n    try:\n        train()\n"
+                          "    finally:\n        dist.barrier()\n        dist.destroy_process_group()\n")
+    assert "barrier" in nb08.teardown_problem(barrier_in_finally)
 
 
 def test_nb08_sync_batchnorm():

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+import torch.distributed.nn  # noqa: F401 (before init_process_group: imported later, it keeps the group alive)
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
@@ -35,6 +36,28 @@ def check_allreduce(rank, device):
     return t.item()
 
 
+def train(rank, world_size, device):
+    torch.manual_seed(0)
+    data = TensorDataset(torch.arange(64), torch.randn(64, 4), torch.randn(64, 1))
+    loader, sampler = make_loader(data, rank, world_size)
+    model = wrap(torch.nn.Linear(4, 1).to(device))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    if sampler is not None:
+        sampler.set_epoch(0)
+    seen, first_grads = [], None
+    for index, x, y in loader:
+        seen += index.tolist()
+        x, y = x.to(device), y.to(device)
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        if first_grads is None:
+            first_grads = [g for p in model.parameters() for g in p.grad.flatten().tolist()]
+        opt.step()
+    result = {"rank": rank, "world_size": world_size, "backend": dist.get_backend(), "indices": seen,
+              "grads": first_grads, "allreduce": check_allreduce(rank, device)}
+    (OUT / f"rank{rank}.json").write_text(json.dumps(result))
+
+
 def main():
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     backend = pick_backend()
@@ -43,29 +66,8 @@ def main():
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group(backend)
-    try:
-        torch.manual_seed(0)
-        data = TensorDataset(torch.arange(64), torch.randn(64, 4), torch.randn(64, 1))
-        loader, sampler = make_loader(data, rank, world_size)
-        model = wrap(torch.nn.Linear(4, 1).to(device))
-        opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        if sampler is not None:
-            sampler.set_epoch(0)
-        seen, first_grads = [], None
-        for index, x, y in loader:
-            seen += index.tolist()
-            x, y = x.to(device), y.to(device)
-            opt.zero_grad()
-            torch.nn.functional.mse_loss(model(x), y).backward()
-            if first_grads is None:
-                first_grads = [g for p in model.parameters() for g in p.grad.flatten().tolist()]
-            opt.step()
-        result = {"rank": rank, "world_size": world_size, "backend": dist.get_backend(), "indices": seen,
-                  "grads": first_grads, "allreduce": check_allreduce(rank, device)}
-        (OUT / f"rank{rank}.json").write_text(json.dumps(result))
-    finally:
-        dist.barrier()
-        dist.destroy_process_group()
+    train(rank, world_size, device)  # the DDP model is gone when train() returns
+    dist.destroy_process_group()  # every rank, after success: frees the group and joins its threads
     (OUT / f"rank{rank}.done").write_text("ok")
 
 
