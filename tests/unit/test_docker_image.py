@@ -153,7 +153,7 @@ def test_ignore_file_keeps_solutions_out_even_if_they_are_added_later():
 
 @pytest.mark.parametrize("source", ["pyproject.toml", "requirements.lock", "README.md", "course_utils/",
                                     "notebooks/", "exercises/", "docs/", "scripts/", "tests/",
-                                    "docker/constraints-gpu.txt", "docker/check_pins.py",
+                                    "docker/constraints-gpu.txt", "docker/check_pins.py", "docker/pins.py",
                                     "docker/entrypoint.sh", "docker/healthcheck.py", "docker/set_kernels.py"])
 def test_every_copied_path_exists_in_the_repository(source):
     assert source in _copy_sources(WORKSHOP) or any(source in s for s in _copy_sources(WORKSHOP)) or \
