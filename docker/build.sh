@@ -148,6 +148,11 @@ if [ "$GRADING" = 1 ]; then
     build grading "$GRADING_IMAGE" docker/grading.Dockerfile --build-arg WORKSHOP_IMAGE="$WORKSHOP"
 fi
 
+# an immutable, dated tag next to the release tag (docs/docker.md: tags)
+STAMP="$(date -u +%Y%m%d)"
+"${PODMAN[@]}" tag "$WORKSHOP" "$WORKSHOP-$STAMP"
+[ "$GRADING" = 1 ] && "${PODMAN[@]}" tag "$GRADING_IMAGE" "$GRADING_IMAGE-$STAMP"
+
 # --- record: time, size, the largest layers; fail over budget ---------------------------------
 GRADING_ARGS=()
 [ "$GRADING" = 1 ] && GRADING_ARGS=(--grading "$GRADING_IMAGE" --grading-seconds "${BUILD_SECONDS[grading]}")

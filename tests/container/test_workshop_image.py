@@ -76,12 +76,12 @@ def test_healthcheck_passes_and_fails_when_the_server_does_not_answer(lab):
     proc = podman("healthcheck", "run", c.name)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     pid = _server_pid(c)
-    assert c.exec("kill", "-STOP", str(pid)).returncode == 0  # a hung server
+    assert c.exec("sh", "-c", f"kill -STOP {pid}").returncode == 0  # a hung server
     try:
         proc = podman("healthcheck", "run", c.name, timeout=60)
         assert proc.returncode != 0 and "unhealthy" in proc.stdout + proc.stderr
     finally:
-        c.exec("kill", "-CONT", str(pid))
+        c.exec("sh", "-c", f"kill -CONT {pid}")
     proc = podman("healthcheck", "run", c.name)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -97,8 +97,10 @@ def test_selftest_passes_on_cpu(lab):
 
 def test_no_solutions_rubric_or_gradebook_in_the_workshop_image(lab):
     c = lab["c"]
-    found = c.exec("sh", "-c", "find / -xdev \\( -name solutions -o -name gradebook.db -o -name instructor.md "
-                   "-o -name nbgrader_config.py -o -name autograded \\) -not -path '/proc/*' 2>/dev/null")
+    # (nbgrader's own package ships test fixtures with such names: /opt/venv/lib is not the course)
+    found = c.exec("sh", "-c", "find / -xdev \\( -path /proc -o -path /opt/venv/lib \\) -prune -o \\( -name solutions "
+                   "-o -name 'gradebook.db*' -o -name instructor.md -o -name nbgrader_config.py -o -name autograded "
+                   "-o -name submitted \\) -print 2>/dev/null")
     assert found.stdout.strip() == "", found.stdout
     hits = c.exec("sh", "-c", f"grep -rl -e '### BEGIN SOLUTION' -e '### BEGIN HIDDEN TESTS' {COURSE} || true")
     assert hits.stdout.strip() == "", hits.stdout
