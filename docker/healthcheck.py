@@ -29,26 +29,34 @@ def _alive(pid: int) -> bool:
 
 
 def server_urls(runtime_dir: Path) -> list[str]:
-    """URLs of the live servers that left a runtime file, newest first."""
+    """Loopback URLs of the live servers that left a runtime file, newest first.
+
+    Built from the file's scheme (``secure``), ``port`` and ``base_url``; its ``url`` names the
+    container's hostname, which is not always resolvable from inside.
+    """
     found = []
     for path in sorted(runtime_dir.glob("jpserver-*.json"), key=lambda p: p.stat().st_mtime, reverse=True):
         try:
             info = json.loads(path.read_text())
-        except (OSError, ValueError):
+            pid, port = int(info["pid"]), int(info["port"])
+        except (OSError, ValueError, KeyError, TypeError):
             continue
-        if isinstance(info.get("pid"), int) and _alive(info["pid"]) and info.get("url"):
-            url = info["url"] if info["url"].endswith("/") else info["url"] + "/"
-            found.append(url.replace("://0.0.0.0:", "://127.0.0.1:"))
+        if _alive(pid):
+            base_url = "/" + str(info.get("base_url") or "/").strip("/")
+            base_url = base_url if base_url.endswith("/") else base_url + "/"
+            found.append(f"{'https' if info.get('secure') else 'http'}://127.0.0.1:{port}{base_url}")
     return found
 
 
 def runtime_dir() -> Path:
-    try:
-        from jupyter_core.paths import jupyter_runtime_dir
-
-        return Path(jupyter_runtime_dir())
-    except ImportError:
-        return Path(os.environ.get("JUPYTER_RUNTIME_DIR", Path.home() / ".local/share/jupyter/runtime"))
+    """Jupyter's runtime folder, as jupyter_core finds it on Linux (without importing it: the check
+    runs every 30 s and must start fast)."""
+    if os.environ.get("JUPYTER_RUNTIME_DIR"):
+        return Path(os.environ["JUPYTER_RUNTIME_DIR"])
+    if os.environ.get("JUPYTER_DATA_DIR"):
+        return Path(os.environ["JUPYTER_DATA_DIR"]) / "runtime"
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "jupyter" / "runtime"
 
 
 def check(url: str) -> str:

@@ -88,12 +88,13 @@ def test_healthcheck_finds_the_server_url_in_its_runtime_file(tmp_path):
         runtime = tmp_path / "runtime"
         runtime.mkdir()
         # a stale file of a dead server, and the live one with a base_url on a port no variable names
-        (runtime / "jpserver-999999.json").write_text(json.dumps({"pid": 999999, "url": "http://127.0.0.1:1/"}))
-        (runtime / "jpserver-1.json").write_text(json.dumps({"pid": os.getpid(),
-                                                             "url": f"http://0.0.0.0:{port}/custom/base/"}))
+        (runtime / "jpserver-999999.json").write_text(json.dumps({"pid": 999999, "port": 1, "base_url": "/"}))
+        (runtime / "jpserver-1.json").write_text(json.dumps({"pid": os.getpid(), "port": port, "secure": False,
+                                                             "base_url": "/custom/base/",
+                                                             "url": f"http://container-hostname:{port}/custom/base/"}))
         env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(runtime), JUPYTER_PORT="1")
-        proc = subprocess.run([sys.executable, str(DOCKER / "healthcheck.py")], capture_output=True, text=True,
-                              env=env, timeout=30)
+        proc = subprocess.run([sys.executable, "-I", "-S", str(DOCKER / "healthcheck.py")], capture_output=True,
+                              text=True, env=env, timeout=30)
         assert proc.returncode == 0, proc.stderr
         assert f"127.0.0.1:{port}/custom/base/" in proc.stdout
     finally:
