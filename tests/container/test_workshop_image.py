@@ -102,7 +102,11 @@ def test_no_solutions_rubric_or_gradebook_in_the_workshop_image(lab):
                    "-o -name 'gradebook.db*' -o -name instructor.md -o -name nbgrader_config.py -o -name autograded "
                    "-o -name submitted \\) -print 2>/dev/null")
     assert found.stdout.strip() == "", found.stdout
-    hits = c.exec("sh", "-c", f"grep -rl -e '### BEGIN SOLUTION' -e '### BEGIN HIDDEN TESTS' {COURSE} || true")
+    # no notebook, and nothing released to learners, holds a solution or hidden-test region (the
+    # test code under tests/ names the markers as strings, so it is not searched)
+    markers = "-e '### BEGIN SOLUTION' -e '### BEGIN HIDDEN TESTS'"
+    hits = c.exec("sh", "-c", f"grep -rl {markers} --include='*.ipynb' {COURSE}; "
+                  f"grep -rl {markers} {COURSE}/exercises; true")
     assert hits.stdout.strip() == "", hits.stdout
     assert c.exec("test", "-f", f"{COURSE}/notebooks/00_welcome.ipynb").returncode == 0  # the course is there
 
