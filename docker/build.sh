@@ -2,7 +2,7 @@
 # Build the workshop and grading images here, without a Docker engine: podman (runc) builds the
 # same Dockerfiles users build with Docker; only the base image is passed as a build argument.
 #
-#   docker/build.sh [cpu|gpu] [--base-only] [--no-grading]
+#   docker/build.sh [cpu|gpu] [--base-only] [--no-grading] [--record]
 #
 #   cpu (default)  the CI variant: CPU PyTorch, no TensorFlow (docs/docker.md says why)
 #   gpu            what learners run: PyTorch and TensorFlow with their CUDA wheels (several GB)
@@ -10,18 +10,22 @@
 # Images: localhost/gpu-course/workshop:$COURSE_IMAGE_TAG-<variant> and .../grading:..., where
 # COURSE_IMAGE_TAG defaults to the release tag below. Base: a Debian root filesystem made by
 # debootstrap and imported into podman (no registry can be pulled from here); it is reused when
-# podman already has it. Build time and image size go to docs/results/images.json; a build over its
-# size budget (docs/docker.md) fails. Needs root, podman, runc and debootstrap (make container-deps).
+# podman already has it. Build time, image size and the largest layers go to
+# test-artifacts/images.json (--record: docs/results/images.json, the figures docs/docker.md
+# quotes); a build over its size budget (docs/docker.md) fails. Needs root, podman, runc and
+# debootstrap (make container-deps).
 set -euo pipefail
+SELF="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$0")/.."
 
-VARIANT=cpu BASE_ONLY=0 GRADING=1
+VARIANT=cpu BASE_ONLY=0 GRADING=1 RECORD=test-artifacts/images.json
 for arg in "$@"; do
     case "$arg" in
         cpu | gpu) VARIANT=$arg ;;
         --base-only) BASE_ONLY=1 ;;
         --no-grading) GRADING=0 ;;
-        *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+        --record) RECORD=docs/results/images.json ;;
+        *) sed -n '2,/^set -euo/p' "$SELF" | sed -e '$d' -e 's/^# \{0,1\}//' >&2; exit 2 ;;
     esac
 done
 
@@ -158,4 +162,4 @@ GRADING_ARGS=()
 [ "$GRADING" = 1 ] && GRADING_ARGS=(--grading "$GRADING_IMAGE" --grading-seconds "${BUILD_SECONDS[grading]}")
 python3 docker/image_report.py --variant "$VARIANT" --workshop "$WORKSHOP" "${GRADING_ARGS[@]}" --base "$BASE" --base-seconds "$BASE_SECONDS" \
     --workshop-seconds "${BUILD_SECONDS[workshop]}" \
-    --budget-mb "$BUDGET_MB" --out docs/results/images.json
+    --budget-mb "$BUDGET_MB" --out "$RECORD"
