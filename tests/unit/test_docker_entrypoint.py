@@ -124,8 +124,9 @@ def test_lab_refuses_unsafe_or_wrong_settings(course, env_update, message):
     assert proc.returncode == 2 and message in proc.stderr
 
 
-def test_healthcheck_reports_unhealthy_when_nothing_listens():
-    env = dict(os.environ, JUPYTER_PORT=str(free_port()))
+def test_healthcheck_reports_unhealthy_when_nothing_listens(tmp_path):
+    # an empty runtime folder: a Jupyter server of this machine's user must not answer for it
+    env = dict(os.environ, JUPYTER_PORT=str(free_port()), JUPYTER_RUNTIME_DIR=str(tmp_path))
     proc = subprocess.run([sys.executable, str(HEALTHCHECK)], capture_output=True, text=True, env=env, timeout=30)
     assert proc.returncode == 1 and "unhealthy" in proc.stderr
 
