@@ -13,7 +13,7 @@ QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || tru
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: install lab test test-fast lint browser-deps prometheus-deps site gpu-validate lock release clean
+.PHONY: install lab test test-fast lint browser-deps prometheus-deps container-deps image image-gpu site gpu-validate lock release clean
 
 install: $(STAMP)
 
@@ -54,8 +54,25 @@ prometheus-deps:
 		else echo "prometheus not found and cannot install it (not root): the Prometheus tests will be skipped"; fi; \
 	fi
 
+# podman (with runc) and debootstrap build and run the images without a Docker engine
+# (docs/docker.md); installed when missing and we may.
+container-deps:
+	@if ! command -v podman >/dev/null || ! command -v runc >/dev/null || ! command -v debootstrap >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null; \
+		else echo "podman/runc/debootstrap not found and cannot install them (not root): container tests will be skipped"; fi; \
+	fi
+
+# The workshop and grading images, CPU variant (what the container tests run); GPU variant by hand.
+image: install container-deps
+	@if command -v podman >/dev/null && [ "$$(id -u)" = 0 ]; then docker/build.sh cpu; \
+	else echo "no podman as root here: images not built, container tests will be skipped"; fi
+
+image-gpu: install container-deps
+	docker/build.sh gpu
+
 # One pytest run for every tier; conftest.py prints each tier's time at the end.
-test: install browser-deps prometheus-deps
+test: install browser-deps prometheus-deps container-deps image
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m ruff check .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -5,18 +5,22 @@
 #                        prints the URL with its token
 #   doctor [args]        the GPU doctor in both environments (PyTorch, TensorFlow), then exit
 #   selftest [args]      scripts/gpu_validate.sh, the course's GPU test suite; exits with its status
-#   grade [args]         python scripts/grade_submissions.py (grading image); no network needed
+#                        (`selftest --cpu`: the checks that need no GPU, for a machine without one)
+#   grade [args]         the grading command (GRADE_CMD below; grading image); no network needed
 #   help                 this text
 #   anything else        runs as given, e.g. `bash`
 #
 # Environment: JUPYTER_TOKEN (unset: a random one is made; empty: refused, as that would switch
 # authentication off), JUPYTER_PORT (8888), COURSE_PUBLIC_URL (the address printed, default
 # http://127.0.0.1:$JUPYTER_PORT), COURSE_DOCTOR (full | quick | off; quick skips the framework
-# probes), COURSE_DIR, COURSE_TF_PYTHON (the TensorFlow environment's python).
+# probes), COURSE_DIR, COURSE_TF_PYTHON (the TensorFlow environment's python),
+# COURSE_GRADING_STATE (grading image: the folder mounted from the host for nbgrader's state).
 set -euo pipefail
 
 COURSE_DIR="${COURSE_DIR:-/home/learner/course}"
 TF_PYTHON="${COURSE_TF_PYTHON:-/opt/tf-gpu/bin/python}"
+# The one place that names the grading command (run in COURSE_DIR with the user's arguments).
+GRADE_CMD=(python scripts/grade_submissions.py)
 
 usage() {
     sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
@@ -86,13 +90,23 @@ case "$mode" in
         exec bash "$script" "$@"
         ;;
     grade)
-        if [ ! -f "$COURSE_DIR/nbgrader_config.py" ] || [ ! -f "$COURSE_DIR/scripts/grade_submissions.py" ]; then
-            echo "grade: this image has no nbgrader_config.py or scripts/grade_submissions.py; grading runs" \
-                 "in the grading image (docker/grading.Dockerfile), which adds them and solutions/." >&2
+        if [ ! -f "$COURSE_DIR/nbgrader_config.py" ] || [ ! -d "$COURSE_DIR/solutions" ]; then
+            echo "grade: this image has no nbgrader_config.py or solutions/; grading runs" \
+                 "in the grading image (docker/grading.Dockerfile), which adds them." >&2
             exit 2
         fi
+        if [ -n "${COURSE_GRADING_STATE:-}" ]; then
+            # the course folder links gradebook.db, submitted/, autograded/, feedback/ and
+            # grading-reports/ into this folder; it must be a writable mount from the host
+            if ! mkdir -p "$COURSE_GRADING_STATE"/{submitted,autograded,feedback,reports} 2>/dev/null \
+                    || [ ! -w "$COURSE_GRADING_STATE" ]; then
+                echo "grade: $COURSE_GRADING_STATE is not writable by uid $(id -u): mount a host folder there" \
+                     "that this user can write (docs/docker.md, Grade)." >&2
+                exit 2
+            fi
+        fi
         cd "$COURSE_DIR"
-        exec python scripts/grade_submissions.py "$@"
+        exec "${GRADE_CMD[@]}" "$@"
         ;;
     help | -h | --help)
         usage

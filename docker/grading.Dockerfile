@@ -2,16 +2,25 @@
 # Grading image: the workshop image plus solutions/, nbgrader_config.py and the grading command.
 # Instructors only: it contains the hidden tests. Build the workshop image first, then:
 #   docker build -f docker/grading.Dockerfile -t gpu-course/grading:2026.11 .
-# Grade with no network (see docs/docker.md for the folders to mount):
-#   docker run --rm --network none --gpus all gpu-course/grading:2026.11 grade --help
+# Grade with no network; nbgrader's state lives in ./grading on the host (docs/docker.md):
+#   docker run --rm --init --network none --gpus all -v "$PWD/grading:/grading" gpu-course/grading:2026.11 grade --help
 ARG WORKSHOP_IMAGE=gpu-course/workshop:2026.11
 FROM ${WORKSHOP_IMAGE}
 COPY --chown=learner:learner nbgrader_config.py ${COURSE_DIR}/
 COPY --chown=learner:learner solutions/ ${COURSE_DIR}/solutions/
+# nbgrader's state (the gradebook, submitted/, autograded/, feedback/, the reports) goes to
+# /grading, a folder mounted from the host, so that it outlives the container; the course folder
+# points there. `grade` creates the subfolders in the mounted folder.
+RUN ln -s /grading/gradebook.db gradebook.db \
+    && ln -s /grading/submitted submitted \
+    && ln -s /grading/autograded autograded \
+    && ln -s /grading/feedback feedback \
+    && ln -s /grading/reports grading-reports
 # Nothing at grading time may reach a network: kernels run from the image, pip may not download.
 ENV PIP_NO_INDEX=1 \
     HF_HUB_OFFLINE=1 \
-    COURSE_GRADING=1
+    COURSE_GRADING=1 \
+    COURSE_GRADING_STATE=/grading
 # The grading container runs a batch job, not JupyterLab: the lab health check does not apply.
 HEALTHCHECK NONE
 CMD ["grade", "--help"]

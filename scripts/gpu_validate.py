@@ -120,6 +120,25 @@ def steps_for(n_gpus: int, tag: str) -> list[Step]:
     ]
 
 
+# `--cpu`: what can be checked without a GPU, in about a minute on 2 cores (the container smoke
+# test runs it): the doctor reports (and names what is missing), PyTorch computes, and two short
+# notebooks run under nbval. Results are printed, not written to docs/results.
+CPU_NOTEBOOKS = ["notebooks/00_welcome.ipynb", "notebooks/06_pytorch_memory.ipynb"]
+
+
+def cpu_steps() -> list[Step]:
+    py = sys.executable
+    pytest_common = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=-ra --strict-markers"]
+    nbval = ["--nbval-lax", "--nbval-sanitize-with", "tests/notebooks/sanitize.cfg", "--nbval-current-env"]
+    return [
+        Step("doctor", [py, "-m", "course_utils", "doctor", "--json"], 180, min_gpus=0),
+        Step("torch on CPU", [py, "-c", "import torch; x = torch.randn(256, 256); "
+                              "assert torch.allclose(x @ torch.eye(256), x); print('torch', torch.__version__)"],
+             120, min_gpus=0),
+        *[Step(f"nbval {nb}", [*pytest_common, *nbval, nb], 300, min_gpus=0) for nb in CPU_NOTEBOOKS],
+    ]
+
+
 def summarise(path: Path) -> str:
     """A short line of key figures from a results JSON file."""
     if not path.exists():
@@ -183,7 +202,7 @@ def run_step(step: Step, n_gpus: int, log_dir: Path, time_left_s: float | None =
     figures = summarise(RESULTS / step.figures) if step.figures else _pytest_counts(tail)
     if stopped_by_budget:
         figures = f"stopped at the time budget after {seconds:.0f} s: run again with --only '{step.name}'"
-    if step.name == "doctor" and status == "pass":
+    if step.name == "doctor" and status == "pass" and n_gpus > 0:
         status, figures = _doctor_status(log)
     where = str(log.relative_to(ROOT)) if log.is_relative_to(ROOT) else str(log)
     return Outcome(step.name, status, seconds, figures, where)
@@ -252,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the steps and exit")
     parser.add_argument("--report-only", action="store_true",
                         help="only rebuild docs/gpu-validation.md from docs/results/gpu_validation_*gpu.json")
+    parser.add_argument("--cpu", action="store_true",
+                        help="no GPU needed: the doctor, PyTorch on CPU and two short notebooks; results printed only")
     parser.add_argument("--log-dir", default=os.environ.get("OUT") or "test-artifacts/gpu-validation")
     parser.add_argument("--budget-s", type=float, default=float(os.environ.get("GPU_VALIDATE_BUDGET_S", 450)),
                         help="end within this many seconds (default 450): a step that would not fit is "
@@ -269,7 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     machine = gpu_inventory()
     n = machine["gpus"]
     tag = f"{n}gpu"
-    steps = steps_for(max(n, 1), tag)
+    steps = cpu_steps() if args.cpu else steps_for(max(n, 1), tag)
+    if args.cpu:
+        n, tag = 0, "cpu"
     if args.list:
         print("\n".join(s.name for s in steps))
         return 0
@@ -278,20 +301,22 @@ def main(argv: list[str] | None = None) -> int:
     unknown = {w for w in (chosen or set()) | skipped if not any(matches(s.name, {w}) for s in steps)}
     if unknown:
         parser.error(f"unknown step(s) {sorted(unknown)}; --list shows them")
-    if n == 0:
+    if n == 0 and not args.cpu:
         print("No NVIDIA GPU found (nvidia-smi missing or lists none): nothing to validate on a GPU. "
               "Run `python -m course_utils doctor` for the reason.")
         return 1
     log_dir = Path(args.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     results_file = RESULTS / f"gpu_validation_{tag}.json"
-    previous = json.loads(results_file.read_text()) if results_file.exists() else {"steps": []}
+    previous = json.loads(results_file.read_text()) if results_file.exists() and not args.cpu else {"steps": []}
     outcomes = {o["name"]: o for o in previous["steps"]}
     last_run = dict(outcomes)
     todo = [s for s in steps if not ((chosen and not matches(s.name, chosen)) or matches(s.name, skipped))]
     order = [s.name for s in steps]
 
     def save() -> None:  # after every step: a call cut short keeps what it measured
+        if args.cpu:  # the CPU self-test prints its results; it records nothing
+            return
         ordered = [outcomes.get(name) or asdict(Outcome(name, "not run", 0.0, "not run yet")) for name in order]
         RESULTS.mkdir(parents=True, exist_ok=True)
         results_file.write_text(json.dumps({"machine": machine, "steps": ordered}, indent=2) + "\n")
@@ -320,8 +345,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'item':<26}{'result':<9}{'time':>7}  key figures")
     for o in ordered:
         print(f"{o['name']:<26}{o['status']:<9}{o['seconds']:>6.0f}s  {o['figures'][:150]}")
-    print(f"\n{n} x {machine['gpu_model']}, driver {machine['driver']}, {machine['date']}; report: {REPORT}; "
-          f"{time.monotonic() - started:.0f} s")
+    if args.cpu:
+        print(f"\nCPU self-test (no GPU used), {machine['date']}; {time.monotonic() - started:.0f} s")
+    else:
+        print(f"\n{n} x {machine['gpu_model']}, driver {machine['driver']}, {machine['date']}; report: {REPORT}; "
+              f"{time.monotonic() - started:.0f} s")
     return 0 if all(o["status"] != "fail" for o in ordered) else 1
 
 

@@ -71,3 +71,16 @@ def test_docker_compose_accepts_the_file():
     proc = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "config", "--quiet"],
                           capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode != 0 and "JUPYTER_TOKEN" in proc.stderr
+
+
+def test_workshop_binds_to_loopback_unless_told_and_both_services_run_an_init(spec):
+    workshop = spec["services"]["workshop"]
+    (port,) = workshop["ports"]
+    assert str(port).startswith("${COURSE_BIND:-127.0.0.1}:"), port
+    assert all(spec["services"][name].get("init") is True for name in ("workshop", "grading"))
+
+
+def test_grading_state_is_a_host_folder(spec):
+    (mount,) = spec["services"]["grading"]["volumes"]
+    host, container = mount.rsplit(":", 1)
+    assert container == "/grading" and not host.startswith(("course-work", "/home/learner"))

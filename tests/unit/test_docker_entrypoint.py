@@ -83,11 +83,26 @@ def test_grade_runs_the_grading_script_only_where_the_grading_files_are(course):
     proc = run(["grade", "--help"], env)
     assert proc.returncode == 2 and "grading image" in proc.stderr
     (root / "nbgrader_config.py").write_text("c = get_config()\n")
+    (root / "solutions").mkdir()
     (root / "scripts" / "grade_submissions.py").write_text(
         "import os, sys\nprint('grading', os.getcwd(), sys.argv[1:])\nsys.exit(3)\n")
     proc = run(["grade", "--assignment", "a1"], env)
     assert proc.returncode == 3
     assert proc.stdout.strip() == f"grading {root} ['--assignment', 'a1']"
+
+
+def test_grade_makes_the_state_folders_in_the_mounted_folder_or_says_it_cannot(course, tmp_path):
+    root, env = course
+    (root / "nbgrader_config.py").write_text("c = get_config()\n")
+    (root / "solutions").mkdir()
+    (root / "scripts" / "grade_submissions.py").write_text("print('graded')\n")
+    env["COURSE_GRADING_STATE"] = str(tmp_path / "state")
+    proc = run(["grade"], env)
+    assert proc.returncode == 0 and proc.stdout.strip() == "graded", proc.stderr
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["autograded", "feedback", "reports", "submitted"]
+    env["COURSE_GRADING_STATE"] = "/proc/no-such-state"
+    proc = run(["grade"], env)
+    assert proc.returncode == 2 and "is not writable" in proc.stderr
 
 
 def test_other_commands_run_as_given(course):
@@ -109,8 +124,9 @@ def test_lab_refuses_unsafe_or_wrong_settings(course, env_update, message):
     assert proc.returncode == 2 and message in proc.stderr
 
 
-def test_healthcheck_reports_unhealthy_when_nothing_listens():
-    env = dict(os.environ, JUPYTER_PORT=str(free_port()))
+def test_healthcheck_reports_unhealthy_when_nothing_listens(tmp_path):
+    # an empty runtime folder: a Jupyter server of this machine's user must not answer for it
+    env = dict(os.environ, JUPYTER_PORT=str(free_port()), JUPYTER_RUNTIME_DIR=str(tmp_path))
     proc = subprocess.run([sys.executable, str(HEALTHCHECK)], capture_output=True, text=True, env=env, timeout=30)
     assert proc.returncode == 1 and "unhealthy" in proc.stderr
 

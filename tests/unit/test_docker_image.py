@@ -153,7 +153,7 @@ def test_ignore_file_keeps_solutions_out_even_if_they_are_added_later():
 
 @pytest.mark.parametrize("source", ["pyproject.toml", "requirements.lock", "README.md", "course_utils/",
                                     "notebooks/", "exercises/", "docs/", "scripts/", "tests/",
-                                    "docker/constraints-gpu.txt", "docker/check_pins.py",
+                                    "docker/constraints-gpu.txt", "docker/check_pins.py", "docker/pins.py",
                                     "docker/entrypoint.sh", "docker/healthcheck.py", "docker/set_kernels.py"])
 def test_every_copied_path_exists_in_the_repository(source):
     assert source in _copy_sources(WORKSHOP) or any(source in s for s in _copy_sources(WORKSHOP)) or \
@@ -257,3 +257,11 @@ def test_set_kernels_moves_only_tensorflow_only_notebooks(tmp_path):
     assert json.loads((nbs / "both.ipynb").read_text())["metadata"]["kernelspec"]["name"] == "python3"
     assert set_kernels.retarget(tmp_path) == []  # idempotent
     assert set_kernels.main([str(tmp_path / "missing")]) == 2
+
+
+def test_the_rubric_stays_out_of_the_workshop_image():
+    patterns = parse((DOCKER / "Dockerfile.dockerignore").read_text())
+    assert is_ignored("docs/instructor.md", patterns)
+    assert "rubric" in (ROOT / "docs" / "instructor.md").read_text().lower()
+    files = list(context_files(ROOT, DOCKER / "Dockerfile.dockerignore"))
+    assert "docs/instructor.md" not in files and "docs/docker.md" in files

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.distributed.nn  # noqa: F401 (before init_process_group: imported later, it keeps the group alive)
+import torch.distributed.nn  # before init_process_group: imported later, it keeps the group alive
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
