@@ -8,17 +8,23 @@ dashboard's *model*, fed by the course's sampler, exactly as the live widget is)
 A training loop (bf16 MLP, alternating ~2 s of work with ~0.7 s of rest so the
 utilisation moves) runs on GPU 0 in a thread. At each reading the script takes
 the model's rows, runs ``nvidia-smi --query-gpu`` (about 40 ms), takes the
-model's rows again, and compares nvidia-smi with the model reading closest in
-time to the middle of the nvidia-smi call:
+model's rows again, waits one more second, and compares nvidia-smi with the
+model:
 
-* memory used: must agree within 1% of the value (both read NVML's memory
+* memory used: the model reading closest in time to the middle of the
+  nvidia-smi call must agree within 1% of the value (both read NVML's memory
   counters; the v2 call is what current nvidia-smi shows);
 * utilisation and power: NVML averages these over a window (utilisation 1/6 s
-  to 1 s depending on the GPU, power 1 s on Ampere and newer), so two reads a
-  few tens of milliseconds apart can differ while the load changes. They agree
-  when nvidia-smi's value lies within the range the model read over the last
-  second (its own readings every 0.1 s), with a margin of 1 point of
-  utilisation (integer percent) or 2% of the power value;
+  to 1 s depending on the GPU, power 1 s on Ampere and newer) and updates them
+  every few tens of milliseconds, so on a bursty load two reads close in time
+  differ. nvidia-smi's value is judged against the *spread* of the model's own
+  samples (every 0.1 s) in a window of +/- 1 s *centred* on the nvidia-smi
+  read: it agrees when it lies within [lowest, highest] of those samples, with a
+  margin of 2 points of utilisation (integer percent) or 3% of the power value.
+  (A window that ended at the model's reading missed the samples after the
+  read: on a rising ramp nvidia-smi's newer value lay above all of them.) A
+  value outside the spread is a real disagreement: a wrong GPU, unit or scale,
+  or a stale reading;
 * temperature and SM clock are reported for information.
 
 Writes the per-reading pairs and the largest deviations to the JSON file and
@@ -48,9 +54,9 @@ from course_utils.widgets.model import DashboardModel  # noqa: E402
 
 SMI_FIELDS = ("index", "memory.used", "memory.total", "utilization.gpu", "power.draw", "temperature.gpu", "clocks.sm")
 MEMORY_TOLERANCE_PCT = 1.0
-UTIL_MARGIN_PCT_POINTS = 1.0
-POWER_MARGIN_PCT = 2.0
-AVERAGING_WINDOW_S = 1.0
+UTIL_MARGIN_PCT_POINTS = 2.0
+POWER_MARGIN_PCT = 3.0
+WINDOW_HALF_S = 1.0  # the comparison window: +/- this around the nvidia-smi read (NVML averages over up to 1 s)
 SAMPLE_INTERVAL_S = 0.1
 
 
@@ -114,23 +120,38 @@ def train(stop: threading.Event, ready: threading.Event, stats: dict, device: st
 
 
 def model_reading(model: DashboardModel, index: int) -> dict | None:
+    """The model's current values for one GPU (what the dashboard shows now)."""
     rows = {r.index: r for r in model.rows()}
     r = rows.get(index)
     if r is None:
         return None
-    recent = [x for x in model.recent(index) if x.timestamp >= (model.timestamp or 0) - AVERAGING_WINDOW_S]
     return {
         "timestamp": model.timestamp,
         "memory_used_mib": None if r.memory_used_gib is None else r.memory_used_gib * 1024,
         "memory_total_mib": None if r.memory_total_gib is None else r.memory_total_gib * 1024,
         "utilization_pct": r.utilization_pct, "power_w": r.power_w, "temperature_c": r.temperature_c,
         "sm_clock_mhz": r.sm_clock_mhz,
-        "util_last_1s": [x.utilization_pct for x in recent if x.utilization_pct is not None],
-        "power_last_1s": [x.power_w for x in recent if x.power_w is not None],
     }
 
 
-def compare(smi: dict, m: dict) -> dict:
+def window(readings, t_mid: float, field: str, half_s: float = WINDOW_HALF_S) -> list[float]:
+    """The model's samples of ``field`` within +/- ``half_s`` of ``t_mid`` (readings: .timestamp, .FIELD)."""
+    return [getattr(r, field) for r in readings
+            if abs(r.timestamp - t_mid) <= half_s and getattr(r, field) is not None]
+
+
+def judge(value: float, samples: list[float], abs_margin: float, rel_margin_pct: float = 0.0) -> dict:
+    """Does ``value`` (nvidia-smi) lie within the spread of ``samples`` (the model, around the same
+    moment), give or take a margin? Returns the spread, how far outside it the value is, and ok."""
+    lo, hi = min(samples), max(samples)
+    outside = max(0.0, lo - value, value - hi)
+    margin = max(abs_margin, rel_margin_pct / 100 * abs(value))
+    return {"lo": lo, "hi": hi, "outside": round(outside, 2), "ok": outside <= margin}
+
+
+def compare(smi: dict, m: dict, util_window: list[float], power_window: list[float]) -> dict:
+    """nvidia-smi vs the model: memory against the closest reading ``m``, utilisation and power
+    against the spread of the model's samples in the window centred on the nvidia-smi read."""
     out: dict = {}
     if smi["memory.used"] is not None and m["memory_used_mib"] is not None:
         diff = m["memory_used_mib"] - smi["memory.used"]
@@ -138,19 +159,18 @@ def compare(smi: dict, m: dict) -> dict:
         # nvidia-smi prints whole MiB: allow that rounding on top of the 1%
         out["memory_diff_pct"] = round(100.0 * abs(diff) / max(smi["memory.used"], 1.0), 3)
         out["memory_ok"] = abs(diff) <= max(MEMORY_TOLERANCE_PCT / 100 * smi["memory.used"], 1.0)
-    if smi["utilization.gpu"] is not None and m["util_last_1s"]:
-        lo, hi = min(m["util_last_1s"]), max(m["util_last_1s"])
+    if smi["utilization.gpu"] is not None and util_window:
         u = smi["utilization.gpu"]
+        verdict = judge(u, util_window, UTIL_MARGIN_PCT_POINTS)
         out["util_diff"] = round((m["utilization_pct"] or 0) - u, 1)
-        out["util_outside_window_points"] = round(max(0.0, lo - u, u - hi), 1)
-        out["util_ok"] = out["util_outside_window_points"] <= UTIL_MARGIN_PCT_POINTS
-    if smi["power.draw"] is not None and m["power_last_1s"]:
-        lo, hi = min(m["power_last_1s"]), max(m["power_last_1s"])
+        out["util_outside_window_points"] = verdict["outside"]
+        out["util_ok"] = verdict["ok"]
+    if smi["power.draw"] is not None and power_window:
         p = smi["power.draw"]
+        verdict = judge(p, power_window, 0.0, POWER_MARGIN_PCT)
         out["power_diff_w"] = round((m["power_w"] or 0) - p, 1)
-        outside = max(0.0, lo - p, p - hi)
-        out["power_outside_window_pct"] = round(100.0 * outside / max(p, 1.0), 2)
-        out["power_ok"] = out["power_outside_window_pct"] <= POWER_MARGIN_PCT
+        out["power_outside_window_pct"] = round(100.0 * verdict["outside"] / max(p, 1.0), 2)
+        out["power_ok"] = verdict["ok"]
     for key, smi_key in (("temperature_c", "temperature.gpu"), ("sm_clock_mhz", "clocks.sm")):
         if smi[smi_key] is not None and m[key] is not None:
             out[f"{key}_diff"] = round(m[key] - smi[smi_key], 1)
@@ -158,7 +178,7 @@ def compare(smi: dict, m: dict) -> dict:
 
 
 def run(readings: int, gap_s: float, *, backend=None, smi: str | None = None, device: str = "cuda:0",
-        width: int = 8192, settle_s: float = 3.0) -> dict:
+        width: int = 8192, settle_s: float = 3.0, window_half_s: float = WINDOW_HALF_S) -> dict:
     """Compare; ``backend``, ``smi``, ``device`` and ``width`` are for the test that runs this without a GPU
     (a fake NVML, a fake nvidia-smi, a tiny CPU loop)."""
     exe = smi or shutil.which("nvidia-smi")
@@ -189,17 +209,20 @@ def run(readings: int, gap_s: float, *, backend=None, smi: str | None = None, de
             before = {d.index: model_reading(model, d.index) for d in devices}
             t_mid, smi = query_smi(exe)
             after = {d.index: model_reading(model, d.index) for d in devices}
+            time.sleep(window_half_s + 2 * SAMPLE_INTERVAL_S)  # the samples after the read, for the window
             for d in devices:
                 if d.index not in smi or before[d.index] is None:
                     continue
-                # the model reading closest in time to nvidia-smi's
+                # memory: the model reading closest in time to nvidia-smi's
                 m = min((before[d.index], after[d.index]), key=lambda r: abs(r["timestamp"] - t_mid))
+                recent = model.recent(d.index)
+                util_w = window(recent, t_mid, "utilization_pct", window_half_s)
+                power_w = window(recent, t_mid, "power_w", window_half_s)
                 pairs.append({"reading": i, "gpu": d.index, "t_s": round(t_mid - started, 3),
                               "model_age_s": round(t_mid - m["timestamp"], 3), "nvidia_smi": smi[d.index],
-                              "model": {k: (round(v, 2) if isinstance(v, float) else v) for k, v in m.items()
-                                        if k not in ("util_last_1s", "power_last_1s")},
-                              "model_last_1s": {"utilization_pct": m["util_last_1s"], "power_w": m["power_last_1s"]},
-                              **compare(smi[d.index], m)})
+                              "model": {k: (round(v, 2) if isinstance(v, float) else v) for k, v in m.items()},
+                              "model_window": {"utilization_pct": util_w, "power_w": power_w},
+                              **compare(smi[d.index], m, util_w, power_w)})
             time.sleep(gap_s)
     finally:
         stop.set()
@@ -230,10 +253,11 @@ def summarise(pairs, devices, backend, stats, seconds) -> dict:
         "sample_interval_s": SAMPLE_INTERVAL_S, "seconds": round(seconds, 1), "training_steps": stats.get("steps"),
         "training_peak_allocated_gib": round(stats.get("peak_allocated_gib", 0.0), 2),
         "criteria": {"memory": f"within {MEMORY_TOLERANCE_PCT}% of nvidia-smi's value (or 1 MiB)",
-                     "utilization": f"nvidia-smi's value within the model's range over the last "
-                                    f"{AVERAGING_WINDOW_S} s, +/- {UTIL_MARGIN_PCT_POINTS} point",
-                     "power": f"nvidia-smi's value within the model's range over the last {AVERAGING_WINDOW_S} s, "
-                              f"+/- {POWER_MARGIN_PCT}%"},
+                     "utilization": f"nvidia-smi's value within the spread of the model's samples in "
+                                    f"+/- {WINDOW_HALF_S} s around the nvidia-smi read, +/- {UTIL_MARGIN_PCT_POINTS} "
+                                    "points",
+                     "power": f"nvidia-smi's value within the spread of the model's samples in +/- {WINDOW_HALF_S} s "
+                              f"around the nvidia-smi read, +/- {POWER_MARGIN_PCT}%"},
         "checks": checks,
         "max_abs": {k: _max(pairs, k) for k in ("memory_diff_mib", "memory_diff_pct", "util_diff",
                                                  "util_outside_window_points", "power_diff_w",
@@ -253,11 +277,11 @@ def format_table(r: dict) -> str:
     lines = [f"dashboard model vs nvidia-smi: {r['gpus'][0]} x{len(r['gpus'])}, driver {r['driver']}, torch "
              f"{r['torch']}, {len([p for p in r['pairs'] if p['gpu'] == 0])} readings in {r['seconds']} s",
              f"{'#':>3} {'gpu':>3} {'t s':>6} {'mem smi':>9} {'mem model':>10} {'d%':>6} {'util smi':>8} "
-             f"{'model':>6} {'1s range':>10} {'pow smi':>8} {'model':>7} {'ok':>4}"]
+             f"{'model':>6} {'+/-1s':>10} {'pow smi':>8} {'model':>7} {'ok':>4}"]
     for p in r["pairs"]:
         s, m = p["nvidia_smi"], p["model"]
-        window = p["model_last_1s"]["utilization_pct"]
-        rng = f"{min(window):.0f}-{max(window):.0f}" if window else "n/a"
+        spread = p["model_window"]["utilization_pct"]
+        rng = f"{min(spread):.0f}-{max(spread):.0f}" if spread else "n/a"
         ok = all(p.get(k, True) for k in ("memory_ok", "util_ok", "power_ok"))
         lines.append(f"{p['reading']:>3} {p['gpu']:>3} {p['t_s']:>6.1f} {_n(s['memory.used']):>9} "
                      f"{_n(m['memory_used_mib']):>10} {p.get('memory_diff_pct', 0):>6.2f} "
@@ -272,7 +296,7 @@ def format_table(r: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--readings", type=int, default=20, help="readings to compare (default 20)")
-    parser.add_argument("--gap", type=float, default=0.8, help="seconds between readings (default 0.8)")
+    parser.add_argument("--gap", type=float, default=0.3, help="seconds between readings (default 0.3)")
     parser.add_argument("--json-out", default=str(ROOT / "docs" / "results" / "dashboard_vs_smi.json"))
     args = parser.parse_args(argv)
     if not 1 <= args.readings <= 200:

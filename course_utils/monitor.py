@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import math
+import os
+import select
 import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
+from .inputs import MAX_SECONDS, MIN_INTERVAL_S, BadInput, output_file, write_error
 from .telemetry import CsvLogger, Sampler, open_backend
 from .telemetry.samples import Snapshot
+from .telemetry.select import check_environment
 
 
 def _cell(value, fmt: str) -> str:
@@ -30,47 +36,122 @@ def format_table(snap: Snapshot, label: str) -> str:
     return "\n".join(rows)
 
 
+class SignalStop:
+    """SIGINT and SIGTERM end a loop that waits with :meth:`wait`.
+
+    The handler only records the signal and writes one byte to a pipe: no lock is taken
+    (``threading.Event.set`` would take the lock that the interrupted ``Event.wait`` may hold
+    at that moment, and deadlock). The loop waits on the pipe with ``select``, so a signal
+    ends the wait at once. Handlers are installed from the main thread only.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+        self._previous: dict = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, _frame) -> None:
+        self.signum = signum
+        try:
+            os.write(self._write, b"\0")
+        except OSError:  # the pipe is full: a wake-up is already pending
+            pass
+
+    @property
+    def stopped(self) -> bool:
+        return self.signum is not None
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to ``timeout`` seconds; True once a signal came."""
+        if not self.stopped:
+            select.select([self._read], [], [], max(0.0, timeout))
+        return self.stopped
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        os.close(self._read)
+        os.close(self._write)
+
+
 def monitor(simulate: int | None = None, interval: float = 1.0, duration: float | None = None,
             csv_path: str | None = None, out=None) -> int:
+    """Print a live table until SIGINT/SIGTERM or ``duration``; bad input raises
+    :class:`BadInput` before anything starts."""
     out = out or sys.stdout
-    backend = open_backend(simulate=simulate)
+    if not (math.isfinite(interval) and MIN_INTERVAL_S <= interval <= MAX_SECONDS):
+        raise BadInput(f"--interval must be a number of seconds from {MIN_INTERVAL_S:g} to {MAX_SECONDS:g}, "
+                       f"got {interval!r}")
+    if duration is not None and not (math.isfinite(duration) and 0 < duration <= MAX_SECONDS):
+        raise BadInput(f"--duration must be a number of seconds from more than 0 to {MAX_SECONDS:g} "
+                       f"(leave it out to run until Ctrl-C), got {duration!r}")
+    try:
+        check_environment()
+        backend = open_backend(simulate=simulate)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    try:
+        logger = _open_csv(csv_path) if csv_path else None
+    except BaseException:
+        backend.close()
+        raise
     if backend.kind == "none":
+        if logger:
+            logger.close()
         print(f"No GPU to monitor: {backend.reason}", file=out)
         print("Try `python -m course_utils monitor --simulate 2` to see simulated GPUs.", file=out)
         return 0
-    stop = threading.Event()
-    previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        if threading.current_thread() is threading.main_thread():
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
     sampler = Sampler(backend, interval=interval, name="cli-monitor")
-    logger = CsvLogger(csv_path) if csv_path else None
     if logger:
         sampler.subscribe(logger)
     tty = hasattr(out, "isatty") and out.isatty()
     deadline = None if duration is None else time.monotonic() + duration
     shown = 0
-    try:
-        sampler.start()
-        while not stop.is_set():
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            stop.wait(min(interval, max(0.0, deadline - time.monotonic())) if deadline else interval)
-            snap = sampler.latest
-            if snap is None or sampler.ticks == shown:
-                continue
-            shown = sampler.ticks
-            table = format_table(snap, backend.label)
-            print(("\x1b[H\x1b[J" if tty else "") + table, file=out, flush=True)
-    finally:
-        sampler.close()
-        if logger:
-            logger.close()
-        backend.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with SignalStop() as stop:
+        try:
+            sampler.start()
+            while True:
+                snap = sampler.latest
+                if snap is not None and sampler.ticks != shown:
+                    shown = sampler.ticks
+                    print(("\x1b[H\x1b[J" if tty else "") + format_table(snap, backend.label), file=out, flush=True)
+                timeout = interval if shown else 0.05  # the first table as soon as the first sample exists
+                if deadline is not None:
+                    timeout = min(timeout, deadline - time.monotonic())
+                    if timeout <= 0:
+                        break
+                if stop.wait(timeout):
+                    break
+        finally:
+            sampler.close()
+            if logger:
+                logger.close()
+            backend.close()
     summary = f"stopped after {sampler.ticks} sample(s)"
+    if stop.signum is not None:
+        summary += f" ({signal.Signals(stop.signum).name})"
     if logger:
         summary += f"; {logger.rows_written} row(s) in {csv_path}"
     print(summary, file=out)
     return 0
+
+
+def _open_csv(path: str) -> CsvLogger:
+    if Path(path).is_dir():
+        raise BadInput(f"--csv {path} is a folder: give a file name in it, e.g. {Path(path) / 'gpu.csv'}")
+    output_file(path, "--csv")
+    try:
+        return CsvLogger(path)
+    except OSError as exc:
+        raise write_error("--csv", path, exc) from None
+    except ValueError as exc:  # a log with other columns is there
+        raise BadInput(f"--csv {exc}") from None

@@ -191,6 +191,9 @@ def worker_main(args: argparse.Namespace) -> int:
     """One rank of a DDP run (started by torchrun)."""
     import torch.distributed as dist
 
+    # imported before init_process_group: see end_process_group (docs/multi-gpu.md, "Ending a DDP job")
+    from ..distributed.env import end_process_group
+
     local_rank = int(os.environ["LOCAL_RANK"])
     on_gpu = args.device == "cuda"
     if on_gpu:
@@ -202,6 +205,18 @@ def worker_main(args: argparse.Namespace) -> int:
     else:
         device = torch.device("cpu")
         dist.init_process_group("gloo", timeout=timedelta(seconds=180))
+    _ddp_rank(args, device, local_rank)  # the DDP model lives and dies in there
+    left = end_process_group()
+    if left:
+        print(f"warning: gloo threads still alive after the process group ended: {', '.join(left)}",
+              file=sys.stderr, flush=True)
+    return 0
+
+
+def _ddp_rank(args: argparse.Namespace, device: torch.device, local_rank: int) -> None:
+    import torch.distributed as dist
+
+    on_gpu = device.type == "cuda"
     model = build_model(args.model, device)
     opt, opt_name = make_optimizer(model, device)
     net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if on_gpu else None,
@@ -228,8 +243,6 @@ def worker_main(args: argparse.Namespace) -> int:
             "img_per_s": round(world * args.batch * args.steps / slowest, 1),
             "peak_mem_gib": round(peak, 3) if on_gpu else None, "optimizer": opt_name,
             "first_step_s": round(first, 2), "world_size": world}))
-    dist.destroy_process_group()
-    return 0
 
 
 def visible_gpu_ids(n: int) -> str:

@@ -24,7 +24,9 @@ import time
 from datetime import date
 from pathlib import Path
 
+from ..inputs import output_file, write_error
 from ..telemetry import NoGpuError, NvmlBackend, Sampler, SimulatedBackend
+from ..telemetry.simulated_backend import MAX_GPUS
 
 
 def _median_us(fn, repeat: int, warmup: int = 20) -> float:
@@ -103,7 +105,7 @@ def run(gpus: int | None = None, simulate: int | None = None, quick: bool = Fals
         except NoGpuError as exc:
             result["nvml_unavailable"] = exc.reason.message
     if backend is None:
-        backend = SimulatedBackend(simulate or gpus or 2, seed=0)
+        backend = SimulatedBackend(simulate or min(gpus or 2, MAX_GPUS), seed=0)
         result.update(backend="simulated", gpus=backend.device_count(), gpu_name="simulated",
                       snapshot_us_raw_nvml=None)
     try:
@@ -145,10 +147,15 @@ def format_result(r: dict) -> str:
 
 
 def main(gpus=None, simulate=None, json_out=None, quick=False) -> int:
+    if json_out:
+        output_file(json_out, "--json-out")  # before minutes of measuring, not after
     result = run(gpus=gpus, simulate=simulate, quick=quick)
     print(format_result(result))
     if json_out:
         path = Path(json_out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(result, indent=2) + "\n")
+        except OSError as exc:
+            raise write_error("--json-out", json_out, exc) from None
     return 0

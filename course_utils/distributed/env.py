@@ -8,12 +8,21 @@ Kubernetes job.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
+
+# Imported here, before any process group exists, on purpose: torch.distributed.nn.functional
+# evaluates `group=group.WORLD` as default arguments when first imported. DDP imports it lazily
+# (through torch.distributed._shard), so imported after init_process_group it would hold the
+# world group for ever, destroy_process_group() could not free it, and gloo's worker threads
+# would outlive it into the interpreter's shutdown (docs/multi-gpu.md, "Ending a DDP job").
+import torch.distributed.nn
 
 CPU = torch.device("cpu")
 
@@ -81,6 +90,41 @@ def init_from_torchrun(requested_device: str = "auto", timeout_s: float = 300.0)
         dist.init_process_group("gloo", timeout=timeout)
         backend = "gloo"
     return DistEnv(rank, world, local_rank, local_world, device, backend)
+
+
+GLOO_THREAD_PREFIXES = ("pt_gloo", "gloo_")  # the names gloo's worker and TCP-loop threads give themselves
+
+
+def gloo_threads() -> list[str]:
+    """Names of this process's gloo threads that are alive (Linux; empty elsewhere)."""
+    tasks = Path("/proc/self/task")
+    names = []
+    for task in tasks.glob("*") if tasks.is_dir() else ():
+        try:
+            name = (task / "comm").read_text().strip()
+        except OSError:  # the thread ended while we looked
+            continue
+        if name.startswith(GLOO_THREAD_PREFIXES):
+            names.append(name)
+    return sorted(names)
+
+
+def end_process_group() -> list[str]:
+    """Leave the process group at the end of a job that succeeded; call it on every rank, after
+    everything that holds the group (the DDP model, its optimizer's closure...) is gone.
+
+    Why not just ``dist.destroy_process_group()``: it only drops torch's own references. The
+    group, and gloo's worker threads with it, live on while anything else refers to it (a DDP
+    wrapper does). A gloo worker thread drops its reference to a finished collective's tensors
+    *after* the caller's ``wait()`` returned; if the main thread has reached interpreter shutdown
+    by then, taking the GIL ends that thread inside a C++ destructor: ``terminate called without
+    an active exception``, SIGABRT/SIGSEGV at exit. Freeing the group joins those threads first.
+
+    Returns the gloo threads still alive afterwards (empty when the ending was clean).
+    """
+    gc.collect()  # a DDP wrapper caught in a reference cycle still holds the group
+    dist.destroy_process_group()
+    return gloo_threads()
 
 
 def single_env(requested_device: str = "auto") -> DistEnv:

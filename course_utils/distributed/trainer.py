@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ from ..data import load_dataset
 from .checkpoint import FILENAME as CHECKPOINT_FILE
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .env import DistEnv, init_from_torchrun, single_env
+from .env import DistEnv, end_process_group, init_from_torchrun, single_env
 from .models import build_model
 
 MODES = ("single", "dataparallel", "ddp")
@@ -54,10 +55,18 @@ def train(cfg: TrainConfig, mode: str = "single", on_event: EventSink | None = N
     if (cfg.checkpoint or cfg.resume or cfg.record_indices) and not cfg.run_dir:
         raise ValueError("checkpoint, resume and record_indices need run_dir (where to keep the files)")
     env = init_from_torchrun(cfg.device, cfg.timeout_s) if mode == "ddp" else single_env(cfg.device)
-    result = _Run(cfg, mode, env, on_event if env.is_main else None, log if env.is_main else None).run()
+    run = _Run(cfg, mode, env, on_event if env.is_main else None, log if env.is_main else None)
+    result = run.run()
     if env.distributed:
-        # only on success: after a failure a peer may be gone, and the exit tears everything down anyway
-        dist.destroy_process_group()
+        # Only on success: after a failure a peer may be gone, and the exit tears everything down.
+        # The run (its DDP model) goes first, so that ending the group really frees it and joins
+        # gloo's threads before Python shuts down (docs/multi-gpu.md, "Ending a DDP job").
+        del run
+        left = end_process_group()
+        if left:
+            print(f"warning: rank {env.rank}: gloo threads still alive after the process group ended: "
+                  f"{', '.join(left)}; something still holds the group, and the exit may crash",
+                  file=sys.stderr, flush=True)
     return result
 
 

@@ -53,7 +53,8 @@ def forward_in_chunks(fn: Callable, batch, max_chunk: int | None = None):
     chunk). The first try uses ``min(max_chunk, batch size)`` samples at a time;
     on ``torch.cuda.OutOfMemoryError`` the chunk is halved and the same samples
     retried. ``chunk_used`` is the chunk size that finished the batch: pass it as
-    ``max_chunk`` next time to skip the failing tries.
+    ``max_chunk`` next time to skip the failing tries. An empty batch (0 samples) is
+    passed to ``fn`` once and its (empty) output returned, with ``max_chunk`` unchanged.
 
     Use it for inference (``torch.no_grad()``, ``model.eval()``): a failed try has
     run part of ``fn``, so side effects such as BatchNorm running statistics
@@ -61,6 +62,12 @@ def forward_in_chunks(fn: Callable, batch, max_chunk: int | None = None):
     """
     limit = _validate_max_chunk(max_chunk)
     n = batch_size(batch)
+    if n == 0:
+        # An empty batch (the end of a filtered data set, say): fn sees it once, so the empty
+        # result has fn's own structure and trailing shape; nothing to split, no limit learnt.
+        out = fn(batch)
+        check_output(out, 0)
+        return out, limit
     chunk = n if limit is None else min(limit, n)
     outputs: list = []
     structure = None

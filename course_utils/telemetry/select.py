@@ -24,7 +24,7 @@ DEFAULT_SIMULATED_GPUS = 2
 def _env_mode() -> str:
     mode = os.environ.get(MODE_ENV, "auto").strip().lower() or "auto"
     if mode not in MODES:
-        raise ValueError(f"{MODE_ENV}={mode!r} is not a mode; use one of {', '.join(MODES)}")
+        raise ValueError(f"{MODE_ENV}={mode!r} is not a mode: set it to one of {', '.join(MODES)}, or unset it")
     return mode
 
 
@@ -35,9 +35,19 @@ def _env_simulated_gpus() -> int:
     try:
         n = int(raw)
     except ValueError:
-        raise ValueError(f"{SIMULATED_GPUS_ENV}={raw!r} is not a whole number of GPUs "
-                         f"(1 to {MAX_GPUS})") from None
+        n = None
+    if n is None or not 1 <= n <= MAX_GPUS:
+        raise ValueError(f"{SIMULATED_GPUS_ENV}={raw!r} is not a number of simulated GPUs: set it to a whole "
+                         f"number from 1 to {MAX_GPUS}, or unset it (default {DEFAULT_SIMULATED_GPUS})")
     return n
+
+
+def check_environment() -> None:
+    """Raise ValueError (one line, with the fix) if COURSE_GPU_MODE or COURSE_SIMULATED_GPUS is
+    set to something unusable, even where this run would not read it: a typo should not go
+    unnoticed until the day it matters."""
+    _env_mode()
+    _env_simulated_gpus()
 
 
 def open_backend(mode: str | None = None, *, simulate: int | None = None, seed: int = 0,

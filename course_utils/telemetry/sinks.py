@@ -36,9 +36,20 @@ class CsvLogger:
 
     The header is written once (an existing log with the same header is
     appended to; one with another header is refused rather than mixed). Every
-    row goes to the file in a single ``write`` system call as soon as it is
-    made, so a process killed with SIGKILL leaves a file whose complete rows
-    all parse. Unsupported metrics are empty fields, not zeros.
+    snapshot's rows go to the file as soon as they are made, in one ``write``
+    system call when the kernel takes it all (a short write is continued), so a
+    process killed with SIGKILL leaves a file whose complete rows all parse.
+    When a write fails part-way (disk full, a file-size limit), the file is cut
+    back to its last complete row and the error raised: no torn row is left to
+    merge with the next one. Unsupported metrics are empty fields, not zeros.
+
+    Durability: rows are in the kernel's page cache as soon as ``write``
+    returns, so a crashed or killed *process* loses nothing. The file is
+    ``fsync``-ed on :meth:`close`, not per row (an fsync per sample would cost
+    milliseconds, on network storage far more, at up to 100 samples a second):
+    a power cut or kernel crash can lose the rows of the last ~30 s (Linux's
+    default write-back delay) and leave a torn last row, which
+    :func:`read_metrics_csv` skips and reports.
     """
 
     def __init__(self, path: str | os.PathLike, columns: Iterable[str] = CSV_COLUMNS):
@@ -52,20 +63,27 @@ class CsvLogger:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._lock = threading.Lock()
         self.rows_written = 0
-        existing = self.path.stat().st_size
-        if existing == 0:
-            os.write(self._fd, header.encode())
-        else:
-            with open(self.path, encoding="utf-8", errors="replace") as f:
-                first = f.readline()
-            if first != header:
-                os.close(self._fd)
-                raise ValueError(
-                    f"{self.path} already holds a log with other columns ({first.strip()[:80]!r}); "
-                    "write to a new file name, or move the old log away first. Nothing was changed.")
-            if not _ends_with_newline(self.path):
-                # a previous writer died mid-row: start ours on a fresh line
-                os.write(self._fd, b"\n")
+        self._torn = False  # a failed write could not be cut back: start the next row on a new line
+        try:
+            self._start(header)
+        except BaseException:
+            os.close(self._fd)
+            self._fd = -1
+            raise
+
+    def _start(self, header: str) -> None:
+        if os.fstat(self._fd).st_size == 0:
+            self._append(header.encode())
+            return
+        with open(self.path, encoding="utf-8", errors="replace") as f:
+            first = f.readline()
+        if first != header:
+            raise ValueError(
+                f"{self.path} already holds a log with other columns ({first.strip()[:80]!r}); "
+                "write to a new file name, or move the old log away first. Nothing was changed.")
+        if not _ends_with_newline(self.path):
+            # a previous writer died mid-row: start ours on a fresh line
+            self._append(b"\n")
 
     def row_values(self, snap: Snapshot, gpu: GpuSample) -> list[str]:
         values = []
@@ -96,13 +114,35 @@ class CsvLogger:
         with self._lock:
             if self._fd < 0:
                 raise ValueError(f"CSV log {self.path} is closed")
-            # one write per snapshot: rows are whole even if the process dies now
-            os.write(self._fd, data)
+            self._append(data)
             self.rows_written += len(snap.gpus)
+
+    def _append(self, data: bytes) -> None:
+        """Write all of ``data`` at the end of the file, or none of it (then raise OSError)."""
+        if self._torn:
+            data = b"\n" + data
+        good = os.fstat(self._fd).st_size  # the file up to its last complete row
+        view = memoryview(data)
+        try:
+            while view:  # os.write may take only part (a signal, a size limit reached)
+                view = view[os.write(self._fd, view):]
+        except OSError as exc:
+            try:
+                os.ftruncate(self._fd, good)
+                self._torn = False
+            except OSError:
+                self._torn = True
+            raise OSError(exc.errno, f"CSV log {self.path}: a row could not be written ({exc.strerror}); "
+                                     "the file keeps every complete row before it") from exc
+        self._torn = False
 
     def close(self) -> None:
         with self._lock:
             if self._fd >= 0:
+                try:
+                    os.fsync(self._fd)  # what was logged survives a power cut from here on
+                except OSError:
+                    pass  # not every file supports fsync (a pipe, some network mounts)
                 os.close(self._fd)
                 self._fd = -1
 

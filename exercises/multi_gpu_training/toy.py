@@ -20,6 +20,11 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+
+# Imported before the training script creates its process group: torch.distributed.nn binds the
+# default group into default arguments when first imported (DDP imports it), and would keep the
+# group alive after destroy_process_group(). See the notebook's "Ending the job".
+import torch.distributed.nn
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DistributedSampler, TensorDataset
@@ -57,7 +62,6 @@ class RunResult:
     stdout: str
     stderr: str
     seconds: float
-    earlier_attempt: str = ""  # the summary of a first attempt whose rank was killed by a signal
 
     @property
     def ok(self) -> bool:
@@ -65,8 +69,6 @@ class RunResult:
 
     def summary(self, tail: int = 15) -> str:
         head = f"exit code {self.returncode} after {self.seconds:.1f} s: {' '.join(self.command[2:])}"
-        if self.earlier_attempt:
-            head += "\n(run again once: the first attempt's rank was killed by a signal)\n" + self.earlier_attempt
         if self.ok:
             return head
         lines = (self.stdout + "\n" + self.stderr).strip().splitlines()
@@ -84,21 +86,8 @@ def launch(script, nproc: int = 2, args=(), timeout: float = 240.0) -> RunResult
     """``torchrun --standalone --nproc_per_node=NPROC SCRIPT ARGS`` from this Python
     (``python -m torch.distributed.run`` is torchrun, with the same interpreter as the
     notebook). A run still going after ``timeout`` seconds (a rank waiting forever for the
-    other, say) is killed with all its processes.
-
-    A run whose rank was killed by SIGABRT/SIGBUS/SIGSEGV is run once more, and says so:
-    on the 2-core CI machine a gloo rank aborted once in a full test session and never
-    again in 100 runs, and a machine's hiccup must not cost a learner points. A script
-    that crashes every time still fails."""
-    first = _launch_once(script, nproc, args, timeout)
-    if not first.killed_by_signal:
-        return first
-    second = _launch_once(script, nproc, args, timeout)
-    second.earlier_attempt = first.summary()
-    return second
-
-
-def _launch_once(script, nproc: int, args, timeout: float) -> RunResult:
+    other, say) is killed with all its processes. A run is never repeated: a script that
+    crashes, even only sometimes, fails, and the summary shows why."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                str(script), *map(str, args)]
     env = dict(os.environ)

@@ -97,6 +97,7 @@ def test_the_result_counts_each_test_image_once_and_is_labelled(ddp_job):
     assert [h["eval_images"] for h in r["history"]] == [51, 51]
     assert r["img_per_s"] > 0 and 0 <= r["final_accuracy"] <= 1
     assert not list(ddp_job.run_dir.glob("error-rank*.json"))
+    assert not any("gloo threads still alive" in line for line in ddp_job.log)  # the ending was clean
     assert any("epoch 2/2" in line for line in ddp_job.log)  # rank 0's log reached us
     assert not any("rank 1" in line.lower() and "epoch" in line for line in ddp_job.log)
 

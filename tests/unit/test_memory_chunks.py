@@ -193,3 +193,15 @@ def test_a_reduced_output_cannot_be_chunked():
         forward_in_chunks(oom(2)(lambda c: c.float().mean()), torch.arange(6))
     with pytest.raises(ValueError, match="one output row per input sample"):
         forward_in_chunks(lambda c: c[:1], torch.arange(6))
+
+
+@pytest.mark.parametrize("max_chunk", [None, 4])
+def test_an_empty_batch_gives_the_empty_result_of_fn(max_chunk):
+    model = torch.nn.Linear(3, 5)
+    with torch.no_grad():
+        out, used = forward_in_chunks(model, torch.zeros(0, 3), max_chunk=max_chunk)
+    assert out.shape == (0, 5) and used == max_chunk
+    pair, _ = forward_in_chunks(lambda c: (c[0] * 2, c[1]), (torch.zeros(0, 2), torch.zeros(0)))
+    assert [t.shape for t in pair] == [(0, 2), (0,)]
+    with pytest.raises(ValueError, match="one output row per input sample"):
+        forward_in_chunks(lambda c: torch.zeros(1, 5), torch.zeros(0, 3))  # fn must keep it empty

@@ -1,5 +1,6 @@
 import csv
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -130,6 +131,64 @@ def test_sigkill_leaves_only_complete_parseable_rows(tmp_path):
         complete = [line for line in f.read().split("\n")[1:-1]]
     assert len(complete) == len(log.rows)
     assert all(len(next(csv.reader([line]))) == len(CSV_COLUMNS) for line in complete)
+
+
+def test_a_file_size_limit_hit_mid_row_leaves_no_torn_row(tmp_path):
+    """RLIMIT_FSIZE stops a write part-way through a snapshot's rows: the short write is seen,
+    the error says what happened, the file is cut back to its last complete row, and once the
+    limit is lifted the next rows are appended whole (not merged into a torn one)."""
+    path = tmp_path / "limited.csv"
+    script = textwrap.dedent(f"""
+        import json, os, resource
+        from course_utils.telemetry import CsvLogger, SimulatedBackend
+
+        short = []
+        real_write = os.write
+        def write(fd, data):
+            n = real_write(fd, data)
+            if n < len(data):
+                short.append((n, len(data)))
+            return n
+        os.write = write  # only to observe the short write; the logger's own loop handles it
+
+        backend = SimulatedBackend(4, seed=1, step_s=1.0)
+        log = CsvLogger({str(path)!r})
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize({str(path)!r}) + 1000, hard))
+        ok, errors = 0, []
+        for _ in range(5):
+            try:
+                log(backend.snapshot())
+                ok += 1
+            except OSError as exc:
+                errors.append(str(exc))
+        size_at_limit = os.path.getsize({str(path)!r})
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        log(backend.snapshot())
+        log.close()
+        print(json.dumps({{"ok": ok + 1, "errors": errors, "short": short, "size_at_limit": size_at_limit}}))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    result = json.loads(out.stdout)
+    assert result["short"], "the limit should have cut a write short"
+    assert result["errors"] and "the file keeps every complete row" in result["errors"][0]
+    text = path.read_text()
+    assert result["size_at_limit"] <= len(text) and text.endswith("\n")
+    log = read_metrics_csv(path)
+    assert not log.bad_lines and len(log.rows) == 4 * result["ok"]
+    lines = text.split("\n")[1:-1]
+    assert all(len(next(csv.reader([line]))) == len(CSV_COLUMNS) for line in lines)
+
+
+def test_close_fsyncs_the_log(tmp_path, monkeypatch):
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    log = CsvLogger(tmp_path / "a.csv")
+    log(snap_with(1.0, utilization_pct=1.0))
+    assert synced == []  # not per row
+    log.close()
+    assert len(synced) == 1
 
 
 def test_summary_stats_per_gpu_and_metric():
