@@ -45,7 +45,9 @@ def plan(gpus: int, device: str, quick: bool) -> list[tuple[str, object]]:
     if quick:  # tiny sizes: resnet50 at 224 px would take minutes on a CPU
         best = replace(best, model="resnet18", batch=r18)
     items: list[tuple[str, object]] = [("run", best), ("reference", best)]
-    if gpus >= 2:
+    if gpus >= 2 and quick:  # one DDP run that passes every DDP option through the torchrun worker
+        items.append(("run", replace(best, mode="ddp", gpus=gpus, profile=True, static_graph=True, bucket_cap_mb=1)))
+    elif gpus >= 2:
         items.append(("run", replace(best, mode="ddp", gpus=gpus, profile=True)))
         r18_single = replace(best, model="resnet18", batch=r18)
         items += [("run", r18_single), ("run", replace(r18_single, mode="ddp", gpus=gpus, profile=True))]
@@ -54,7 +56,7 @@ def plan(gpus: int, device: str, quick: bool) -> list[tuple[str, object]]:
         items += [("run", replace(best, scope="model")),                  # model-only compile
                   ("run", replace(best, batch=384)),
                   ("run", replace(best, compile="reduce-overhead"))]      # CUDA graphs
-    if gpus >= 2:
+    if gpus >= 2 and not quick:
         items += [("run", replace(best, mode="ddp", gpus=gpus, static_graph=True, bucket_cap_mb=100))]
     return items
 
