@@ -15,12 +15,14 @@ def test_plan_puts_the_decisive_measurements_first():
     assert first == [("run", "resnet50", "single", "default", "step", 256),
                      ("reference", "resnet50", "single", "default", "step", 256),
                      ("run", "resnet50", "ddp", "default", "step", 256),
-                     ("run", "resnet18", "single", "default", "step", 1024),
-                     ("run", "resnet18", "ddp", "default", "step", 1024)]
+                     ("run", "resnet18", "single", "none", "model", 2048),
+                     ("run", "resnet18", "ddp", "none", "model", 2048)]
     assert items[2][1].profile and items[4][1].profile
     one = sp.plan(1, "cuda", quick=False)
     assert all(r.mode == "single" for _, r in one), "no DDP with one GPU"
     assert any(r.compile == "reduce-overhead" for _, r in one) and any(r.batch == 384 for _, r in one)
+    only = sp.plan(2, "cuda", quick=False, parts=("ddp", "r18"))
+    assert [r.mode for _, r in only] == ["ddp", "single", "ddp"]
 
 
 def test_over_budget_runs_are_skipped_and_listed(tmp_path, monkeypatch, capsys):
@@ -43,6 +45,8 @@ def test_bad_arguments_are_refused_clearly(capsys):
     assert sp.main(["--device", "cpu", "--budget-s", "0"]) == 2
     assert "--budget-s must be positive" in capsys.readouterr().err
     assert sp.main(["--device", "cpu", "--gpus", "5"]) == 2
+    assert sp.main(["--device", "cpu", "--parts", "best,fast"]) == 2
+    assert "unknown --parts fast" in capsys.readouterr().err
 
 
 @pytest.mark.slow
