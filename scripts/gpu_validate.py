@@ -11,15 +11,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+STARTED = time.time()
 RESULTS = ROOT / "docs" / "results"
 REPORT = ROOT / "docs" / "gpu-validation.md"
 
@@ -32,6 +35,8 @@ class Step:
     figures: str = ""  # a results JSON file whose key figures are summarised
     min_gpus: int = 1
     needs: str = ""  # a file that must exist for the step to run
+    shared: bool = False  # may run alongside other shared steps (notebooks); benchmarks run alone
+    expect_s: int = 60  # a first guess at its time, for the budget; the last run's time replaces it
 
 
 @dataclass
@@ -88,29 +93,30 @@ def steps_for(n_gpus: int, tag: str) -> list[Step]:
     for path in [*sorted((ROOT / "notebooks").glob("*.ipynb")), *sorted((ROOT / "solutions").glob("*/*.ipynb"))]:
         rel = str(path.relative_to(ROOT))
         kernel = ["--nbval-kernel-name", own_kernel[rel]] if rel in own_kernel else ["--nbval-current-env"]
-        notebook_steps.append(Step(f"nbval {rel}", [*pytest_common, *nbval, *kernel, rel], 300))
+        notebook_steps.append(Step(f"nbval {rel}", [*pytest_common, *nbval, *kernel, rel], 300, shared=True,
+                                   expect_s=60))
     return [
-        Step("doctor", [py, "-m", "course_utils", "doctor", "--json"], 180),
-        Step("gpu tests", [*pytest_common, "-m", "gpu", "tests"], 600),
+        Step("doctor", [py, "-m", "course_utils", "doctor", "--json"], 180, expect_s=10),
+        Step("gpu tests", [*pytest_common, "-m", "gpu", "tests"], 600, expect_s=90),
         Step("telemetry bench", [py, "-m", "course_utils", "bench", "telemetry", "--gpus", str(min(2, n_gpus)),
                                  "--json-out", f"docs/results/telemetry_{tag}.json"], 240,
-             figures=f"telemetry_{tag}.json"),
+             figures=f"telemetry_{tag}.json", expect_s=30),
         Step("memory bench", [py, "benchmarks/memory_bench.py", "--out", "docs/results/memory.json"], 300,
-             figures="memory.json", needs="benchmarks/memory_bench.py"),
+             figures="memory.json", needs="benchmarks/memory_bench.py", expect_s=40),
         Step("dashboard vs nvidia-smi", [py, "benchmarks/dashboard_vs_nvidia_smi.py", "--json-out",
                                          "docs/results/dashboard_vs_smi.json"], 240,
-             figures="dashboard_vs_smi.json", needs="benchmarks/dashboard_vs_nvidia_smi.py"),
-        *notebook_steps,
+             figures="dashboard_vs_smi.json", needs="benchmarks/dashboard_vs_nvidia_smi.py", expect_s=45),
         Step("grading self-test", [py, "scripts/grade_submissions.py", "--selftest", "--out",
                                    f"docs/results/grading_gpu_{tag}.json"], 600,
-             figures=f"grading_gpu_{tag}.json", needs="scripts/grade_submissions.py"),
+             figures=f"grading_gpu_{tag}.json", needs="scripts/grade_submissions.py", shared=True, expect_s=90),
+        *notebook_steps,
         Step("DataParallel probe", [py, "benchmarks/dataparallel_probe.py", "--out",
                                     "docs/results/dataparallel_probe.json"], 300,
-             figures="dataparallel_probe.json", min_gpus=2, needs="benchmarks/dataparallel_probe.py"),
+             figures="dataparallel_probe.json", min_gpus=2, needs="benchmarks/dataparallel_probe.py", expect_s=90),
         Step("multi-GPU bench", [py, "benchmarks/multi_gpu_bench.py", "--gpus", counts, "--out",
                                  "docs/results/multi_gpu.json",
-                                 "--budget-s", os.environ.get("MULTI_GPU_BUDGET_S", "480")], 900,
-             figures="multi_gpu.json", needs="benchmarks/multi_gpu_bench.py"),
+                                 "--budget-s", os.environ.get("MULTI_GPU_BUDGET_S", "150")], 300,
+             figures="multi_gpu.json", needs="benchmarks/multi_gpu_bench.py", expect_s=170),
     ]
 
 
@@ -144,25 +150,39 @@ def summarise(path: Path) -> str:
     return f"see {path.relative_to(ROOT)}"
 
 
-def run_step(step: Step, n_gpus: int, log_dir: Path) -> Outcome:
+def log_name(step_name: str) -> str:
+    """A file name for a step's log: `nbval notebooks/00_welcome.ipynb` -> `nbval_notebooks_00_welcome.ipynb.log`
+    (a `/` in the name would point into a folder that does not exist)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", step_name).strip("_") + ".log"
+
+
+def run_step(step: Step, n_gpus: int, log_dir: Path, time_left_s: float | None = None) -> Outcome:
+    """Run one step; ``time_left_s`` (the call's budget) shortens its time limit, and a step
+    stopped by the budget is *not run* (run it again with --only), not a failure."""
     if n_gpus < step.min_gpus:
         return Outcome(step.name, "not run", 0.0, f"needs {step.min_gpus} GPUs")
     if step.needs and not (ROOT / step.needs).exists():
         return Outcome(step.name, "not run", 0.0, f"{step.needs} does not exist")
-    log = log_dir / (step.name.replace(" ", "_").replace("(", "").replace(")", "") + ".log")
+    log = log_dir / log_name(step.name)
+    limit = step.timeout_s if time_left_s is None else max(1, min(step.timeout_s, int(time_left_s)))
     print(f"==> {step.name}: {' '.join(step.argv)}", flush=True)
     start = time.perf_counter()
+    stopped_by_budget = False
     with open(log, "w") as f:
         try:
-            proc = subprocess.run(step.argv, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, timeout=step.timeout_s)
+            proc = subprocess.run(step.argv, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, timeout=limit)
             status = "pass" if proc.returncode == 0 else "fail"
         except subprocess.TimeoutExpired:
-            status = "fail"
-            f.write(f"\n[gpu_validate] timed out after {step.timeout_s} s\n")
+            stopped_by_budget = limit < step.timeout_s
+            status = "not run" if stopped_by_budget else "fail"
+            why = "the call's time budget" if stopped_by_budget else "its time limit"
+            f.write(f"\n[gpu_validate] stopped after {limit} s ({why})\n")
     seconds = time.perf_counter() - start
     tail = log.read_text(errors="replace").strip().splitlines()[-15:]
-    print("\n".join("    " + line for line in tail), flush=True)
+    print("\n".join(f"    [{step.name}] " + line for line in tail), flush=True)
     figures = summarise(RESULTS / step.figures) if step.figures else _pytest_counts(tail)
+    if stopped_by_budget:
+        figures = f"stopped at the time budget after {seconds:.0f} s: run again with --only '{step.name}'"
     if step.name == "doctor" and status == "pass":
         status, figures = _doctor_status(log)
     where = str(log.relative_to(ROOT)) if log.is_relative_to(ROOT) else str(log)
@@ -208,13 +228,38 @@ def write_report() -> None:
     REPORT.write_text("\n".join(lines))
 
 
+def plan(steps: list[Step]) -> list[list[Step]]:
+    """Phases, in order: each exclusive step alone, and each run of consecutive shared steps
+    together (notebooks and grading may share the GPUs; a benchmark's figures may not)."""
+    phases: list[list[Step]] = []
+    for step in steps:
+        if step.shared and phases and all(s.shared for s in phases[-1]):
+            phases[-1].append(step)
+        else:
+            phases.append([step])
+    return phases
+
+
+def expected_s(step: Step, previous: dict[str, dict]) -> float:
+    last = previous.get(step.name)
+    return last["seconds"] if last and last.get("status") == "pass" and last.get("seconds") else step.expect_s
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", help="comma-separated step names to run")
     parser.add_argument("--skip", help="comma-separated step names to skip")
     parser.add_argument("--list", action="store_true", help="list the steps and exit")
     parser.add_argument("--log-dir", default=os.environ.get("OUT") or "test-artifacts/gpu-validation")
+    parser.add_argument("--budget-s", type=float, default=float(os.environ.get("GPU_VALIDATE_BUDGET_S", 450)),
+                        help="end within this many seconds (default 450): a step that would not fit is "
+                             "'not run', and a later call with --only runs it; results merge across calls")
+    parser.add_argument("--jobs", type=int, default=max(1, min(4, (os.cpu_count() or 1) // 4)),
+                        help="notebook/grading steps run side by side (default: a quarter of the cores, at most 4)")
     args = parser.parse_args(argv)
+    if args.jobs < 1 or args.budget_s <= 0:
+        parser.error("--jobs and --budget-s must be positive")
+    started = time.monotonic()
     machine = gpu_inventory()
     n = machine["gpus"]
     tag = f"{n}gpu"
@@ -236,20 +281,55 @@ def main(argv: list[str] | None = None) -> int:
     results_file = RESULTS / f"gpu_validation_{tag}.json"
     previous = json.loads(results_file.read_text()) if results_file.exists() else {"steps": []}
     outcomes = {o["name"]: o for o in previous["steps"]}
-    for step in steps:
-        if (chosen and not matches(step.name, chosen)) or matches(step.name, skipped):
-            continue
-        outcomes[step.name] = asdict(run_step(step, n, log_dir))
+    last_run = dict(outcomes)
+    todo = [s for s in steps if not ((chosen and not matches(s.name, chosen)) or matches(s.name, skipped))]
     order = [s.name for s in steps]
+
+    def save() -> None:  # after every step: a call cut short keeps what it measured
+        ordered = [outcomes.get(name) or asdict(Outcome(name, "not run", 0.0, "not run yet")) for name in order]
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        results_file.write_text(json.dumps({"machine": machine, "steps": ordered}, indent=2) + "\n")
+        write_report()
+        export(results_file, log_dir)
+
+    def skipped_for_time(step: Step, left: float) -> dict:
+        why = (f"time budget: ~{expected_s(step, last_run):.0f} s needed, {max(0, left):.0f} s left; "
+               f"run again with --only '{step.name}'")
+        return asdict(Outcome(step.name, "not run", 0.0, why))
+
+    def admit_and_run(step: Step) -> dict:
+        left = args.budget_s - (time.monotonic() - started)
+        if expected_s(step, last_run) > left:
+            return skipped_for_time(step, left)
+        return asdict(run_step(step, n, log_dir, left))
+
+    for phase in plan(todo):
+        with ThreadPoolExecutor(max_workers=args.jobs if len(phase) > 1 else 1) as pool:
+            running = {pool.submit(admit_and_run, s): s for s in phase}
+            for done in as_completed(running):
+                outcomes[running[done].name] = done.result()
+                save()
+    save()
     ordered = [outcomes.get(name) or asdict(Outcome(name, "not run", 0.0, "not run yet")) for name in order]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    results_file.write_text(json.dumps({"machine": machine, "steps": ordered}, indent=2) + "\n")
-    write_report()
     print(f"\n{'item':<26}{'result':<9}{'time':>7}  key figures")
     for o in ordered:
         print(f"{o['name']:<26}{o['status']:<9}{o['seconds']:>6.0f}s  {o['figures'][:150]}")
-    print(f"\n{n} x {machine['gpu_model']}, driver {machine['driver']}, {machine['date']}; report: {REPORT}")
+    print(f"\n{n} x {machine['gpu_model']}, driver {machine['driver']}, {machine['date']}; report: {REPORT}; "
+          f"{time.monotonic() - started:.0f} s")
     return 0 if all(o["status"] != "fail" for o in ordered) else 1
+
+
+def export(results_file: Path, log_dir: Path) -> None:
+    """Copy the results and the report next to the logs (under $OUT on the device machine, the
+    only folder that comes back), as docs/..., ready to copy into the repository."""
+    if not log_dir.resolve().is_relative_to(ROOT.resolve()):
+        target = log_dir / "docs"
+        (target / "results").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPORT, target / REPORT.name)
+        for path in RESULTS.glob("*.json"):
+            if path.stat().st_mtime >= STARTED:  # written by this call
+                shutil.copy2(path, target / "results" / path.name)
+        shutil.copy2(results_file, target / "results" / results_file.name)
 
 
 if __name__ == "__main__":

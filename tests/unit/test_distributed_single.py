@@ -1,12 +1,14 @@
 """The reference loop in one process: results, DataParallel on CPU, checkpoints and resume."""
 
 import json
+import os
+import stat
 
 import pytest
 import torch
 
 from course_utils.distributed import TrainConfig, build_model, train
-from course_utils.distributed.checkpoint import load_checkpoint
+from course_utils.distributed.checkpoint import load_checkpoint, save_checkpoint
 from course_utils.distributed.compare import torch_threads
 
 TINY = TrainConfig(device="cpu", train_size=128, test_size=50, epochs=2, batch_size=16, warmup_steps=1)
@@ -72,3 +74,26 @@ def test_preloaded_data_trains_exactly_like_the_loader():
         preloaded = train(TINY.replace(optimizer="sgd", lr=0.05, preload=True), "single", log=None)
     assert preloaded["final_loss"] == pytest.approx(streamed["final_loss"], rel=1e-6)
     assert preloaded["history"] == streamed["history"]
+
+
+def test_a_checkpoint_is_flushed_before_and_after_its_rename(tmp_path, monkeypatch):
+    """fsync the file, then rename, then fsync the folder: a power cut leaves the old or the new
+    checkpoint, whole."""
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append("fsync folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append("rename")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    model = torch.nn.Linear(2, 2)
+    path = save_checkpoint(tmp_path / "run" / "checkpoint.pt", model, torch.optim.SGD(model.parameters(), lr=0.1),
+                           3, TrainConfig())
+    assert events == ["fsync file", "rename", "fsync folder"]
+    assert torch.load(path, weights_only=True)["epoch"] == 3 and not list(path.parent.glob("*.tmp"))

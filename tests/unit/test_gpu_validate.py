@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,53 @@ def test_each_notebook_is_its_own_step_and_a_prefix_selects_them_all():
     assert any(n.startswith("nbval solutions/") for n in nbval)
     assert not gpu_validate.matches("telemetry bench", {"tele"})  # a prefix must end a word of the name
     assert gpu_validate.matches("gpu tests", {"gpu tests"})
+
+
+def test_a_step_named_after_a_path_logs_to_a_flat_file(tmp_path):
+    """`nbval notebooks/00_welcome.ipynb` once became a log path inside a missing folder
+    (FileNotFoundError on every notebook step, on 2 H200s)."""
+    assert gpu_validate.log_name("nbval notebooks/00_welcome.ipynb") == "nbval_notebooks_00_welcome.ipynb.log"
+    step = gpu_validate.Step("nbval notebooks/x (y).ipynb", [sys.executable, "-c", "print('ran')"], 30)
+    outcome = gpu_validate.run_step(step, 1, tmp_path)
+    assert outcome.status == "pass" and Path(outcome.log).parent == tmp_path
+    assert "ran" in Path(outcome.log).read_text()
+
+
+@pytest.fixture
+def sandbox(tmp_path, monkeypatch):
+    """main() on a pretend 1-GPU machine, with results, report and logs in tmp_path."""
+    results = tmp_path / "results"
+    monkeypatch.setattr(gpu_validate, "RESULTS", results)
+    monkeypatch.setattr(gpu_validate, "REPORT", tmp_path / "report.md")
+    monkeypatch.setattr(gpu_validate, "gpu_inventory", lambda: {"gpus": 1, "gpu_model": "X", "driver": "1",
+                                                                "date": "d", "torch": "t", "python": "p"})
+    return tmp_path
+
+
+def sleeper(name, seconds, **kw):
+    return gpu_validate.Step(name, [sys.executable, "-c", f"import time; time.sleep({seconds})"], 60, **kw)
+
+
+def test_shared_steps_run_side_by_side_and_results_are_exported(sandbox, monkeypatch):
+    monkeypatch.setattr(gpu_validate, "steps_for", lambda n, tag: [
+        sleeper("bench", 0.1), sleeper("nb a", 3, shared=True), sleeper("nb b", 3, shared=True)])
+    start = time.monotonic()
+    assert gpu_validate.main(["--log-dir", str(sandbox / "out"), "--jobs", "2"]) == 0
+    assert time.monotonic() - start < 5.5  # the two 3 s notebooks overlapped (one after the other: over 6 s)
+    saved = json.loads((sandbox / "results" / "gpu_validation_1gpu.json").read_text())
+    assert [s["status"] for s in saved["steps"]] == ["pass", "pass", "pass"]
+    # what comes back from the device machine: $OUT/docs/...
+    assert (sandbox / "out" / "docs" / "results" / "gpu_validation_1gpu.json").exists()
+    assert (sandbox / "out" / "docs" / "report.md").read_text().count("| pass |") == 3
+
+
+def test_the_time_budget_ends_the_call_in_time_and_says_what_to_run_next(sandbox, monkeypatch):
+    monkeypatch.setattr(gpu_validate, "steps_for", lambda n, tag: [
+        sleeper("quick", 0.1, expect_s=1), sleeper("slow", 30, expect_s=1), sleeper("later", 0.1, expect_s=60)])
+    start = time.monotonic()
+    assert gpu_validate.main(["--log-dir", str(sandbox / "out"), "--budget-s", "3"]) == 0  # not run is no failure
+    assert time.monotonic() - start < 10
+    steps = {s["name"]: s for s in json.loads((sandbox / "results" / "gpu_validation_1gpu.json").read_text())["steps"]}
+    assert steps["quick"]["status"] == "pass"
+    assert steps["slow"]["status"] == "not run" and "--only 'slow'" in steps["slow"]["figures"]  # cut by the budget
+    assert steps["later"]["status"] == "not run" and "time budget" in steps["later"]["figures"]  # never started
