@@ -491,7 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what --compile wraps: the model (default) or the whole step with the optimizer")
     p.add_argument("--static-graph", action=argparse.BooleanOptionalAction, default=False,
                    help="DDP static_graph=True (default off)")
-    p.add_argument("--bucket-cap-mb", type=int, default=None, help="DDP gradient bucket size in MB (default 25)")
+    p.add_argument("--bucket-cap-mb", type=int, default=None,
+                   help="DDP gradient bucket size in MB (default 25; at least 1: compiled DDP's first "
+                        "bucket is 1 MB and may not be larger than the others)")
     p.add_argument("--profile", action=argparse.BooleanOptionalAction, default=False, help=argparse.SUPPRESS)
     return p
 
@@ -502,7 +504,7 @@ def validate(args: argparse.Namespace) -> None:
     if bad_models or bad_modes:
         raise ValueError(f"unknown {'models ' + str(bad_models) if bad_models else 'modes ' + str(bad_modes)}; "
                          f"models: {', '.join(WORKLOADS)}; modes: {', '.join(MODES)}")
-    for name in ("steps", "warmup", "dp_steps", "batch", "batch_r18"):
+    for name in ("steps", "warmup", "dp_steps", "batch", "batch_r18", "bucket_cap_mb"):
         value = getattr(args, name)
         if value is not None and value < (0 if name == "warmup" else 1):
             raise ValueError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
