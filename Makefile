@@ -40,13 +40,14 @@ browser-deps:
 		else echo "chromium not found and cannot install it (not root): browser tests will be skipped"; fi; \
 	fi
 
+# One pytest run for every tier; conftest.py prints each tier's time at the end.
 test: install browser-deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m ruff check .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Unit tests only: seconds, for the edit-test loop.
+# The unit tier without slow tests (no notebooks, grading, browser, gpu...): under a minute.
 test-fast: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests/unit -q $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests -q --tiers unit -m "not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/python -m ruff check .

@@ -250,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated step names to run")
     parser.add_argument("--skip", help="comma-separated step names to skip")
     parser.add_argument("--list", action="store_true", help="list the steps and exit")
+    parser.add_argument("--report-only", action="store_true",
+                        help="only rebuild docs/gpu-validation.md from docs/results/gpu_validation_*gpu.json")
     parser.add_argument("--log-dir", default=os.environ.get("OUT") or "test-artifacts/gpu-validation")
     parser.add_argument("--budget-s", type=float, default=float(os.environ.get("GPU_VALIDATE_BUDGET_S", 450)),
                         help="end within this many seconds (default 450): a step that would not fit is "
@@ -259,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.budget_s <= 0:
         parser.error("--jobs and --budget-s must be positive")
+    if args.report_only:
+        write_report()
+        print(f"rebuilt {REPORT}")
+        return 0
     started = time.monotonic()
     machine = gpu_inventory()
     n = machine["gpus"]

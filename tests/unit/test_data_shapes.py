@@ -76,6 +76,7 @@ def test_colour_alone_does_not_give_the_class_away():
     assert (pred == yte).float().mean() < 0.3
 
 
+@pytest.mark.slow  # three epochs of training: about 20 s of CPU
 def test_a_tiny_cnn_learns_it_well_beyond_chance():
     """Chance is 10%; across seeds 0-4 three short epochs reach 53-60% (so the task is
     neither trivial nor out of reach for a small model)."""

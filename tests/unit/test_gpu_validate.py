@@ -125,3 +125,12 @@ def test_the_time_budget_ends_the_call_in_time_and_says_what_to_run_next(sandbox
     assert steps["quick"]["status"] == "pass"
     assert steps["slow"]["status"] == "not run" and "--only 'slow'" in steps["slow"]["figures"]  # cut by the budget
     assert steps["later"]["status"] == "not run" and "time budget" in steps["later"]["figures"]  # never started
+
+
+def test_report_only_rebuilds_the_report_without_a_gpu(sandbox):
+    (sandbox / "results").mkdir()
+    run = {"machine": {"gpus": 1, "gpu_model": "NVIDIA H200", "driver": "1", "torch": "t", "python": "p",
+                       "date": "d"}, "steps": [{"name": "doctor", "status": "pass", "seconds": 3.0, "figures": ""}]}
+    (sandbox / "results" / "gpu_validation_1gpu.json").write_text(json.dumps(run))
+    assert gpu_validate.main(["--report-only"]) == 0
+    assert "## 1 x NVIDIA H200" in (sandbox / "report.md").read_text()

@@ -149,7 +149,8 @@ def test_judge_reports_the_spread_and_the_distance_outside(script):
 
 def test_end_to_end_with_fake_nvml_agrees(script, tmp_path):
     backend = NvmlBackend(nvml=FakeNvml(n_gpus=2))
-    result = script.run(3, 0.05, backend=backend, smi=fake_smi(tmp_path), device="cpu", width=32, settle_s=0.3)
+    result = script.run(3, 0.05, backend=backend, smi=fake_smi(tmp_path), device="cpu", width=32, settle_s=0.3,
+                        window_half_s=0.3)
     assert len(result["pairs"]) == 6  # 3 readings x 2 GPUs
     assert result["checks"]["memory"]["all_agree"] and result["checks"]["utilization"]["all_agree"]
     assert result["checks"]["power"]["readings"] == 3  # GPU 1 reported no power
