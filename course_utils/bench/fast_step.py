@@ -109,6 +109,16 @@ def build_step(model: torch.nn.Module, opt: torch.optim.Optimizer, options: Step
 
     if options.scope == "model":
         net = compile_fn(model, options.compile)
-        return step
-    net = model
-    return compile_fn(step, options.compile)
+        compiled = step
+    else:
+        net = model
+        compiled = compile_fn(step, options.compile)
+    if options.compile not in ("reduce-overhead", "max-autotune") or device_type != "cuda":
+        return compiled
+
+    def graphed_step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        # a new iteration for CUDA graph trees: the last step's outputs may be overwritten now
+        torch.compiler.cudagraph_mark_step_begin()
+        return compiled(x, y)
+
+    return graphed_step
