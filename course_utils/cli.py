@@ -58,9 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="serve the metrics for Prometheus under dcgm-exporter's names, e.g. :9400 "
                           "(this machine only) or 0.0.0.0:9400 (every interface)")
 
-    bench = sub.add_parser("bench", help="benchmarks that print figures (dashboard and multi-gpu take their "
-                                         "own options: `bench multi-gpu --help`)")
-    bench.add_argument("what", choices=["telemetry", "dashboard", "multi-gpu"], help="which benchmark")
+    bench = sub.add_parser("bench", help="benchmarks that print figures (dashboard, multi-gpu and speed take their "
+                                         "own options: `bench speed --help`)")
+    bench.add_argument("what", choices=["telemetry", "dashboard", "multi-gpu", "speed"], help="which benchmark")
     bench.add_argument("--gpus", type=_arg(whole_number, minimum=1), help="read only the first N GPUs (default: all)")
     bench.add_argument("--simulate", type=simulated, metavar="N",
                        help=f"benchmark the simulated backend with N GPUs (1-{MAX_GPUS})")
@@ -99,7 +99,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(argv: list[str]) -> int:
     # these benchmarks own their command lines; pass the rest through untouched
-    if len(argv) >= 2 and argv[0] == "bench" and argv[1] in ("dashboard", "multi-gpu"):
+    if len(argv) >= 2 and argv[0] == "bench" and argv[1] in ("dashboard", "multi-gpu", "speed"):
+        if argv[1] == "speed":
+            from .bench.speed import main as bench_speed
+
+            return bench_speed(argv[2:])
         if argv[1] == "dashboard":
             from .bench.dashboard import main as bench_dashboard
 

@@ -38,7 +38,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
+
+from .fast_step import StepOptions, build_step
+from .fast_step import make_optimizer as make_fast_optimizer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO_ROOT / "docs" / "results" / "multi_gpu.json"
@@ -49,7 +51,7 @@ WORKLOADS = {  # model -> (image size, classes, default per-GPU batch)
 }
 COMPILE_CHOICES = ("none", "default", "max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune")
 MODES = ("single", "dataparallel", "ddp")
-ROW_KEY = ("model", "mode", "gpus", "batch", "dtype", "compile", "cudnn_benchmark", "device")
+ROW_KEY = ("model", "mode", "gpus", "batch", "dtype", "compile", "cudnn_benchmark", "device", "scope", "ddp_options")
 # NVLink multicast stays off on shared hosts (see docs/multi-gpu.md); kept if already set
 SAFE_GPU_ENV = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
 
@@ -65,6 +67,16 @@ class Run:
     compile: str = "none"
     cudnn_benchmark: bool = True
     device: str = "cuda"
+    scope: str = "model"       # torch.compile the model, or the whole step (see fast_step)
+    static_graph: bool = False     # DDP: the same graph every step (lets DDP skip per-step bookkeeping)
+    bucket_cap_mb: int | None = None   # DDP: gradient bucket size (None: DDP's 25 MB)
+    profile: bool = False          # DDP: also profile a few steps (NCCL vs compute)
+
+    @property
+    def ddp_options(self) -> str | None:
+        if self.mode != "ddp":
+            return None
+        return f"static_graph={self.static_graph},bucket_cap_mb={self.bucket_cap_mb or 25}"
 
     @property
     def dtype(self) -> str:
@@ -72,7 +84,8 @@ class Run:
 
     def describe(self) -> str:
         extra = "" if self.cudnn_benchmark else ", cudnn.benchmark off"
-        extra += "" if self.compile == "none" else f", compile={self.compile}"
+        extra += "" if self.compile == "none" else f", compile={self.compile} ({self.scope})"
+        extra += f", {self.ddp_options}" if self.ddp_options and (self.static_graph or self.bucket_cap_mb) else ""
         return f"{self.model} {self.mode} x{self.gpus} (batch {self.batch}/GPU{extra})"
 
 
@@ -86,13 +99,11 @@ def build_model(name: str, device: torch.device):
     return model.to(memory_format=torch.channels_last)
 
 
-def make_optimizer(model, device: torch.device) -> tuple[torch.optim.Optimizer, str]:
-    if device.type == "cuda":
-        try:  # one fused kernel for the whole update; older builds fall back to foreach
-            return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, fused=True), "sgd-fused"
-        except (TypeError, RuntimeError, ValueError):
-            pass
-    return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9), "sgd-foreach"
+def make_optimizer(model, device: torch.device, lr_tensor: bool = False) -> tuple[torch.optim.Optimizer, str]:
+    """SGD with momentum: one fused kernel for the whole update on CUDA (older builds fall back to
+    foreach); ``lr_tensor`` for a compiled step (no recompiles when the rate changes)."""
+    return make_fast_optimizer(model.parameters(), "sgd", lr=0.01, momentum=0.9, fused=device.type == "cuda",
+                               lr_tensor=lr_tensor)
 
 
 def synthetic_batch(name: str, batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,15 +114,12 @@ def synthetic_batch(name: str, batch: int, device: torch.device) -> tuple[torch.
     return x, y
 
 
-def make_step(model, opt, x, y, device: torch.device):
-    amp = device.type == "cuda"
+def make_step(model, opt, x, y, device: torch.device, compile: str = "none", scope: str = "model"):
+    """One training step on the fixed batch ``x, y`` (see fast_step.build_step); compiles as asked."""
+    train_step = build_step(model, opt, StepOptions(compile, scope, amp=device.type == "cuda"), device.type)
 
     def step():
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        train_step(x, y)
 
     return step
 
@@ -151,7 +159,7 @@ def run_in_process(run: Run) -> dict:
         if d.type == "cuda":
             torch.cuda.reset_peak_memory_stats(d)
     model = build_model(run.model, devices[0])
-    opt, opt_name = make_optimizer(model, devices[0])
+    opt, opt_name = make_optimizer(model, devices[0], lr_tensor=run.compile != "none" and run.scope == "step")
     replica_dtypes: list[str] = []
     if run.mode == "dataparallel":
         if run.device != "cuda":
@@ -161,10 +169,9 @@ def run_in_process(run: Run) -> dict:
         net = torch.nn.DataParallel(model, device_ids=list(range(run.gpus)))
     else:
         net = model
-    if run.compile != "none":
-        net = torch.compile(net, mode=None if run.compile == "default" else run.compile)
+    torch._dynamo.reset()  # each run compiles afresh: its compile time is its own
     x, y = synthetic_batch(run.model, run.batch * len(devices), devices[0])
-    step = make_step(net, opt, x, y, devices[0])
+    step = make_step(net, opt, x, y, devices[0], run.compile, run.scope)
     t0 = time.perf_counter()
     step()  # first step alone: autotuning / compilation cost, reported separately
     sync(devices)
@@ -218,13 +225,13 @@ def _ddp_rank(args: argparse.Namespace, device: torch.device, local_rank: int) -
 
     on_gpu = device.type == "cuda"
     model = build_model(args.model, device)
-    opt, opt_name = make_optimizer(model, device)
-    net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if on_gpu else None,
-                                                    gradient_as_bucket_view=True)
-    if args.compile != "none":
-        net = torch.compile(net, mode=None if args.compile == "default" else args.compile)
+    opt, opt_name = make_optimizer(model, device, lr_tensor=args.compile != "none" and args.scope == "step")
+    ddp_kwargs = {"gradient_as_bucket_view": True, "static_graph": args.static_graph}
+    if args.bucket_cap_mb:
+        ddp_kwargs["bucket_cap_mb"] = args.bucket_cap_mb
+    net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if on_gpu else None, **ddp_kwargs)
     x, y = synthetic_batch(args.model, args.batch, device)
-    step = make_step(net, opt, x, y, device)
+    step = make_step(net, opt, x, y, device, args.compile, args.scope)
     t0 = time.perf_counter()
     step()
     sync([device])
@@ -237,12 +244,18 @@ def _ddp_rank(args: argparse.Namespace, device: torch.device, local_rank: int) -
                          device=device)
     dist.all_reduce(stats, op=dist.ReduceOp.MAX)  # the slowest rank sets the pace
     world = dist.get_world_size()
+    profile = None
+    if args.profile:
+        from .ddp_profile import profile_steps
+
+        profile = profile_steps(step, [device], steps=min(5, args.steps), step_s=seconds / args.steps)
     if dist.get_rank() == 0:
         slowest, peak, first = stats.tolist()
         Path(args.result).write_text(json.dumps({
             "img_per_s": round(world * args.batch * args.steps / slowest, 1),
             "peak_mem_gib": round(peak, 3) if on_gpu else None, "optimizer": opt_name,
-            "first_step_s": round(first, 2), "world_size": world}))
+            "first_step_s": round(first, 2), "world_size": world,
+            **({"profile": profile} if profile else {})}))
 
 
 def visible_gpu_ids(n: int) -> str:
@@ -259,8 +272,12 @@ def run_ddp(run: Run, timeout_s: float) -> dict:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={run.gpus}",
                "--max-restarts=0", "-m", "course_utils.bench.multi_gpu", "--worker", "--model", run.model,
                "--batch", str(run.batch), "--steps", str(run.steps), "--warmup", str(run.warmup),
-               "--compile", run.compile, "--device", run.device, "--result", str(result),
-               "--cudnn-benchmark" if run.cudnn_benchmark else "--no-cudnn-benchmark"]
+               "--compile", run.compile, "--scope", run.scope, "--device", run.device, "--result", str(result),
+               "--cudnn-benchmark" if run.cudnn_benchmark else "--no-cudnn-benchmark",
+               "--static-graph" if run.static_graph else "--no-static-graph",
+               "--profile" if run.profile else "--no-profile"]
+        if run.bucket_cap_mb:
+            cmd.append(f"--bucket-cap-mb={run.bucket_cap_mb}")
         env = dict(os.environ, PYTHONUNBUFFERED="1",
                    PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p))
         for key, value in SAFE_GPU_ENV.items():
@@ -312,11 +329,12 @@ def plan(args: argparse.Namespace, counts: list[int]) -> list[Run]:
     off, and last DataParallel with it on (seconds per step)."""
     batches = {"resnet50": args.batch, "resnet18": args.batch_r18}
     base = {m: Run(m, "single", 1, batches[m] or WORKLOADS[m][2], args.steps, args.warmup, args.compile,
-                   True, args.device) for m in args.models}
+                   True, args.device, args.scope) for m in args.models}
     runs = [base[m] for m in args.models if "single" in args.modes or any(c > 1 for c in counts)]
     multi = [c for c in counts if c > 1]
     if "ddp" in args.modes:
-        runs += [replace(base[m], mode="ddp", gpus=c) for m in args.models for c in multi]
+        runs += [replace(base[m], mode="ddp", gpus=c, static_graph=args.static_graph,
+                         bucket_cap_mb=args.bucket_cap_mb) for m in args.models for c in multi]
     if "dataparallel" in args.modes:
         dp = [replace(base[m], mode="dataparallel", compile="none") for m in args.models]
         if args.dp_benchmark in ("off", "both"):
@@ -390,16 +408,31 @@ def add_scaling(row: dict, rows: list[dict]) -> dict:
     (cudnn.benchmark on, the same compile mode for DDP; eager for DataParallel)."""
     want = {"model": row["model"], "mode": "single", "gpus": 1, "batch": row["batch"], "dtype": row["dtype"],
             "cudnn_benchmark": True, "device": row["device"],
-            "compile": row["compile"] if row["mode"] != "dataparallel" else "none"}
+            "compile": row["compile"] if row["mode"] != "dataparallel" else "none",
+            "scope": row.get("scope", "model") if row["mode"] != "dataparallel" else "model"}
     if row["mode"] == "single":
         rows = [*rows, row]  # a single-GPU row is its own baseline (100%)
-    base = next((r for r in reversed(rows) if all(r.get(k) == v for k, v in want.items())), None)
+    # rows written before "scope" existed compiled the model
+    base = next((r for r in reversed(rows) if all(r.get(k, "model" if k == "scope" else None) == v
+                                                  for k, v in want.items())), None)
     if base and base.get("img_per_s"):
         row["baseline_img_per_s"] = base["img_per_s"]
         row["scaling_efficiency"] = round(row["img_per_s"] / (row["gpus"] * base["img_per_s"]), 4)
     else:
         row["baseline_img_per_s"] = row["scaling_efficiency"] = None
     return row
+
+
+def make_row(run: Run, measured: dict, host: dict, wall: float) -> dict:
+    return {"model": run.model, "mode": run.mode, "gpus": run.gpus, **measured,
+            "date": host["date"], "batch": run.batch, "global_batch": run.batch * run.gpus,
+            "image_size": WORKLOADS[run.model][0], "dtype": run.dtype, "channels_last": True,
+            "compile": run.compile, "scope": run.scope,
+            "config": StepOptions(run.compile, run.scope).label, "ddp_options": run.ddp_options,
+            "steps": run.steps, "warmup_steps": run.warmup,
+            "cudnn_benchmark": run.cudnn_benchmark, "device": run.device,
+            "device_name": host.get("gpu", "CPU"), "gpus_visible": host.get("gpus_visible"),
+            "torch": host["torch"], "wall_s": round(wall, 1)}
 
 
 def format_table(rows: list[dict], skipped: list[tuple[Run, str]]) -> str:
@@ -454,6 +487,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
     p.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=True, help=argparse.SUPPRESS)
+    p.add_argument("--scope", choices=("model", "step"), default="model",
+                   help="what --compile wraps: the model (default) or the whole step with the optimizer")
+    p.add_argument("--static-graph", action=argparse.BooleanOptionalAction, default=False,
+                   help="DDP static_graph=True (default off)")
+    p.add_argument("--bucket-cap-mb", type=int, default=None,
+                   help="DDP gradient bucket size in MB (default 25; at least 1: compiled DDP's first "
+                        "bucket is 1 MB and may not be larger than the others)")
+    p.add_argument("--profile", action=argparse.BooleanOptionalAction, default=False, help=argparse.SUPPRESS)
     return p
 
 
@@ -463,7 +504,7 @@ def validate(args: argparse.Namespace) -> None:
     if bad_models or bad_modes:
         raise ValueError(f"unknown {'models ' + str(bad_models) if bad_models else 'modes ' + str(bad_modes)}; "
                          f"models: {', '.join(WORKLOADS)}; modes: {', '.join(MODES)}")
-    for name in ("steps", "warmup", "dp_steps", "batch", "batch_r18"):
+    for name in ("steps", "warmup", "dp_steps", "batch", "batch_r18", "bucket_cap_mb"):
         value = getattr(args, name)
         if value is not None and value < (0 if name == "warmup" else 1):
             raise ValueError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
@@ -516,14 +557,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         wall = time.monotonic() - t0
         seen[(run.mode, run.cudnn_benchmark, run.compile != "none")] = wall
-        row = {"model": run.model, "mode": run.mode, "gpus": run.gpus, **measured,
-               "date": host["date"], "batch": run.batch, "global_batch": run.batch * run.gpus,
-               "image_size": WORKLOADS[run.model][0], "dtype": run.dtype, "channels_last": True,
-               "compile": run.compile, "steps": run.steps, "warmup_steps": run.warmup,
-               "cudnn_benchmark": run.cudnn_benchmark, "device": run.device,
-               "device_name": host.get("gpu", "CPU"), "gpus_visible": host.get("gpus_visible"),
-               "torch": host["torch"], "wall_s": round(wall, 1)}
-        row = add_scaling(row, done + existing)
+        row = add_scaling(make_row(run, measured, host, wall), done + existing)
         done.append(row)
         print(f"       {row['img_per_s']:,.0f} img/s"
               + (f", scaling {100 * row['scaling_efficiency']:.0f}%" if row["scaling_efficiency"] else "")

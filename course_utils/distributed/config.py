@@ -10,9 +10,9 @@ import argparse
 import dataclasses
 from dataclasses import dataclass, fields
 
+from ..bench.fast_step import COMPILE_MODES, SCOPES
 from .models import MODELS
 
-COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
 OPTIMIZERS = ("adamw", "sgd")
 FAIL_MODES = ("raise", "exit", "hang")
 
@@ -42,6 +42,8 @@ class TrainConfig:
     amp: str = "auto"                # auto (bf16 on GPU, off on CPU) | bf16 | none
     channels_last: str = "auto"      # auto (on for GPU) | on | off
     compile: str = "none"
+    compile_scope: str = "model"     # model | step (forward, backward and optimizer in one torch.compile)
+    fused: str = "auto"              # fused optimizer kernel: auto (on GPU) | on | off
     cudnn_benchmark: bool = True
     num_workers: int = 0
     preload: bool = False            # draw/read the data once and keep it on the device (no loader in the loop)
@@ -73,7 +75,8 @@ class TrainConfig:
             positive_int(name, allow_none=True)
         choices = {"model": MODELS, "optimizer": OPTIMIZERS, "device": ("auto", "cpu", "cuda"),
                    "amp": ("auto", "bf16", "none"), "channels_last": ("auto", "on", "off"),
-                   "compile": COMPILE_MODES, "fail_mode": FAIL_MODES}
+                   "compile": COMPILE_MODES, "compile_scope": SCOPES,
+                   "fused": ("auto", "on", "off"), "fail_mode": FAIL_MODES}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")

@@ -29,6 +29,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
+from ..bench.fast_step import StepOptions, build_step, make_optimizer
 from ..data import load_dataset
 from .checkpoint import FILENAME as CHECKPOINT_FILE
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -141,10 +142,10 @@ class _Run:
         raw = build_model(cfg.model, _num_classes(self.train_ds), seed=cfg.seed).to(self.device)
         if self.channels_last:
             raw = raw.to(memory_format=torch.channels_last)
-        if cfg.optimizer == "sgd":
-            opt = torch.optim.SGD(raw.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        else:
-            opt = torch.optim.AdamW(raw.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        fused = cfg.fused == "on" or (cfg.fused == "auto" and self.on_gpu)
+        compile_step = cfg.compile != "none" and cfg.compile_scope == "step"
+        opt, self.optimizer_name = make_optimizer(raw.parameters(), cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum,
+                                                  weight_decay=cfg.weight_decay, fused=fused, lr_tensor=compile_step)
         self.start_epoch = 0
         ckpt = self.run_dir / CHECKPOINT_FILE if self.run_dir else None
         if cfg.resume and ckpt is not None and ckpt.exists():
@@ -163,9 +164,10 @@ class _Run:
         else:
             model = raw
             self.devices_used = 1
-        if cfg.compile != "none":
-            model = torch.compile(model, mode=None if cfg.compile == "default" else cfg.compile)
         self.raw, self.model, self.opt = raw, model, opt
+        # compiles the model, or the whole step (forward, backward, update), as cfg.compile_scope says
+        self.step = build_step(model, opt, StepOptions(cfg.compile, cfg.compile_scope, self.amp, fused),
+                               self.device.type)
 
         # every mode draws its order from the same DistributedSampler, so one process sees
         # exactly the global permutation that DDP ranks split between them
@@ -210,12 +212,8 @@ class _Run:
                 t_start = time.perf_counter()
             self._maybe_fail(global_step)
             x, y = self._prepare(x, y)
-            with self._autocast():
-                loss = F.cross_entropy(self.model(x), y)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt.step()
-            loss_sum += loss.detach().float()
+            loss = self.step(x, y)  # no .item() here: the host does not wait for the device
+            loss_sum += loss.float()
             global_step += 1
             images += x.shape[0]
             if t_start is not None:
@@ -342,6 +340,8 @@ class _Run:
             "amp": "bf16" if self.amp else "none",
             "channels_last": self.channels_last,
             "compile": cfg.compile,
+            "compile_scope": cfg.compile_scope,
+            "optimizer": self.optimizer_name,
             "cudnn_benchmark": cfg.cudnn_benchmark if self.on_gpu else None,
             "threads_per_process": torch.get_num_threads(),
             "elapsed_s": round(elapsed, 2),
