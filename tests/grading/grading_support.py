@@ -13,9 +13,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPTS = REPO / "scripts"
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
+GRADE = [sys.executable, "-m", "course_grading"]  # the course-grade command, from this checkout
 
 ASSIGNMENTS = {"gpu_monitoring_dashboard": "gpu_dashboard", "multi_gpu_training": "multi_gpu_training"}
 
@@ -38,12 +36,13 @@ def nbgrader(*args, cwd: Path, timeout: float = 600) -> subprocess.CompletedProc
 
 
 def make_course(root: Path) -> Path:
-    """What an instructor's checkout holds: config, source, release and the grading scripts."""
+    """What an instructor's course folder holds: config, source and release (the grading code
+    is the installed course_grading package)."""
     course = root / "course"
     course.mkdir()
     shutil.copy2(REPO / "nbgrader_config.py", course)
     ignore = shutil.ignore_patterns("work", "__pycache__", ".ipynb_checkpoints")
-    for folder in ("solutions", "exercises", "scripts"):
+    for folder in ("solutions", "exercises"):
         shutil.copytree(REPO / folder, course / folder, ignore=ignore)
     return course
 
