@@ -59,6 +59,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus", default=None,
                    help="GPU indices the sandboxes may use, e.g. 0,1 (default: CUDA_VISIBLE_DEVICES, else all); "
                         "'none' for no GPU")
+    p.add_argument("--memory-mb", type=int, default=6144,
+                   help="memory for one submission's kernel and everything it starts (default 6144)")
+    p.add_argument("--disk-mb", type=int, default=1024,
+                   help="disk space (a tmpfs) for the submissions one worker grades at a time (default 1024)")
     p.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run submissions WITHOUT the sandbox where bubblewrap or namespaces are missing: the "
                         "student's code then runs as you, sees your files, environment and network and can change "
@@ -76,6 +80,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.submission_timeout <= 0:
         p.error("--submission-timeout must be positive")
+    if args.memory_mb < 256 or args.disk_mb < 64:
+        p.error("--memory-mb must be at least 256 and --disk-mb at least 64")
     if args.print_requirements:
         from .selftest import requirements
 
@@ -95,7 +101,8 @@ def main(argv=None) -> int:
         grade_folder(args.course_dir, args.assignment, args.submissions, workers=args.workers, out=args.out,
                      students=args.students, feedback=not args.no_feedback, cell_timeout_s=args.cell_timeout,
                      submission_timeout_s=args.submission_timeout, unsafe=args.unsafe_no_sandbox,
-                     gpus=args.gpus, feedback_detail=args.feedback_detail, resume=args.resume)
+                     gpus=args.gpus, feedback_detail=args.feedback_detail, resume=args.resume,
+                     memory_mb=args.memory_mb, disk_mb=args.disk_mb)
     except SandboxUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3

@@ -13,7 +13,6 @@ from . import course, journal, layout, merge, report, runner, sandbox
 from .worker import quiet_nbgrader
 
 DEFAULT_SUBMISSION_TIMEOUT = 900.0
-WORKER_TMPFS_BYTES = 2 << 30
 UNSAFE_WARNING = ("WARNING: --unsafe-no-sandbox: submissions run as you, with your files, environment and network. "
                   "A hostile one can read the solutions and other submissions, change any grade or the gradebook, "
                   "and leave processes behind. Use it only for code you trust.")
@@ -32,7 +31,7 @@ def grade_folder(course_dir: Path, assignment: str, submissions: Path, *, worker
                  out: Path | None = None, students: list[str] | None = None, feedback: bool = True,
                  cell_timeout_s: float | None = None, submission_timeout_s: float = DEFAULT_SUBMISSION_TIMEOUT,
                  unsafe: bool = False, gpus: str | None = None, feedback_detail: str = "results",
-                 resume: bool = False, quiet: bool = False) -> dict:
+                 resume: bool = False, memory_mb: int = 6144, disk_mb: int = 1024, quiet: bool = False) -> dict:
     """Autograde every submission in ``submissions`` into the course at ``course_dir``.
 
     Returns the run's record (also written to ``out/report.json``, next to ``out/grades.csv``).
@@ -55,7 +54,7 @@ def grade_folder(course_dir: Path, assignment: str, submissions: Path, *, worker
         info = course.register_assignment(config, assignment)
         template = Path(scratch) / "template.db"
         shutil.copy2(course.db_path(config), template)  # each worker grades into its own copy
-        found = layout.discover(Path(submissions), assignment, students)
+        found = layout.discover(Path(submissions), assignment, students, unpack_to=Path(scratch) / "unpacked")
         tasks, rows, results = [], [], []
         digests = {}
         for sub in found:
@@ -73,7 +72,8 @@ def grade_folder(course_dir: Path, assignment: str, submissions: Path, *, worker
                           "problems": sub.problems, "notebooks": info.notebooks})
         setup = {"assignment": assignment, "course_dir": str(course_dir), "template_db": str(template),
                  "workdir": scratch, "cell_timeout": timeout, "feedback": feedback, "feedback_detail": feedback_detail,
-                 "unsafe": unsafe, "gpus": granted, "tmpfs_bytes": WORKER_TMPFS_BYTES}
+                 "unsafe": unsafe, "gpus": granted, "tmpfs_bytes": disk_mb << 20,
+                 "memory_bytes": memory_mb << 20}
         originals = {s.student: s.folder for s in found}
         setup_s = time.perf_counter() - started
         t0 = time.perf_counter()

@@ -38,8 +38,10 @@ BASE_UID = 61000  # sandbox uids: BASE_UID + worker slot; nobody else uses them 
 SYSTEM_RO = ("/usr", "/etc", "/opt/conda")  # /lib, /bin... are symlinks into /usr on Debian (handled below)
 PASSED_ENV = ("LANG", "LC_ALL", "TZ", "COURSE_GPU_MODE", "NCCL_NVLS_ENABLE", "NCCL_DEBUG", "OMP_NUM_THREADS")
 MAX_KEPT_FILE = 64 << 20  # a bigger file the kernel wrote is not kept with the autograded copy
+MAX_KEPT_TOTAL = 128 << 20
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_NAME = "course-grading"
+HOSTNAME = "sandbox"
 
 
 class SandboxUnavailable(RuntimeError):
@@ -75,7 +77,7 @@ class Sandbox:
         if self.gpus:
             binds.ro("/sys")
         args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-                "--die-with-parent", "--new-session", "--hostname", "sandbox",
+                "--die-with-parent", "--new-session", "--hostname", HOSTNAME,
                 "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",  # only to drop to uid, below
                 *binds.args, "--dev", "/dev", "--proc", "/proc",
                 "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
@@ -86,6 +88,9 @@ class Sandbox:
             if entry.is_file() and not entry.is_symlink() and entry.suffix != ".ipynb":
                 args += ["--ro-bind", str(entry), str(entry)]
         args += [*binds.dirs_for(rundir), "--bind", str(rundir), str(rundir), "--chdir", str(workdir), "--clearenv"]
+        hosts = rundir / "hosts"  # the sandbox's own name must resolve (torchrun's rendezvous uses it)
+        hosts.write_text(f"127.0.0.1\tlocalhost {HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+        args += ["--ro-bind", str(hosts), "/etc/hosts"]
         for key, value in sorted(env.items()):
             args += ["--setenv", key, value]
         lim = self.limits
@@ -249,8 +254,10 @@ def remove_cgroups(cgroups: dict[str, Path]) -> None:
 
 def sweep(folder: Path) -> list[str]:
     """After the kernel is gone: remove from ``folder`` what the trusted side must never follow
-    (symlinks, fifos, sockets, devices), and give the rest back to root. Returns what was removed."""
+    (symlinks, fifos, sockets, devices) and files too big to keep (the largest first, down to
+    MAX_KEPT_TOTAL), and give the rest back to root. Returns what was removed."""
     removed = []
+    sizes = []
     for root, dirs, files in os.walk(folder):
         for name in dirs + files:
             path = Path(root) / name
@@ -264,11 +271,19 @@ def sweep(folder: Path) -> list[str]:
             elif stat.S_ISREG(mode):
                 os.lchown(path, 0, 0)
                 os.chmod(path, stat.S_IMODE(mode) & 0o755)
+                sizes.append((path.lstat().st_size, path))
             else:
                 path.unlink()
                 removed.append(str(path.relative_to(folder)))
         dirs[:] = [d for d in dirs if not (Path(root) / d).is_symlink()]
     os.lchown(folder, 0, 0)
+    total = sum(size for size, _ in sizes)
+    for size, path in sorted(sizes, reverse=True):
+        if total <= MAX_KEPT_TOTAL:
+            break
+        path.unlink()
+        total -= size
+        removed.append(str(path.relative_to(folder)))
     return removed
 
 

@@ -26,9 +26,9 @@ def grading_env() -> dict:
     return env
 
 
-def run(args: list, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in args], cwd=cwd, env=grading_env(), capture_output=True, text=True,
-                          timeout=timeout)
+def run(args: list, cwd: Path, timeout: float = 600, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(a) for a in args], cwd=cwd, env={**grading_env(), **(extra_env or {})},
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def nbgrader(*args, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
