@@ -23,11 +23,13 @@ with bubblewrap's init (``--die-with-parent``), whatever the students' processes
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,21 +148,42 @@ class Binds:
             self.ro(path)
 
 
+def _course_root() -> Path:
+    import course_utils
+
+    return Path(course_utils.__file__).resolve().parent.parent
+
+
+def _extra_package_dirs() -> list[str]:
+    """Folders on the grader's PYTHONPATH that hold packages (e.g. wheels unpacked with
+    ``pip --target`` on the GPU machine), never a course folder (one with solutions/)."""
+    found = []
+    for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        path = Path(entry).resolve() if entry else None
+        if path is None or not path.is_dir() or path == _course_root() or path == Path("/"):
+            continue
+        if (path / "solutions").exists() or (path / "nbgrader_config.py").exists() or (path / "gradebook.db").exists():
+            continue
+        found.append(str(path))
+    return found
+
+
 def readonly_python_paths() -> list[str]:
     """The interpreter, its standard library, the virtualenv and the course package: what a
     kernel imports. Not the repository (it holds solutions/), only ``course_utils`` in it."""
-    import course_utils
+    import site
 
     paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), sys.prefix,
-             str(Path(os.path.realpath(sys.executable)).parent.parent)}
-    paths.add(str(Path(course_utils.__file__).resolve().parent))
+             str(Path(os.path.realpath(sys.executable)).parent.parent), *_extra_package_dirs()}
+    for folder in [*site.getsitepackages(), site.getusersitepackages()]:
+        if os.path.isdir(folder):
+            paths.add(os.path.realpath(folder))
+    paths.add(str(_course_root() / "course_utils"))
     return sorted(p for p in paths if p != "/")
 
 
 def kernel_pythonpath() -> list[str]:
-    import course_utils
-
-    return [str(Path(course_utils.__file__).resolve().parent.parent)]
+    return [str(_course_root()), *_extra_package_dirs()]
 
 
 def gpu_device_nodes(granted: list[int] | None, present: list[str]) -> list[str]:
@@ -322,6 +345,17 @@ def hand_over(folder: Path, uid: int) -> None:
 CURRENT: Sandbox | None = None  # set by a grading worker; None: kernels start unsandboxed (--unsafe-no-sandbox)
 
 
+def run_folder(workdir: Path) -> Path:
+    """The kernel's private run folder (connection file, sockets, HOME): short, because a unix
+    socket's path may not exceed 107 bytes; beside the worker's folders (worker/run/HASH) when
+    that is short enough, else in the system's temporary folder."""
+    tag = hashlib.sha256(str(workdir).encode()).hexdigest()[:10]
+    near = workdir.parents[2] / "run" / tag if len(workdir.parents) > 2 else None
+    if near is not None and len(str(near)) <= 80:
+        return near
+    return Path(tempfile.gettempdir()) / f"course-grading-run-{tag}"
+
+
 class SandboxProvisioner(LocalProvisioner):
     """jupyter_client's local provisioner, with the kernel command wrapped in the sandbox, the
     ipc transport, the connection file in a private folder and interrupts sent as messages
@@ -334,7 +368,7 @@ class SandboxProvisioner(LocalProvisioner):
     async def pre_launch(self, **kwargs):
         km = self.parent
         workdir = Path(kwargs.get("cwd") or os.getcwd()).resolve()
-        self.rundir = workdir.parent / f".kernel-{workdir.parent.name}"
+        self.rundir = run_folder(workdir)
         shutil.rmtree(self.rundir, ignore_errors=True)
         (self.rundir / "home").mkdir(parents=True)
         for path in (self.rundir, self.rundir / "home"):

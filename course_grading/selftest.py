@@ -125,7 +125,8 @@ def selftest(out: Path | None, workers: int | None = None, unsafe: bool = False,
                 variants.write(make(source, release), subs / student, spec["notebook"])
             print(f"\n== {assignment}", flush=True)
             graded = grade_folder(course_dir, assignment, subs, workers=workers or 2,
-                                  out=Path(tmp) / "reports" / assignment, unsafe=unsafe, gpus=gpus)
+                                  out=Path(tmp) / "reports" / assignment, unsafe=unsafe, gpus=gpus,
+                                  memory_mb=16384)  # CUDA contexts and NCCL: room for 2 ranks
             rows = {r["student"]: r for r in graded["students"]}
             checks = {}
             for student, (_, want) in spec["cases"].items():

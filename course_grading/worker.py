@@ -193,6 +193,10 @@ def _last_error(text: str) -> str:
 
 def serve(conn, setup: dict) -> None:
     """A worker process: set up, then grade each task the parent sends until told to stop."""
+    import faulthandler
+    import signal
+
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints where a stuck worker is
     quiet_nbgrader()
     try:
         worker = Worker(setup)

@@ -152,13 +152,19 @@ def test_ignore_file_keeps_solutions_out_even_if_they_are_added_later():
 
 
 @pytest.mark.parametrize("source", ["pyproject.toml", "requirements.lock", "README.md", "course_utils/",
-                                    "notebooks/", "exercises/", "docs/", "scripts/", "tests/",
+                                    "course_grading/", "notebooks/", "exercises/", "scripts/", "tests/",
                                     "docker/constraints-gpu.txt", "docker/check_pins.py",
                                     "docker/entrypoint.sh", "docker/healthcheck.py", "docker/set_kernels.py"])
 def test_every_copied_path_exists_in_the_repository(source):
     assert source in _copy_sources(WORKSHOP) or any(source in s for s in _copy_sources(WORKSHOP)) or \
         source in WORKSHOP.read_text()
     assert (ROOT / source).exists(), f"docker build would fail: {source} is missing (COPY needs it)"
+
+
+def test_the_workshop_image_leaves_the_instructors_docs_out():
+    """docs/ holds the manual-grading rubric and the instructor's pages."""
+    assert not [s for s in _copy_sources(WORKSHOP) if s.startswith("docs")]
+    assert "!docs/" not in (DOCKER / "Dockerfile.dockerignore").read_text()
 
 
 # --- grading image ------------------------------------------------------------------------------
