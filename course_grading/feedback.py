@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_output
+from traitlets import Bool
 
 
 def _is_test(cell) -> bool:
@@ -20,6 +21,8 @@ def _is_test(cell) -> bool:
 class RedactTests(Preprocessor):
     """Replace each test cell's source by its name and its outputs by the error message alone;
     hide any other output that quotes a test's code (a cell can print ``In``, the history)."""
+
+    enabled = Bool(True)  # nbconvert's preprocessors are off unless enabled
 
     def preprocess(self, nb, resources):
         self._test_lines = {line.strip() for cell in nb.cells if _is_test(cell)

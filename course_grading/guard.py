@@ -83,6 +83,14 @@ def _probe(cwd, checks_sha256):
     import builtins, hashlib, importlib, json, os, sys, types
     found = []
     ip = get_ipython()  # noqa: F821 (the kernel's)
+    for name in ("run_cell", "run_cell_async", "run_ast_nodes", "run_code", "transform_cell",
+                 "should_run_async", "showtraceback", "user_expressions"):
+        if name in vars(ip):
+            found.append(f"the kernel's {name} was replaced")
+        method = getattr(type(ip), name, None)
+        module = getattr(method, "__module__", "") or ""
+        if method is not None and not module.startswith(("IPython", "ipykernel")):
+            found.append(f"the kernel's {name} was replaced (in its class)")
     cleanup = [t for t in ip.input_transformers_cleanup
                if not (getattr(t, "__module__", "") or "").startswith("IPython")]
     post = list(ip.input_transformers_post)

@@ -39,8 +39,8 @@ from jupyter_client.provisioning import LocalProvisioner
 BASE_UID = 61000  # sandbox uids: BASE_UID + worker slot; nobody else uses them on a grading machine
 SYSTEM_RO = ("/usr", "/etc", "/opt/conda")  # /lib, /bin... are symlinks into /usr on Debian (handled below)
 PASSED_ENV = ("LANG", "LC_ALL", "TZ", "COURSE_GPU_MODE", "NCCL_NVLS_ENABLE", "NCCL_DEBUG", "OMP_NUM_THREADS")
-MAX_KEPT_FILE = 64 << 20  # a bigger file the kernel wrote is not kept with the autograded copy
-MAX_KEPT_TOTAL = 128 << 20
+MAX_KEPT_FILE = 16 << 20  # a bigger file the kernel wrote is not kept with the autograded copy
+MAX_KEPT_TOTAL = 32 << 20
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_NAME = "course-grading"
 HOSTNAME = "sandbox"

@@ -93,14 +93,14 @@ def scan_notebook(path: Path) -> list[str]:
     nb = json.loads(Path(path).read_text(encoding="utf-8"))
     found: dict[str, None] = {}
     for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code" and cell.get("outputs"):
+            found.setdefault("came with outputs already filled in (they are cleared before grading)")
         if cell.get("cell_type") != "code" or _is_test(cell):
             continue
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else str(source)
         for why in sorted(scan_source(source)):
             found.setdefault(why)
-        if cell.get("outputs"):
-            found.setdefault("came with outputs already filled in (they are cleared before grading)")
     return [f"{Path(path).name}: {why}" for why in found]
 
 

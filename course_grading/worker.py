@@ -9,6 +9,7 @@ the parent process writes to the instructor's gradebook (see ``merge``).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 import traceback
@@ -67,9 +68,11 @@ class Worker:
         student, expected = task["student"], task["notebooks"]
         sub = layout.Submission(student, Path(task["folder"]) if task["folder"] else None, list(task["problems"]))
         result = {"student": student, "status": "graded", "notes": sub.problems, "timing": {}, "worker": str(self.root)}
-        for path in self.dirs(student).values():
-            if path.parent.exists():
-                shutil.rmtree(path.parent)
+        # the last submission's folders: already merged by the parent (it merges each result
+        # before it sends the next task), so only in the way of this one (and of the disk)
+        for step in ("submitted", "autograded", "feedback", "run"):
+            if (self.root / step).exists():
+                shutil.rmtree(self.root / step)
         t = time.perf_counter()
         staged = layout.stage(sub, expected, self.dirs(student)["submitted"]) if not sub.problems else []
         result["timing"]["stage_s"] = time.perf_counter() - t
@@ -85,9 +88,6 @@ class Worker:
                 sandbox.kill_uid(self.sandbox.uid)
         result["timing"]["autograde_s"] = time.perf_counter() - t
         if not outcome["success"]:
-            if os.environ.get("COURSE_GRADING_DEBUG"):
-                Path(os.environ["COURSE_GRADING_DEBUG"], f"{student}.log").write_text(
-                    str(outcome.get("log")) + str(outcome.get("error")))
             result["status"] = "error"
             result["notes"].append("nbgrader could not autograde this submission: "
                                    + _last_error(outcome.get("error") or outcome.get("log") or ""))
@@ -187,7 +187,12 @@ def quiet_nbgrader() -> None:
 
 
 def _last_error(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
+    """The line naming the real exception (nbgrader's own last lines only say "see above")."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    causes = [line for line in lines if re.match(r"^[\w.]+(Error|Exception)\b.*:", line)
+              and "NbGraderException" not in line]
+    if causes:
+        return causes[-1][:600]
     return " | ".join(lines[-3:])[-600:] if lines else "no details"
 
 

@@ -97,9 +97,10 @@ def dashboard_cases(course: Path, subs: Path) -> dict:
         "attack_kill_grader": (on(good, "track", X.KILL_GRADER), 10, True),
         "attack_read_environment": (on(good, "track", X.READ_ENVIRONMENT), 10, True),
         "attack_network": (on(good, "track", X.NETWORK), 10, True),
-        "attack_write_outside": (on(good, "track", X.WRITE_OUTSIDE), 10, True),
+        "attack_write_outside": (on(good, "track", X.WRITE_OUTSIDE), 10, False),
         "attack_fork_bomb": (on(good, "watch", X.FORK_BOMB), 10, False),
-        "attack_fill_disk": (on(good, "watch", X.FILL_DISK), 10, False),
+        # its own disk is full when its own last test writes a file: that test fails, no one else's
+        "attack_fill_disk": (on(good, "watch", X.FILL_DISK), 9, False),
         "attack_memory_hog": (on(good, "watch", X.MEMORY_HOG), 9, False),
         "attack_outlive_timeout": (on(good, "plot_dashboard", X.OUTLIVE_TIMEOUT), 9, False),
         "attack_history_leak": (V.append_code(good, X.PRINT_HISTORY), 10, False),
@@ -121,7 +122,7 @@ def dashboard(tmp_path_factory):
     protected = (course / "solutions", course / "exercises", course / "nbgrader_config.py", subs)
     before = tree_hash(*protected)
     started = time.perf_counter()
-    done = run([*GRADE, A, subs, "--workers", "2", "--cell-timeout", "5", "--memory-mb", "1536",
+    done = run([*GRADE, A, subs, "--workers", "2", "--cell-timeout", "20", "--memory-mb", "1536",
                 "--disk-mb", "256", "--out", course / "reports"], cwd=course, timeout=900,
                extra_env={"GRADER_API_TOKEN": X.SECRET})
     seconds = time.perf_counter() - started
@@ -134,8 +135,9 @@ def dashboard(tmp_path_factory):
 
 
 def outputs_of(course: Path, student: str, assignment: str = A, notebook: str = NB) -> str:
+    """What the submission's cells printed (their outputs, not their code)."""
     path = course / "autograded" / student / assignment / f"{notebook}.ipynb"
-    return json.dumps(V.read(path)["cells"]) if path.exists() else ""
+    return json.dumps([c.get("outputs", []) for c in V.read(path)["cells"]]) if path.exists() else ""
 
 
 def test_every_attack_gets_its_exact_score(dashboard):
@@ -208,7 +210,7 @@ def test_the_guard_names_what_it_stopped(dashboard):
     assert "an input transformer was installed" in notes["attack_input_transformer"]
     assert "an AST transformer was installed" in notes["attack_ast_transformer"]
     assert "run_cell was replaced" in notes["attack_run_cell_instance"]
-    assert "the grading guard stopped the kernel: object.__setattr__" in notes["attack_run_cell_class"]
+    assert "run_cell was replaced (in its class)" in notes["attack_run_cell_class"]
     assert "builtins.isinstance was replaced" in notes["attack_builtins"]
     assert "sys.excepthook was replaced" in notes["attack_excepthook"]
     assert "sys.settrace" in notes["attack_settrace"]

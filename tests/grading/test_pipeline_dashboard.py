@@ -87,7 +87,7 @@ def graded(module_course: Path):
     (subs / "nothing" / "README.txt").write_text("forgot the notebook")
     V.write(good, subs / "bad id", NB)
     done = run([*GRADE, A, subs, "--workers", "2",
-                "--cell-timeout", "5", "--out", course / "reports"], cwd=course, timeout=900)
+                "--cell-timeout", "15", "--out", course / "reports"], cwd=course, timeout=900)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     report = json.loads((course / "reports" / "report.json").read_text())
     return {"course": course, "subs": subs, "stdout": done.stdout, "report": report, "cases": cases,
