@@ -48,10 +48,10 @@ def run_cell(self, raw_cell, *args, **kwargs):
 _shell.run_cell = run_cell
 """
 
+# a replacement that still behaves (one that did not would break the kernel itself first)
 BUILTINS_PATCH = """
 import builtins
-builtins.isinstance = lambda obj, kind: True
-builtins.sorted = lambda *a, **k: [0, 1]
+builtins.len = (lambda real: lambda obj: real(obj))(builtins.len)
 """
 
 EXCEPTHOOK = """
@@ -197,14 +197,14 @@ for _path in ("/usr/owned.txt", "/etc/owned.txt", "@COURSE@/owned.txt", "@COURSE
         print("refused:", _path, type(exc).__name__)
 """
 
+# processes that never end, started until the system says no (spawned, not forked: a fork of
+# the kernel per child would take minutes on a busy 2-core machine)
 FORK_BOMB = """
-import os, time
+import os
 _children = 0
 try:
-    while True:
-        if os.fork() == 0:
-            while True:
-                time.sleep(5)
+    while _children < 100000:
+        os.posix_spawn("/bin/sleep", ["sleep", "600"], {})
         _children += 1
 except OSError as exc:
     print("fork refused after", _children, type(exc).__name__)

@@ -211,8 +211,9 @@ def test_the_guard_names_what_it_stopped(dashboard):
     assert "an AST transformer was installed" in notes["attack_ast_transformer"]
     assert "run_cell was replaced" in notes["attack_run_cell_instance"]
     assert "run_cell was replaced (in its class)" in notes["attack_run_cell_class"]
-    assert "builtins.isinstance was replaced" in notes["attack_builtins"]
-    assert "sys.excepthook was replaced" in notes["attack_excepthook"]
+    assert "builtins.len was replaced" in notes["attack_builtins"]
+    # IPython puts its own hooks back around every cell: the scan is what shows this one
+    assert "touches sys.excepthook" in notes["attack_excepthook"]
     assert "sys.settrace" in notes["attack_settrace"]
     assert "a second course_checks module" in notes["attack_shadow_package"]
     assert "course_checks in sys.modules" in notes["attack_sys_modules"]
@@ -243,7 +244,8 @@ def test_feedback_shows_results_but_not_the_hidden_tests(dashboard):
         assert "test_track" in html
         leaked = [line for line in hidden if line in html or line.replace('"', "&quot;") in html]
         assert not leaked, (student, leaked[:3])
-    assert "AssertionError" in (course / "feedback" / "untouched" / A / f"{NB}.html").read_text()
+    untouched = (course / "feedback" / "untouched" / A / f"{NB}.html").read_text()
+    assert "NotImplementedError" in untouched or "AssertionError" in untouched  # the message is shown
 
 
 def test_an_empty_run_keeps_earlier_grades_and_resume_keeps_what_was_graded(dashboard, tmp_path):
