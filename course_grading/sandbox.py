@@ -81,8 +81,10 @@ class Sandbox:
         args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                 "--die-with-parent", "--new-session", "--hostname", HOSTNAME,
                 "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",  # only to drop to uid, below
-                *binds.args, "--dev", "/dev", "--proc", "/proc",
-                "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
+                # the empty /tmp first: binds below it (wheels unpacked in /tmp on the GPU machine,
+                # the student's folder) must land on top of it, not under it
+                "--perms", "1777", "--tmpfs", "/tmp", *binds.args, "--dev", "/dev", "--proc", "/proc",
+                "--perms", "1777", "--tmpfs", "/dev/shm"]
         for node in gpu_device_nodes(self.gpus, _dev_entries()):
             args += ["--dev-bind", node, node]
         args += [*binds.dirs_for(workdir), "--bind", str(workdir), str(workdir)]

@@ -68,6 +68,8 @@ def test_the_sandbox_command_hides_the_course_and_drops_to_the_uid(tmp_path, mon
     assert str(REPO / "solutions") not in text and f"--ro-bind {REPO} " not in text
     assert "--reuid=61003" in text and "--bounding-set=-all" in text and "--nproc=" in text
     assert (run / "hosts").read_text().startswith("127.0.0.1")
+    tmpfs = cmd.index("--tmpfs")
+    assert cmd[tmpfs + 1] == "/tmp" and all(i > tmpfs for i, a in enumerate(cmd) if a in ("--bind", "--ro-bind"))
 
 
 def test_the_kernel_environment_carries_no_secret(monkeypatch, tmp_path):
