@@ -8,8 +8,9 @@ beyond the student's reach in principle. Three layers make tampering fail or sho
    stops the kernel at once (exit code ``GUARD_EXIT``, a line in ``GUARD_LOG``) when code
    that is not a trusted library (a cell, a file the student wrote, ``<string>``) uses
    what tampering needs: ctypes, the garbage collector's object lists, trace/profile
-   hooks, another audit hook, or assignment to attributes of classes and functions it
-   did not define (``InteractiveShell.run_cell = ...``, ``f.__code__ = ...``). It also
+   hooks, another audit hook, or rewriting a function it did not define
+   (``f.__code__ = ...``; Python does not audit class attribute assignment, which the
+   probe checks instead). It also
    makes the kernel non-dumpable, so another process of the sandbox uid cannot ptrace it
    or write its memory. A stopped kernel scores the cells it did not run as zero.
 2. ``probe_expression()`` runs before every test cell and after the last cell, through
@@ -138,7 +139,8 @@ def _probe(cwd, checks_sha256):
         found.append("a second course_checks module was written next to the assignment's")
     module = sys.modules.get("course_checks")
     if module is not None:
-        if not isinstance(module, types.ModuleType) or os.path.realpath(getattr(module, "__file__", "") or "") != mine:
+        path = vars(module).get("__file__") if isinstance(module, types.ModuleType) else None
+        if not isinstance(path, str) or os.path.realpath(path) != mine:
             found.append("course_checks in sys.modules is not the assignment's file")
     if checks_sha256 and os.path.exists(mine):
         with open(mine, "rb") as f:
