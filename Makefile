@@ -13,7 +13,7 @@ QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || tru
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: install lab test test-fast lint browser-deps prometheus-deps container-deps image image-gpu site gpu-validate lock release clean
+.PHONY: install lab test test-fast lint browser-deps prometheus-deps container-deps sandbox-deps image image-gpu site gpu-validate lock release clean
 
 install: $(STAMP)
 
@@ -71,8 +71,16 @@ image: install container-deps
 image-gpu: install container-deps
 	docker/build.sh gpu
 
+# bubblewrap sandboxes each graded submission (docs/grading-security.md); the grading tests need it.
+sandbox-deps:
+	@if ! command -v bwrap >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
+		else echo "bwrap not found and cannot install it (not root): grading tests will fail"; fi; \
+	fi
+
 # One pytest run for every tier; conftest.py prints each tier's time at the end.
-test: install browser-deps prometheus-deps container-deps image
+test: install browser-deps prometheus-deps container-deps sandbox-deps image
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m ruff check .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 

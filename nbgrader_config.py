@@ -6,7 +6,6 @@ never edited by hand). submitted/, autograded/, feedback/ and gradebook.db are
 nbgrader's working state and are not committed. See docs/instructor.md.
 """
 
-import os
 import sys
 
 c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
@@ -24,27 +23,18 @@ c.Execute.timeout = 300
 # Kill the kernel once the notebook has run, instead of a polite shutdown that can take
 # a second or more: nothing in it is needed any more (logs are flushed row by row).
 c.Execute.shutdown_kernel = "immediate"
-# scripts/grade_submissions.py uses a shorter limit where an assignment has no long
+# course-grade (course_grading) uses a shorter limit where an assignment has no long
 # cells, so a submission stuck in a loop costs a minute, not five.
 c.GradeSubmissions.cell_timeout = {"gpu_monitoring_dashboard": 60}
-# Its workers fork each kernel from a process that imported ipykernel and these once (still
-# one fresh process per submission; see scripts/gradekit/forkkernel.py). Training preloads
-# nothing more: torch there measured no faster (docs/results/grading.json), and a process
-# that loaded CUDA libraries is best not forked.
-c.GradeSubmissions.kernel_preload = {
-    "gpu_monitoring_dashboard": ["course_utils.telemetry", "matplotlib.figure", "matplotlib.backends.backend_agg"],
-    "multi_gpu_training": [],
-}
-
 # A deleted test cell is put back from the gradebook and run, instead of scoring nothing.
 c.OverwriteCells.add_missing_cells = True
 
 # A kernel that dies (os._exit, a crash) or ignores the timeout interrupt costs only the
-# cells it stopped, instead of aborting the student's whole autograde.
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "scripts"))
+# cells it stopped, instead of aborting the student's whole autograde; the kernel runs in
+# course-grade's sandbox and under its integrity guard (docs/grading-security.md).
 try:
-    from gradekit.execute import RobustExecute
-except ImportError as exc:  # e.g. this file copied without scripts/: stock behaviour
+    from course_grading.execute import RobustExecute
+except ImportError as exc:  # the course package is not installed: stock behaviour
     print(f"nbgrader_config: using nbgrader's own Execute ({exc})", file=sys.stderr)
 else:
     from nbconvert.preprocessors import ClearMetadataPreprocessor

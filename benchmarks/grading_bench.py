@@ -1,4 +1,4 @@
-"""How long autograding takes: stock nbgrader versus scripts/grade_submissions.py with 1..N workers.
+"""How long autograding takes: stock nbgrader versus course-grade (sandboxed, and without the sandbox).
 
     .venv/bin/python benchmarks/grading_bench.py            # 32 dashboard + 4 training submissions
     .venv/bin/python benchmarks/grading_bench.py --submissions 40 --workers 1 2 3 --training 0
@@ -26,11 +26,10 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
+from course_grading import course as coursemod
+from course_grading import variants as V
 
-from gradekit import course as coursemod  # noqa: E402
-from gradekit import variants as V  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 TARGET_S = 2.0
 DASH, DASH_NB = "gpu_monitoring_dashboard", "gpu_dashboard"
@@ -43,7 +42,7 @@ def make_course(root: Path) -> Path:
     course.mkdir(parents=True)
     shutil.copy2(REPO / "nbgrader_config.py", course)
     ignore = shutil.ignore_patterns("work", "__pycache__", ".ipynb_checkpoints")
-    for folder in ("solutions", "exercises", "scripts"):
+    for folder in ("solutions", "exercises"):
         shutil.copytree(REPO / folder, course / folder, ignore=ignore)
     return course
 
@@ -133,14 +132,14 @@ def _run(how: str, workers: int, n: int, wall: float, cpu: float) -> dict:
             "idle_estimate_per_submission_s": cpu / n / min(workers, os.cpu_count() or 1)}
 
 
-def ours(root: Path, assignment: str, subs: Path, workers: int, fork: bool = True) -> dict:
-    course = make_course(root / f"ours-{workers}-{'fork' if fork else 'nofork'}")
-    wall, cpu = timed([sys.executable, course / "scripts" / "grade_submissions.py", assignment, subs, "--workers",
-                       workers, "--out", course / "report", *([] if fork else ["--no-fork-kernels"])], course)
+def ours(root: Path, assignment: str, subs: Path, workers: int, sandboxed: bool = True) -> dict:
+    course = make_course(root / f"ours-{workers}-{'sandbox' if sandboxed else 'unsafe'}")
+    wall, cpu = timed([sys.executable, "-m", "course_grading", assignment, subs, "--workers", workers,
+                       "--out", course / "report", *([] if sandboxed else ["--unsafe-no-sandbox"])], course)
     report = json.loads((course / "report" / "report.json").read_text())
     t = report["timing"]
-    flag = "" if fork else " --no-fork-kernels"
-    return {**_run(f"scripts/grade_submissions.py --workers {workers}{flag}", workers, t["submissions"], wall, cpu),
+    flag = "" if sandboxed else " --unsafe-no-sandbox"
+    return {**_run(f"course-grade --workers {workers}{flag}", workers, t["submissions"], wall, cpu),
             "grading_s": t["grading_s"], "grading_per_submission_s": t["per_submission_s"], "setup_s": t["setup_s"],
             "mean_worker_s": t["mean_worker_s"], "mean_autograde_s": t["mean_autograde_s"],
             "mean_feedback_s": t["mean_feedback_s"],
@@ -148,16 +147,16 @@ def ours(root: Path, assignment: str, subs: Path, workers: int, fork: bool = Tru
 
 
 def bench(assignment: str, n: int, workers: list[int], stock_per_call: int, make, root: Path,
-          no_fork: list[int]) -> dict:
+          unsandboxed: list[int]) -> dict:
     subs = root / "submissions"
     make(subs, n)
     runs = stock_nbgrader(root, assignment, subs, stock_per_call) if stock_per_call else []
     for w in workers:
         print(f"  {assignment}: {w} worker(s)...", flush=True)
         runs.append(ours(root, assignment, subs, w))
-    for w in no_fork:  # what forking kernels from a warm process saves
-        print(f"  {assignment}: {w} worker(s), kernels started the usual way...", flush=True)
-        runs.append(ours(root, assignment, subs, w, fork=False))
+    for w in unsandboxed:  # what the sandbox costs
+        print(f"  {assignment}: {w} worker(s), no sandbox...", flush=True)
+        runs.append(ours(root, assignment, subs, w, sandboxed=False))
     graded = [r["scores"] for r in runs if "scores" in r]
     for r in runs:
         r.pop("scores", None)
@@ -171,8 +170,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--stock-per-call", type=int, default=5,
                         help="students for the one-CLI-call-per-student baseline (0: skip the stock baselines)")
-    parser.add_argument("--no-fork-workers", type=int, nargs="*", default=[2],
-                        help="also grade with kernels started the usual way, with these worker counts")
+    parser.add_argument("--unsandboxed-workers", type=int, nargs="*", default=[2],
+                        help="also grade with --unsafe-no-sandbox (what the sandbox costs), with these worker counts")
     parser.add_argument("--training", type=int, default=4, help="training submissions (0: skip)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "grading.json")
     args = parser.parse_args(argv)
@@ -183,12 +182,13 @@ def main(argv=None) -> int:
               "target_s_per_submission": TARGET_S}
     with tempfile.TemporaryDirectory(prefix="grading-bench-") as tmp:
         record["dashboard"] = bench(DASH, args.submissions, args.workers, args.stock_per_call,
-                                    dashboard_submissions, Path(tmp) / "dash", args.no_fork_workers)
+                                    dashboard_submissions, Path(tmp) / "dash", args.unsandboxed_workers)
         if args.training:
             record["training"] = bench(TRAIN, args.training, [2], 0, training_submissions, Path(tmp) / "train",
-                                       [2] if args.no_fork_workers else [])
+                                       [2] if args.unsandboxed_workers else [])
     record["machine"]["load_average_after"] = os.getloadavg()
-    best = min(r["per_submission_s"] for r in record["dashboard"]["runs"] if r["how"].startswith("scripts/"))
+    best = min(r["per_submission_s"] for r in record["dashboard"]["runs"]
+               if r["how"].startswith("course-grade") and "unsafe" not in r["how"])
     record["dashboard"]["best_per_submission_s"] = best
     record["dashboard"]["meets_target"] = best <= TARGET_S
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -149,7 +149,8 @@ declare -A BUILD_SECONDS
 build workshop "$WORKSHOP" docker/Dockerfile --build-arg PYTHON_IMAGE="$BASE" --build-arg VARIANT="$VARIANT" \
     "${CPU_INDEX_ARG[@]}"
 if [ "$GRADING" = 1 ]; then
-    build grading "$GRADING_IMAGE" docker/grading.Dockerfile --build-arg WORKSHOP_IMAGE="$WORKSHOP"
+    build grading "$GRADING_IMAGE" docker/grading.Dockerfile --build-arg WORKSHOP_IMAGE="$WORKSHOP" \
+        --build-arg BUBBLEWRAP_VERSION="0.8.*"  # the local base is Debian 12 (bookworm)
 fi
 
 # an immutable, dated tag next to the release tag (docs/docker.md: tags)

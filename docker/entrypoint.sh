@@ -20,7 +20,7 @@ set -euo pipefail
 COURSE_DIR="${COURSE_DIR:-/home/learner/course}"
 TF_PYTHON="${COURSE_TF_PYTHON:-/opt/tf-gpu/bin/python}"
 # The one place that names the grading command (run in COURSE_DIR with the user's arguments).
-GRADE_CMD=(python scripts/grade_submissions.py)
+GRADE_CMD=(course-grade)
 
 usage() {
     sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'

@@ -20,4 +20,9 @@ if compgen -G ".whl/*.whl" >/dev/null; then
     # --target puts data files (nbconvert's HTML templates, for feedback) under $SITE/share
     export JUPYTER_PATH="$SITE/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
 fi
+# bubblewrap for the grading self-test's sandbox, unpacked from the .deb fetch_gpu_wheels.sh saved
+if ! command -v bwrap >/dev/null && compgen -G ".whl/bubblewrap_*.deb" >/dev/null; then
+    for deb in .whl/bubblewrap_*.deb; do dpkg -x "$deb" /tmp/course-bwrap; done
+    export PATH="/tmp/course-bwrap/usr/bin:$PATH"
+fi
 exec "$PYTHON" scripts/gpu_validate.py "$@"

@@ -13,9 +13,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPTS = REPO / "scripts"
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
+GRADE = [sys.executable, "-m", "course_grading"]  # the course-grade command, from this checkout
 
 ASSIGNMENTS = {"gpu_monitoring_dashboard": "gpu_dashboard", "multi_gpu_training": "multi_gpu_training"}
 
@@ -28,9 +26,9 @@ def grading_env() -> dict:
     return env
 
 
-def run(args: list, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in args], cwd=cwd, env=grading_env(), capture_output=True, text=True,
-                          timeout=timeout)
+def run(args: list, cwd: Path, timeout: float = 600, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(a) for a in args], cwd=cwd, env={**grading_env(), **(extra_env or {})},
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def nbgrader(*args, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -38,12 +36,13 @@ def nbgrader(*args, cwd: Path, timeout: float = 600) -> subprocess.CompletedProc
 
 
 def make_course(root: Path) -> Path:
-    """What an instructor's checkout holds: config, source, release and the grading scripts."""
+    """What an instructor's course folder holds: config, source and release (the grading code
+    is the installed course_grading package)."""
     course = root / "course"
     course.mkdir()
     shutil.copy2(REPO / "nbgrader_config.py", course)
     ignore = shutil.ignore_patterns("work", "__pycache__", ".ipynb_checkpoints")
-    for folder in ("solutions", "exercises", "scripts"):
+    for folder in ("solutions", "exercises"):
         shutil.copytree(REPO / folder, course / folder, ignore=ignore)
     return course
 

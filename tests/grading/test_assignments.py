@@ -22,7 +22,7 @@ def meta(cell) -> dict:
 
 
 def test_config_points_nbgrader_at_the_course_layout():
-    from gradekit.course import load_config
+    from course_grading.course import load_config
 
     config = load_config(REPO)
     assert config.CourseDirectory.source_directory == "solutions"
@@ -34,10 +34,11 @@ def test_config_points_nbgrader_at_the_course_layout():
 
 def test_autograde_steps_are_nbgraders_with_the_robust_execute():
     # if an nbgrader upgrade changes its default steps, this fails rather than silently dropping one
-    from gradekit.course import load_config
-    from gradekit.execute import RobustExecute
     from nbgrader.converters import Autograde
     from nbgrader.preprocessors import Execute
+
+    from course_grading.course import load_config
+    from course_grading.execute import RobustExecute
 
     ours = load_config(REPO).Autograde.autograde_preprocessors
     default = Autograde.class_traits()["autograde_preprocessors"].default()
@@ -90,7 +91,7 @@ def test_release_hides_solutions_and_hidden_tests():
 
 
 def test_discover_reads_nbgrader_and_flat_layouts(tmp_path: Path):
-    from gradekit.layout import discover
+    from course_grading.layout import discover
 
     (tmp_path / "ana" / "hw").mkdir(parents=True)
     (tmp_path / "ben").mkdir()
@@ -111,7 +112,7 @@ def test_discover_reads_nbgrader_and_flat_layouts(tmp_path: Path):
     ("\udcff", None),  # written as bytes below
 ])
 def test_a_broken_notebook_is_named_and_explained(tmp_path: Path, content, says):
-    from gradekit.layout import notebook_problem
+    from course_grading.layout import notebook_problem
 
     path = tmp_path / "hw.ipynb"
     if says is None:
@@ -126,7 +127,7 @@ def test_a_broken_notebook_is_named_and_explained(tmp_path: Path, content, says)
 
 
 def test_stage_skips_unknown_and_broken_notebooks_and_says_what_to_do(tmp_path: Path):
-    from gradekit.layout import Submission, stage
+    from course_grading.layout import Submission, stage
 
     sub_dir = tmp_path / "sub"
     sub_dir.mkdir()
@@ -145,6 +146,6 @@ def test_stage_skips_unknown_and_broken_notebooks_and_says_what_to_do(tmp_path: 
 @pytest.mark.parametrize("student, ok", [("ana", True), ("a.b-c_d@x", True), ("two words", False),
                                          ("x+y", False), ("../up", False), ("", False)])
 def test_student_ids_nbgrader_can_store(student, ok):
-    from gradekit.layout import bad_student_id
+    from course_grading.layout import bad_student_id
 
     assert (bad_student_id(student) is None) == ok

@@ -1,5 +1,5 @@
 """End to end, from a clean copy of the course: a folder of dashboard submissions (right,
-untouched, broken and hostile ones) graded in parallel by scripts/grade_submissions.py.
+untouched, broken and hostile ones) graded in parallel by course-grade, each in its sandbox.
 
 Every submission gets the score its code deserves or a clear error; none stops the run or
 changes another student's grade; the gradebook, CSV and feedback agree with each other.
@@ -10,12 +10,12 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
-from gradekit import variants as V
-from grading_support import nbgrader, run
+from grading_support import GRADE, nbgrader, run
+
+from course_grading import variants as V
 
 pytestmark = pytest.mark.grading
 
@@ -86,8 +86,8 @@ def graded(module_course: Path):
     (subs / "nothing").mkdir()
     (subs / "nothing" / "README.txt").write_text("forgot the notebook")
     V.write(good, subs / "bad id", NB)
-    done = run([sys.executable, course / "scripts" / "grade_submissions.py", A, subs, "--workers", "2",
-                "--cell-timeout", "5", "--out", course / "reports"], cwd=course, timeout=900)
+    done = run([*GRADE, A, subs, "--workers", "2",
+                "--cell-timeout", "15", "--out", course / "reports"], cwd=course, timeout=900)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     report = json.loads((course / "reports" / "report.json").read_text())
     return {"course": course, "subs": subs, "stdout": done.stdout, "report": report, "cases": cases,
@@ -142,7 +142,7 @@ def test_locked_tests_come_back_from_the_gradebook(graded):
 def test_csv_gradebook_and_nbgrader_export_agree(graded):
     course = graded["course"]
     with open(course / "reports" / "grades.csv", newline="") as f:
-        csv_rows = {r["student"]: r for r in csv.DictReader(f)}
+        csv_rows = {r["student_id"]: r for r in csv.DictReader(f)}
     assert set(csv_rows) == set(graded["rows"])
     assert csv_rows["os_exit_in_part3"]["score"] == "4" and csv_rows["os_exit_in_part3"][f"{NB}:test_track"] == "2"
     assert csv_rows["bad id"]["status"] == "error" and csv_rows["bad id"]["score"] == ""
@@ -195,7 +195,7 @@ def test_regrading_one_student_touches_no_one_else(graded):
     source = V.read(course / "solutions" / A / f"{NB}.ipynb")
     release = V.read(course / "exercises" / A / f"{NB}.ipynb")
     V.write(V.perfect(source, release), subs / "untouched_release" / A, NB)
-    done = run([sys.executable, course / "scripts" / "grade_submissions.py", A, subs, "--student",
+    done = run([*GRADE, A, subs, "--student",
                 "untouched_release", "--no-feedback", "--out", course / "regrade"], cwd=course, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     again = json.loads((course / "regrade" / "report.json").read_text())["students"]
@@ -229,7 +229,7 @@ def test_a_submission_over_the_hard_limit_is_stopped_and_the_next_one_graded(cou
     subs = course / "incoming"
     V.write(V.prepend(good, "track", "import time\ntime.sleep(120)\n"), subs / "a_slow", NB)
     V.write(good, subs / "b_fine", NB)
-    done = run([sys.executable, course / "scripts" / "grade_submissions.py", A, subs, "--workers", "1",
+    done = run([*GRADE, A, subs, "--workers", "1",
                 "--submission-timeout", "12", "--no-feedback", "--out", course / "reports"], cwd=course, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     rows = {r["student"]: r for r in json.loads((course / "reports" / "report.json").read_text())["students"]}

@@ -78,14 +78,23 @@ def test_selftest_without_the_script_says_so(course):
     assert proc.returncode == 2 and "gpu_validate.sh is missing" in proc.stderr
 
 
-def test_grade_runs_the_grading_script_only_where_the_grading_files_are(course):
+def fake_grader(env: dict, tmp_path: Path, code: str) -> None:
+    """A `course-grade` on PATH that runs ``code`` (the entrypoint's GRADE_CMD)."""
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir(exist_ok=True)
+    grader = bin_dir / "course-grade"
+    grader.write_text(f"#!{sys.executable}\n{code}")
+    grader.chmod(0o755)
+    env["PATH"] = f"{bin_dir}:{env['PATH']}"
+
+
+def test_grade_runs_the_grading_command_only_where_the_grading_files_are(course, tmp_path):
     root, env = course
     proc = run(["grade", "--help"], env)
     assert proc.returncode == 2 and "grading image" in proc.stderr
     (root / "nbgrader_config.py").write_text("c = get_config()\n")
     (root / "solutions").mkdir()
-    (root / "scripts" / "grade_submissions.py").write_text(
-        "import os, sys\nprint('grading', os.getcwd(), sys.argv[1:])\nsys.exit(3)\n")
+    fake_grader(env, tmp_path, "import os, sys\nprint('grading', os.getcwd(), sys.argv[1:])\nsys.exit(3)\n")
     proc = run(["grade", "--assignment", "a1"], env)
     assert proc.returncode == 3
     assert proc.stdout.strip() == f"grading {root} ['--assignment', 'a1']"
@@ -95,7 +104,7 @@ def test_grade_makes_the_state_folders_in_the_mounted_folder_or_says_it_cannot(c
     root, env = course
     (root / "nbgrader_config.py").write_text("c = get_config()\n")
     (root / "solutions").mkdir()
-    (root / "scripts" / "grade_submissions.py").write_text("print('graded')\n")
+    fake_grader(env, tmp_path, "print('graded')\n")
     env["COURSE_GRADING_STATE"] = str(tmp_path / "state")
     proc = run(["grade"], env)
     assert proc.returncode == 0 and proc.stdout.strip() == "graded", proc.stderr

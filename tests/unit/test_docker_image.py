@@ -152,13 +152,21 @@ def test_ignore_file_keeps_solutions_out_even_if_they_are_added_later():
 
 
 @pytest.mark.parametrize("source", ["pyproject.toml", "requirements.lock", "README.md", "course_utils/",
-                                    "notebooks/", "exercises/", "docs/", "scripts/", "tests/",
-                                    "docker/constraints-gpu.txt", "docker/check_pins.py", "docker/pins.py",
+                                    "course_grading/", "notebooks/", "exercises/", "docs/", "deploy/", "scripts/",
+                                    "tests/", "docker/constraints-gpu.txt", "docker/check_pins.py", "docker/pins.py",
                                     "docker/entrypoint.sh", "docker/healthcheck.py", "docker/set_kernels.py"])
 def test_every_copied_path_exists_in_the_repository(source):
     assert source in _copy_sources(WORKSHOP) or any(source in s for s in _copy_sources(WORKSHOP)) or \
         source in WORKSHOP.read_text()
     assert (ROOT / source).exists(), f"docker build would fail: {source} is missing (COPY needs it)"
+
+
+def test_the_workshop_image_leaves_the_instructors_rubric_out():
+    """docs/ carries the figures and recorded results the notebooks read; docs/instructor.md holds
+    the manual-grading rubric and stays out of the build context."""
+    ignored = (DOCKER / "Dockerfile.dockerignore").read_text().splitlines()
+    assert "docs/instructor.md" in ignored
+    assert ignored.index("docs/instructor.md") > ignored.index("!docs/")  # the later line wins
 
 
 # --- grading image ------------------------------------------------------------------------------

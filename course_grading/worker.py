@@ -8,17 +8,21 @@ the parent process writes to the instructor's gradebook (see ``merge``).
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import time
 import traceback
 import warnings
 from pathlib import Path
 
-from . import course, forkkernel, layout
+from . import course, feedback, layout, sandbox, scan
+from .execute import INTEGRITY
 
 # error names our Execute writes when a kernel dies or hangs (see execute.py)
 KERNEL_TROUBLE = {"KernelDied": "the kernel died", "KernelUnresponsive": "the kernel hung",
-                  "CellTimeoutError": "a cell ran past the time limit"}
+                  "CellTimeoutError": "a cell ran past the time limit",
+                  "GradingIntegrityError": "GradingIntegrityError (flagged for review)"}
 
 
 class Worker:
@@ -38,15 +42,23 @@ class Worker:
         config.CourseDirectory.db_url = f"sqlite:///{self.db}"
         config.Execute.timeout = setup["cell_timeout"]
         self.feedback = setup["feedback"]
+        feedback.configure(config, setup.get("feedback_detail", "results"))
         if self.feedback:
             cache_feedback_templates()
         self.api = NbGraderAPI(config=config)
-        self.preload = setup.get("kernel_preload")  # None: start kernels the usual way
-        self._zygote()
+        self.sandbox = None
+        if not setup.get("unsafe"):
+            slot = f"worker-{setup.get('index', 0)}-{os.getpid()}"
+            limits = sandbox.Limits(memory_bytes=setup.get("memory_bytes", sandbox.Limits.memory_bytes))
+            self.sandbox = sandbox.Sandbox(uid=sandbox.BASE_UID + setup.get("index", 0), gpus=setup.get("gpus"),
+                                           limits=limits)
+            self.sandbox.cgroups = sandbox.make_cgroups(slot, self.sandbox.limits)
+        sandbox.CURRENT = self.sandbox
 
-    def _zygote(self) -> None:
-        if self.preload is not None and (forkkernel.ZYGOTE is None or not forkkernel.ZYGOTE.alive()):
-            forkkernel.ZYGOTE = forkkernel.Zygote(self.preload)
+    def close(self) -> None:
+        if self.sandbox is not None:
+            sandbox.kill_uid(self.sandbox.uid)
+            sandbox.remove_cgroups(self.sandbox.cgroups)
 
     def dirs(self, student: str) -> dict[str, Path]:
         return {step: self.root / step / student / self.assignment
@@ -56,18 +68,24 @@ class Worker:
         student, expected = task["student"], task["notebooks"]
         sub = layout.Submission(student, Path(task["folder"]) if task["folder"] else None, list(task["problems"]))
         result = {"student": student, "status": "graded", "notes": sub.problems, "timing": {}, "worker": str(self.root)}
-        for path in self.dirs(student).values():
-            if path.parent.exists():
-                shutil.rmtree(path.parent)
-        self._zygote()  # a new one if the last submission managed to kill it
+        # the last submission's folders: already merged by the parent (it merges each result
+        # before it sends the next task), so only in the way of this one (and of the disk)
+        for step in ("submitted", "autograded", "feedback", "run"):
+            if (self.root / step).exists():
+                shutil.rmtree(self.root / step)
         t = time.perf_counter()
         staged = layout.stage(sub, expected, self.dirs(student)["submitted"]) if not sub.problems else []
         result["timing"]["stage_s"] = time.perf_counter() - t
         if not staged:
             result["status"] = "missing"
             return result
+        result["review"] = scan.scan_folder(self.dirs(student)["submitted"])
         t = time.perf_counter()
-        outcome = self.api.autograde(self.assignment, student, force=True, create=True)
+        try:
+            outcome = self.api.autograde(self.assignment, student, force=True, create=True)
+        finally:
+            if self.sandbox is not None:  # nothing of this submission outlives it
+                sandbox.kill_uid(self.sandbox.uid)
         result["timing"]["autograde_s"] = time.perf_counter() - t
         if not outcome["success"]:
             result["status"] = "error"
@@ -76,6 +94,7 @@ class Worker:
             return result
         result.update(self.read_grades(student))
         result["notes"] += self.kernel_notes(student)
+        result["review"] += [n for n in result["notes"] if INTEGRITY in n]
         result["autograded"] = str(self.dirs(student)["autograded"])
         if self.feedback:
             t = time.perf_counter()
@@ -113,7 +132,10 @@ class Worker:
             for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
                 for output in cell.get("outputs", []):
                     why = KERNEL_TROUBLE.get(output.get("ename"))
-                    if why:
+                    if output.get("ename") == INTEGRITY:
+                        where = cell.metadata.get("nbgrader", {}).get("grade_id") or "the whole run"
+                        notes.append(f"{path.name}: {why} in {where}: {output.get('evalue', '')[:300]}")
+                    elif why:
                         where = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
                         notes.append(f"{path.name}: {why} in {where}; cells after it were "
                                      + ("not run" if output["ename"] != "CellTimeoutError" else "still run"))
@@ -131,7 +153,7 @@ def cache_feedback_templates() -> None:
     import jinja2
     from nbconvert.exporters.templateexporter import TemplateExporter
 
-    if getattr(TemplateExporter, "_gradekit_cached", False):
+    if getattr(TemplateExporter, "_course_grading_cached", False):
         return
 
     class MemoryBytecodeCache(jinja2.BytecodeCache):
@@ -153,7 +175,7 @@ def cache_feedback_templates() -> None:
         return environment
 
     TemplateExporter._create_environment = create_with_cache
-    TemplateExporter._gradekit_cached = True
+    TemplateExporter._course_grading_cached = True
 
 
 def quiet_nbgrader() -> None:
@@ -165,12 +187,21 @@ def quiet_nbgrader() -> None:
 
 
 def _last_error(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
+    """The line naming the real exception (nbgrader's own last lines only say "see above")."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    causes = [line for line in lines if re.match(r"^[\w.]+(Error|Exception)\b.*:", line)
+              and "NbGraderException" not in line]
+    if causes:
+        return causes[-1][:600]
     return " | ".join(lines[-3:])[-600:] if lines else "no details"
 
 
 def serve(conn, setup: dict) -> None:
     """A worker process: set up, then grade each task the parent sends until told to stop."""
+    import faulthandler
+    import signal
+
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints where a stuck worker is
     quiet_nbgrader()
     try:
         worker = Worker(setup)
@@ -181,8 +212,7 @@ def serve(conn, setup: dict) -> None:
     try:
         _loop(conn, worker)
     finally:
-        if forkkernel.ZYGOTE is not None:
-            forkkernel.ZYGOTE.close()
+        worker.close()
 
 
 def _loop(conn, worker: Worker) -> None:

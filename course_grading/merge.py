@@ -7,7 +7,9 @@ submission that could not be graded (status "error") touches nothing.
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 from pathlib import Path
 
 from nbgrader.api import Gradebook
@@ -43,16 +45,39 @@ def merge(config, info: AssignmentInfo, result: dict, original: Path | None) -> 
     root = Path(config.CourseDirectory.root)
     for step, key in (("autograded", "autograded"), ("feedback", "feedback")):
         target = root / step / student / info.name
-        if target.exists():
-            shutil.rmtree(target)
         if result.get(key):
-            shutil.copytree(result[key], target)
+            replace_tree(Path(result[key]), target)
+        elif target.exists():
+            shutil.rmtree(target)
     if original is not None:  # keep nbgrader's layout: the submission as received, under submitted/
         target = root / "submitted" / student / info.name
-        if target.resolve() != original.resolve():
-            if target.exists():
-                shutil.rmtree(target)
-            shutil.copytree(original, target, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        if not target.exists() or target.resolve() != original.resolve():
+            replace_tree(original, target)
+
+
+def replace_tree(source: Path, target: Path) -> None:
+    """``target`` becomes a copy of ``source``'s plain files and folders (links, devices and
+    checkpoints left out), swapped in by a rename so that it is never half written."""
+    fresh = target.with_name(f".{target.name}.new")
+    old = target.with_name(f".{target.name}.old")
+    for leftover in (fresh, old):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    fresh.mkdir(parents=True)
+    for root, dirs, files in os.walk(source, followlinks=False):
+        rel = Path(root).relative_to(source)
+        dirs[:] = [d for d in dirs if d != ".ipynb_checkpoints" and not (Path(root) / d).is_symlink()]
+        for d in dirs:
+            (fresh / rel / d).mkdir()
+        for name in files:
+            path = Path(root) / name
+            if stat.S_ISREG(path.lstat().st_mode):
+                shutil.copy2(path, fresh / rel / name, follow_symlinks=False)
+    if target.exists():
+        target.rename(old)
+    fresh.rename(target)
+    if old.exists():
+        shutil.rmtree(old)
 
 
 def read_back(config, info: AssignmentInfo, student: str) -> dict:

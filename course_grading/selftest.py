@@ -1,6 +1,6 @@
 """Grade every assignment's solution and a few broken submissions in a scratch course, on
 whatever hardware is here (NCCL on 2+ GPUs, NVML readings on real GPUs), and check the
-scores. ``python scripts/grade_submissions.py --selftest --out FILE`` writes the record."""
+scores. ``course-grade --selftest --out FILE`` writes the record."""
 
 from __future__ import annotations
 
@@ -78,7 +78,6 @@ def make_course(root: Path) -> Path:
     shutil.copy2(course.REPO / "nbgrader_config.py", course_dir)
     shutil.copytree(course.REPO / "solutions", course_dir / "solutions",
                     ignore=shutil.ignore_patterns("work", "__pycache__", ".ipynb_checkpoints"))
-    (course_dir / "scripts").symlink_to(course.REPO / "scripts")
     return course_dir
 
 
@@ -109,13 +108,13 @@ def evidence(course_dir: Path, assignment: str, student: str) -> dict:
     return found
 
 
-def selftest(out: Path | None, workers: int | None = None) -> int:
+def selftest(out: Path | None, workers: int | None = None, unsafe: bool = False, gpus: str | None = None) -> int:
     course.prepare_environment()
     started = time.perf_counter()
     record = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "environment": environment(),
-              "assignments": {}}
+              "sandbox": "none (--unsafe-no-sandbox)" if unsafe else "bubblewrap", "assignments": {}}
     passed = True
-    with tempfile.TemporaryDirectory(prefix="gradekit-selftest-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="course_grading-selftest-") as tmp:
         course_dir = make_course(Path(tmp))
         for assignment, spec in CASES.items():
             release_dir = release_of(course_dir, assignment)
@@ -126,7 +125,8 @@ def selftest(out: Path | None, workers: int | None = None) -> int:
                 variants.write(make(source, release), subs / student, spec["notebook"])
             print(f"\n== {assignment}", flush=True)
             graded = grade_folder(course_dir, assignment, subs, workers=workers or 2,
-                                  out=Path(tmp) / "reports" / assignment)
+                                  out=Path(tmp) / "reports" / assignment, unsafe=unsafe, gpus=gpus,
+                                  memory_mb=16384)  # CUDA contexts and NCCL: room for 2 ranks
             rows = {r["student"]: r for r in graded["students"]}
             checks = {}
             for student, (_, want) in spec["cases"].items():

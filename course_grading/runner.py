@@ -10,6 +10,7 @@ an error and a fresh worker takes over.
 from __future__ import annotations
 
 import multiprocessing as mp
+import subprocess
 import threading
 import time
 from collections import deque
@@ -29,8 +30,17 @@ def _context():
             _CTX = mp.get_context("fork")
         else:
             _CTX = mp.get_context("forkserver")
-            _CTX.set_forkserver_preload(["nbgrader.apps", "nbgrader.api", "gradekit.worker"])
+            _CTX.set_forkserver_preload(["nbgrader.apps", "nbgrader.api", "course_grading.worker"])
     return _CTX
+
+
+def mount_private_tmpfs(folder: Path, size: int) -> bool:
+    """A worker's folder (the kernels' private folders are in it) on its own tmpfs: a submission
+    that fills its disk fills only that, and what it writes counts against its memory cgroup."""
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755,nosuid,nodev", "tmpfs", str(folder)],
+                          capture_output=True)
+    return done.returncode == 0
 
 
 def kill_tree(pid: int) -> None:
@@ -52,7 +62,8 @@ class _Slot:
         from .worker import serve
 
         self.index = index
-        setup = dict(setup, workdir=str(Path(setup["workdir"]) / f"worker-{index}"))
+        self.setup = setup = dict(setup, index=index, workdir=str(Path(setup["workdir"]) / f"worker-{index}"))
+        self.mounted = not setup.get("unsafe") and mount_private_tmpfs(Path(setup["workdir"]), setup["tmpfs_bytes"])
         self.conn, child = _context().Pipe()
         self.process = _context().Process(target=serve, args=(child, setup), name=f"grader-{index}", daemon=True)
         self.process.start()
@@ -72,6 +83,12 @@ class _Slot:
             kill_tree(self.process.pid)
         self.process.join(1)
         self.conn.close()
+        if not self.setup.get("unsafe"):
+            from .sandbox import BASE_UID, kill_uid
+
+            kill_uid(BASE_UID + self.index)  # anything of a killed worker's sandbox
+        if self.mounted:
+            subprocess.run(["umount", "-l", self.setup["workdir"]], capture_output=True)
 
 
 def run(tasks: list[dict], setup: dict, workers: int, submission_timeout: float) -> Iterator[dict]:

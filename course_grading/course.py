@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]  # the checkout (the self-test copies its solutions/)
 
 
 def prepare_environment() -> None:
@@ -110,7 +110,7 @@ def register_assignment(config, assignment: str) -> AssignmentInfo:
     folder = source_dir(config) / assignment
     if not folder.is_dir():
         raise FileNotFoundError(f"no assignment {assignment!r} in {source_dir(config)}")
-    with tempfile.TemporaryDirectory(prefix="gradekit-release-") as release:
+    with tempfile.TemporaryDirectory(prefix="course_grading-release-") as release:
         scratch = copy.deepcopy(config)
         scratch.CourseDirectory.release_directory = release  # absolute: the release goes to a scratch folder
         result = NbGraderAPI(config=scratch).generate_assignment(assignment, force=True, create=True)

@@ -9,55 +9,71 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import course, layout, merge, report, runner
+from . import course, journal, layout, merge, report, runner, sandbox
 from .worker import quiet_nbgrader
 
 DEFAULT_SUBMISSION_TIMEOUT = 900.0
+UNSAFE_WARNING = ("WARNING: --unsafe-no-sandbox: submissions run as you, with your files, environment and network. "
+                  "A hostile one can read the solutions and other submissions, change any grade or the gradebook, "
+                  "and leave processes behind. Use it only for code you trust.")
 
 
 def cell_timeout(config, assignment: str, override: float | None) -> int:
-    if override:
-        return int(override)
+    if override is not None:
+        if not override >= 1:
+            raise ValueError(f"a cell timeout of {override} s is too short: give at least 1 s")
+        return max(1, round(override))
     per_assignment = config.GradeSubmissions.get("cell_timeout", {}) if "GradeSubmissions" in config else {}
     return int(per_assignment.get(assignment) or config.Execute.get("timeout", 30))
-
-
-def kernel_preload(config, assignment: str) -> list[str]:
-    per_assignment = config.GradeSubmissions.get("kernel_preload", {}) if "GradeSubmissions" in config else {}
-    return list(per_assignment.get(assignment, []))
 
 
 def grade_folder(course_dir: Path, assignment: str, submissions: Path, *, workers: int | None = None,
                  out: Path | None = None, students: list[str] | None = None, feedback: bool = True,
                  cell_timeout_s: float | None = None, submission_timeout_s: float = DEFAULT_SUBMISSION_TIMEOUT,
-                 fork_kernels: bool = True, quiet: bool = False) -> dict:
+                 unsafe: bool = False, gpus: str | None = None, feedback_detail: str = "results",
+                 resume: bool = False, memory_mb: int = 6144, disk_mb: int = 1024, quiet: bool = False) -> dict:
     """Autograde every submission in ``submissions`` into the course at ``course_dir``.
 
     Returns the run's record (also written to ``out/report.json``, next to ``out/grades.csv``).
     """
     started = time.perf_counter()
+    if unsafe:
+        print(UNSAFE_WARNING, flush=True)
+    else:
+        sandbox.check_available()  # refuses, saying why, before anything runs
+    granted = sandbox.parse_gpus(gpus)
     course.prepare_environment()
     quiet_nbgrader()
     course_dir = Path(course_dir).resolve()
     config = course.load_config(course_dir)
     workers = workers or os.cpu_count() or 1
     out = Path(out) if out else course_dir / "grading-reports" / assignment
-    with course.exclusive(config), tempfile.TemporaryDirectory(prefix="gradekit-") as scratch:
+    timeout = cell_timeout(config, assignment, cell_timeout_s)
+    done_before = journal.load(out) if resume else {}
+    with course.exclusive(config), tempfile.TemporaryDirectory(prefix="course_grading-") as scratch:
         info = course.register_assignment(config, assignment)
         template = Path(scratch) / "template.db"
         shutil.copy2(course.db_path(config), template)  # each worker grades into its own copy
-        found = layout.discover(Path(submissions), assignment, students)
+        found = layout.discover(Path(submissions), assignment, students, unpack_to=Path(scratch) / "unpacked")
         tasks, rows, results = [], [], []
+        digests = {}
         for sub in found:
             problem = layout.bad_student_id(sub.student)
             if problem:  # nbgrader cannot store it; nothing is written for it
                 rows.append({"student": sub.student, "status": "error", "notes": [problem], "seconds": 0.0})
                 continue
+            digests[sub.student] = journal.digest(sub.folder)
+            kept = done_before.get(sub.student)
+            if kept and kept.get("digest") == digests[sub.student]:
+                rows.append(dict(kept["row"], notes=[*kept["row"].get("notes", []), "kept from the interrupted "
+                                                    "run (--resume): this submission did not change"]))
+                continue
             tasks.append({"student": sub.student, "folder": str(sub.folder) if sub.folder else None,
                           "problems": sub.problems, "notebooks": info.notebooks})
         setup = {"assignment": assignment, "course_dir": str(course_dir), "template_db": str(template),
-                 "workdir": scratch, "cell_timeout": cell_timeout(config, assignment, cell_timeout_s),
-                 "feedback": feedback, "kernel_preload": kernel_preload(config, assignment) if fork_kernels else None}
+                 "workdir": scratch, "cell_timeout": timeout, "feedback": feedback, "feedback_detail": feedback_detail,
+                 "unsafe": unsafe, "gpus": granted, "tmpfs_bytes": disk_mb << 20,
+                 "memory_bytes": memory_mb << 20}
         originals = {s.student: s.folder for s in found}
         setup_s = time.perf_counter() - started
         t0 = time.perf_counter()
@@ -66,7 +82,7 @@ def grade_folder(course_dir: Path, assignment: str, submissions: Path, *, worker
             merge.merge(config, info, result, originals.get(result["student"]))
             result["timing"]["merge_s"] = time.perf_counter() - t
             row = {"student": result["student"], "status": result["status"], "notes": result["notes"],
-                   "seconds": result["timing"].get("worker_s", 0.0)}
+                   "review": result.get("review", []), "seconds": result["timing"].get("worker_s", 0.0)}
             if result["status"] != "error":
                 row.update(merge.read_back(config, info, result["student"]))
             if result.get("feedback"):
@@ -74,6 +90,8 @@ def grade_folder(course_dir: Path, assignment: str, submissions: Path, *, worker
                                          .glob("*.html"))
             rows.append(row)
             results.append(result)
+            journal.record(out, row, digests.get(row["student"]))  # survives a kill of this process
+            report.write_csv(out / "grades.csv", info, [row])
             if not quiet:
                 print(f"  {row['student']}: {row['status']}"
                       + (f" {row['score']:g}/{info.max_score:g}" if row.get("score") is not None else ""), flush=True)
@@ -92,8 +110,8 @@ def grade_folder(course_dir: Path, assignment: str, submissions: Path, *, worker
     record = {"assignment": assignment, "course_dir": str(course_dir), "submissions": str(submissions),
               "max_score": info.max_score, "auto_max_score": info.auto_max_score,
               "cells": [{"column": c.column, "max_score": c.max_score, "manual": c.manual} for c in info.cells],
-              "cell_timeout_s": setup["cell_timeout"], "kernels": "forked from a zygote, preloaded with "
-              f"{setup['kernel_preload']}" if fork_kernels else "started the usual way",
+              "cell_timeout_s": setup["cell_timeout"],
+              "kernels": "UNSANDBOXED (--unsafe-no-sandbox)" if unsafe else f"bubblewrap sandbox, GPUs {granted}",
               "timing": timing, "students": rows}
     report.write_csv(out / "grades.csv", info, rows)
     report.write_json(out / "report.json", record)

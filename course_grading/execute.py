@@ -11,8 +11,12 @@ did run. The student sees the reason in the feedback.
 
 from __future__ import annotations
 
+import hashlib
+import os
+from pathlib import Path
 from queue import Empty
 
+import nbformat
 from jupyter_core.utils import ensure_async
 from nbclient.client import NotebookClient
 from nbclient.exceptions import DeadKernelError
@@ -20,7 +24,14 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
-from .forkkernel import ForkingKernelManager
+from . import guard, sandbox
+
+INTEGRITY = "GradingIntegrityError"
+
+
+def _is_test(cell) -> bool:
+    meta = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
 class KernelUnresponsiveError(RuntimeError):
@@ -33,15 +44,15 @@ def _error_output(ename: str, evalue: str) -> NotebookNode:
 
 
 class RobustExecute(Execute):
-    """nbgrader's Execute, with kernels forked from a warm zygote when a grading worker has
-    one (see forkkernel.py; otherwise kernels start as usual) and the guard described above."""
+    """nbgrader's Execute, with the kernel in the grading worker's sandbox (sandbox.py), the
+    integrity guard (guard.py) and the per-cell guard described above."""
 
     interrupt_grace = Integer(
         10, help="Seconds to wait for a timed-out cell to stop after the interrupt before the "
                  "kernel is treated as hung and the cells below are not run.").tag(config=True)
 
     def __init__(self, *args, **kwargs):
-        kwargs["kernel_manager_class"] = ForkingKernelManager
+        kwargs["kernel_manager_class"] = sandbox.SandboxKernelManager
         super().__init__(*args, **kwargs)
 
     async def _async_handle_timeout(self, timeout, cell=None):
@@ -59,25 +70,71 @@ class RobustExecute(Execute):
         return reply
 
     def preprocess(self, nb, resources=None, km=None):
-        # nbconvert's ExecutePreprocessor.preprocess, with a per-cell guard
+        # nbconvert's ExecutePreprocessor.preprocess, with the guards
         NotebookClient.__init__(self, nb, km)
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
-        with self.setup_kernel():
+        cwd = str(Path(resources.get("metadata", {}).get("path") or ".").resolve())
+        checks = Path(cwd) / "course_checks.py"
+        checks_sha = hashlib.sha256(checks.read_bytes()).hexdigest() if checks.is_file() else None
+        findings: list[str] = []
+        with self.setup_kernel(cwd=cwd):
+            provisioner = getattr(self.km, "provisioner", None)
             info_msg = self.wait_for_reply(self.kc.kernel_info())
             self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
+            self._trusted_preamble(cwd)
+            stopped = False
             for index, cell in enumerate(self.nb.cells):
+                if _is_test(cell) and not stopped:
+                    found = self._probe(cwd, checks_sha)
+                    if found:
+                        findings += [f for f in found if f not in findings]
+                        cell.outputs = [_error_output(INTEGRITY, "not run: the kernel was tampered with ("
+                                                      + "; ".join(found) + ")")]
+                        cell.execution_count = None
+                        continue
                 try:
                     self.preprocess_cell(cell, resources, index)
                 except DeadKernelError:
                     self._stop_at(index, "KernelDied", "the kernel died while running this cell "
-                                  "(os._exit, exit(), a crash or running out of memory)")
+                                  "(os._exit, exit(), a crash, running out of memory, or the grading guard)")
+                    stopped = True
                     break
                 except KernelUnresponsiveError as exc:
                     self._stop_at(index, "KernelUnresponsive", str(exc))
+                    stopped = True
                     break
+            if not stopped:
+                findings += [f for f in self._probe(cwd, checks_sha) if f not in findings]
+        guard_log = getattr(provisioner, "guard_log", "")
+        if guard_log:
+            findings.append("the grading guard stopped the kernel: " + guard_log.strip().splitlines()[0])
+        if findings:  # a note for the report, in a cell nbgrader does not grade
+            note = nbformat.v4.new_code_cell("# grading integrity check")
+            note.outputs = [_error_output(INTEGRITY, "; ".join(findings))]
+            self.nb.cells.append(note)
+        if sandbox.CURRENT is not None:
+            sandbox.sweep(Path(cwd))
         self.set_widgets_metadata()
         return self.nb, self.resources
+
+    def _trusted_preamble(self, cwd: str) -> None:
+        trusted = sandbox.readonly_python_paths() + [
+            str(p) for p in Path(cwd).iterdir() if p.is_file() and p.suffix == ".py" and p.stat().st_uid == 0]
+        rundir = getattr(getattr(self.km, "provisioner", None), "rundir", None)
+        log = str(Path(rundir) / guard.GUARD_LOG) if rundir else os.devnull
+        reply = self.wait_for_reply(self.kc.execute(guard.preamble(trusted, log), silent=True, store_history=False))
+        if reply is None or reply["content"].get("status") != "ok":
+            raise RuntimeError(f"the grading guard could not be installed in the kernel: {reply}")
+
+    def _probe(self, cwd: str, checks_sha: str | None) -> list[str]:
+        msg_id = self.kc.execute("", silent=True, store_history=False,
+                                 user_expressions={"probe": guard.probe_expression(cwd, checks_sha)})
+        try:
+            reply = self.wait_for_reply(msg_id)
+        except (DeadKernelError, RuntimeError, TimeoutError) as exc:
+            return [f"the integrity check did not answer ({type(exc).__name__})"]
+        return guard.parse_probe(reply or {})
 
     def _stop_at(self, index: int, ename: str, why: str) -> None:
         self.log.warning("Cell %d: %s; the cells below it are marked as not run", index, why)
