@@ -17,6 +17,16 @@ c.CourseDirectory.release_directory = "exercises"
 # work/ holds what a notebook writes while it runs (CSV logs, the DDP script, run
 # outputs): never released, never copied from a submission (grading regenerates it).
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "work"]
+# nbgrader's exchange, where release_assignment puts assignments, learners submit and collect
+# picks up: a root-owned folder with mode 1777 on the hub machine (hub/jupyterhub_config.py).
+c.Exchange.root = os.environ.get("COURSE_EXCHANGE", "/srv/nbgrader/exchange")
+
+# `nbgrader export` writes student grades: into the ignored grading-reports/ folder, never the
+# repository root. (`course-export` writes grading-reports/gradebook.csv with manual-grade flags.)
+_reports = os.path.join(os.path.dirname(os.path.abspath(__file__)), "grading-reports")
+c.CsvExportPlugin.to = os.path.join(_reports, "nbgrader-export.csv")
+if "export" in sys.argv[1:2]:  # nbgrader's exporter does not create the folder
+    os.makedirs(_reports, exist_ok=True)
 
 # Per cell. The longest cells launch torchrun (about 5 s on 2 CPU cores; the
 # launcher kills a hung run after 240 s), so 300 s fits training with room to spare.
