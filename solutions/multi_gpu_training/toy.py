@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -93,9 +94,18 @@ def launch(script, nproc: int = 2, args=(), timeout: float = 240.0) -> RunResult
     first = _launch_once(script, nproc, args, timeout)
     if not first.killed_by_signal:
         return first
+    _clear_outputs(args)  # the retry starts clean: no log lines or records left by the failed run
     second = _launch_once(script, nproc, args, timeout)
     second.earlier_attempt = first.summary()
     return second
+
+
+def _clear_outputs(args) -> None:
+    args = [str(a) for a in args]
+    for i, arg in enumerate(args):
+        out = args[i + 1] if arg == "--out" and i + 1 < len(args) else arg[6:] if arg.startswith("--out=") else None
+        if out:
+            shutil.rmtree(out, ignore_errors=True)
 
 
 def _launch_once(script, nproc: int, args, timeout: float) -> RunResult:
