@@ -28,15 +28,14 @@ c.CsvExportPlugin.to = os.path.join(_reports, "nbgrader-export.csv")
 if "export" in sys.argv[1:2]:  # nbgrader's exporter does not create the folder
     os.makedirs(_reports, exist_ok=True)
 
-# Per cell. The longest cells launch torchrun (about 5 s on 2 CPU cores; the
-# launcher kills a hung run after 240 s), so 300 s fits training with room to spare.
-c.Execute.timeout = 300
-# Kill the kernel once the notebook has run, instead of a polite shutdown that can take
-# a second or more: nothing in it is needed any more (logs are flushed row by row).
-c.Execute.shutdown_kernel = "immediate"
-# scripts/grade_submissions.py uses a shorter limit where an assignment has no long
-# cells, so a submission stuck in a loop costs a minute, not five.
-c.GradeSubmissions.cell_timeout = {"gpu_monitoring_dashboard": 60}
+# Per cell: a multiple of the solution's own slowest cell (`python -m course_grading.timing
+# measure`, figures in docs/results/solution_times.json), so a looping submission costs seconds.
+# Plain `nbgrader autograde` uses c.Execute.timeout: the larger of the two.
+c.Execute.timeout = 150
+# Dashboard: slowest solution cell 3.3 s at a load of 16 on 2 cores -> 10x = 33 s.
+# Training: torchrun cells took 43-45 s at that load (about 5 s idle); 150 s is over 3x that and
+# above toy.launch's own 120 s limit, so a hung DDP run is killed by the launcher with its ranks.
+c.GradeSubmissions.cell_timeout = {"gpu_monitoring_dashboard": 33, "multi_gpu_training": 150}
 # Its workers fork each kernel from a process that imported ipykernel and these once (still
 # one fresh process per submission; see scripts/gradekit/forkkernel.py). Training preloads
 # nothing more: torch there measured no faster (docs/results/grading.json), and a process

@@ -1,7 +1,8 @@
 """nbgrader for a learner: which course, and where assignments are handed out and in.
 
 Read from a JUPYTER_CONFIG_PATH folder (the hub sets it; the workshop image copies this folder
-to /etc/jupyter). The exchange is a folder every account can write to (mode 1777, root-owned).
+to /etc/jupyter/course-learner and points JUPYTER_CONFIG_PATH there). The exchange is a
+folder every account can write to (mode 1777, root-owned).
 """
 
 import os
