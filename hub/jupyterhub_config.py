@@ -115,6 +115,10 @@ def _configure_spawner(spawner) -> None:
     user = spawner.user.name
     spawner.environment.update(_common_environment(user))
     if SPAWNER == "docker":
+        # paths inside the workshop image (docs/instructor.md, "Learner tools only")
+        spawner.environment.update(COURSE_EXCHANGE="/srv/nbgrader/exchange",
+                                   JUPYTER_CONFIG_PATH="/etc/jupyter/course-learner")
+        spawner.environment.pop("COURSE_DIR", None)  # instructors grade on the host, in COURSE_DIR
         _docker_devices(spawner, CLASS.gpu_for(user), all_gpus=CLASS.is_instructor(user))
 
 
