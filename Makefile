@@ -13,7 +13,7 @@ QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || tru
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: install lab test test-fast lint browser-deps prometheus-deps container-deps sandbox-deps image image-gpu site gpu-validate lock release clean
+.PHONY: install lab test test-fast lint browser-deps prometheus-deps container-deps sandbox-deps hub-deps image image-gpu site gpu-validate lock release clean
 
 install: $(STAMP)
 
@@ -79,8 +79,24 @@ sandbox-deps:
 		else echo "bwrap not found and cannot install it (not root): grading tests will fail"; fi; \
 	fi
 
+# JupyterHub's proxy for the workshop hub and its test: configurable-http-proxy from npm, the
+# versions in hub/package-lock.json, into .hub-deps/ (ignored), never globally. Node from Debian
+# when missing and we may.
+HUB_DEPS := .hub-deps
+CHP := $(HUB_DEPS)/node_modules/.bin/configurable-http-proxy
+
+hub-deps: $(CHP)
+
+$(CHP): hub/package.json hub/package-lock.json
+	@if ! command -v npm >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; fi
+	@if command -v npm >/dev/null; then \
+		mkdir -p $(HUB_DEPS) && cp hub/package.json hub/package-lock.json $(HUB_DEPS)/ && \
+		(cd $(HUB_DEPS) && npm ci --no-audit --no-fund --loglevel=error) && touch $(CHP); \
+	else echo "npm not found and cannot install it (not root): the hub test will be skipped"; fi
+
 # One pytest run for every tier; conftest.py prints each tier's time at the end.
-test: install browser-deps prometheus-deps container-deps sandbox-deps image
+test: install browser-deps prometheus-deps container-deps sandbox-deps hub-deps image
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m ruff check .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 

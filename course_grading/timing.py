@@ -1,0 +1,158 @@
+"""Per-cell time limits from the solution's own run time, and what grading a class costs.
+
+    python -m course_grading.timing measure --out docs/results/solution_times.json
+    python -m course_grading.timing estimate docs/results/solution_times.json
+
+``measure`` runs each assignment's solution notebook (solutions/, hidden tests included) in a
+scratch copy with nbclient, several times, records every cell's wall time, and proposes the
+per-cell limit for grading: FACTOR times the slowest cell of the solution, at least FLOOR_S
+seconds. It prints the line for nbgrader_config.py (``c.GradeSubmissions.cell_timeout``). It needs
+only nbclient and the course: not the grading command.
+
+``estimate`` turns the figures into the class-size table of docs/instructor.md: an honest
+submission costs what the grading command measured per submission (docs/results/grading*.json),
+a looping one at most one cell limit per graded part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ASSIGNMENTS = {"gpu_monitoring_dashboard": "gpu_dashboard", "multi_gpu_training": "multi_gpu_training"}
+FACTOR = 10  # a loaded grading machine may run a cell several times slower than the measurement
+FLOOR_S = 10.0  # imports and first calls on a busy machine
+SUBMISSION_FACTOR = 5  # the whole notebook: a hard limit per submission (--submission-timeout)
+
+
+def _cell_seconds(cell) -> float | None:
+    timing = cell.get("metadata", {}).get("execution", {})
+    start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+    if not start or not end:
+        return None
+    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
+    return (parse(end) - parse(start)).total_seconds()
+
+
+def run_solution(assignment: str, notebook: str) -> tuple[float, list[dict]]:
+    """Run the solution once in a scratch copy; (total seconds, one record per code cell)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    with tempfile.TemporaryDirectory(prefix=f"timing-{assignment}-") as scratch:
+        folder = Path(scratch) / assignment
+        shutil.copytree(REPO / "solutions" / assignment, folder,
+                        ignore=shutil.ignore_patterns("work", "__pycache__", ".ipynb_checkpoints"))
+        nb = nbformat.read(folder / f"{notebook}.ipynb", as_version=4)
+        env_path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        os.environ["PATH"] = env_path
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+        started = time.perf_counter()
+        NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}},
+                       record_timing=True).execute()
+        total = time.perf_counter() - started
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        meta = cell.metadata.get("nbgrader", {})
+        cells.append({"grade_id": meta.get("grade_id"), "test": bool(meta.get("grade") and not meta.get("solution")),
+                      "seconds": _cell_seconds(cell)})
+    return total, cells
+
+
+def measure(runs: int) -> dict:
+    record = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.node(),
+              "cpus": os.cpu_count(), "load_before": os.getloadavg()[0], "factor": FACTOR, "floor_s": FLOOR_S,
+              "assignments": {}}
+    for assignment, notebook in ASSIGNMENTS.items():
+        totals, slowest = [], []
+        per_cell: dict[str, list[float]] = {}
+        for _ in range(runs):
+            total, cells = run_solution(assignment, notebook)
+            totals.append(total)
+            times = [c["seconds"] for c in cells if c["seconds"] is not None]
+            slowest.append(max(times))
+            for i, c in enumerate(cells):
+                per_cell.setdefault(c["grade_id"] or f"cell {i}", []).append(c["seconds"] or 0.0)
+        worst = max(slowest)
+        record["assignments"][assignment] = {
+            "runs": runs, "notebook_s": [round(t, 2) for t in totals],
+            "slowest_cell_s": round(worst, 2),
+            "cells_s": {k: round(statistics.median(v), 2) for k, v in per_cell.items()},
+            "graded_parts": sum(1 for _ in cells if _["test"]),
+            "cell_timeout_s": round(max(FLOOR_S, FACTOR * worst)),
+            "submission_timeout_s": round(max(60.0, SUBMISSION_FACTOR * max(totals))),
+        }
+    record["load_after"] = os.getloadavg()[0]
+    return record
+
+
+def config_line(record: dict) -> str:
+    limits = {a: r["cell_timeout_s"] for a, r in record["assignments"].items()}
+    return f"c.GradeSubmissions.cell_timeout = {json.dumps(limits)}"
+
+
+def estimate(record: dict, per_submission_s: dict[str, dict[str, float]]) -> list[dict]:
+    """Wall minutes to grade a class: honest submissions at the measured rate, and the worst case
+    where every part of every submission loops until its cell limit (spread over the workers)."""
+    rows = []
+    for machine, rates in per_submission_s.items():
+        workers = rates["workers"]
+        for assignment, info in record["assignments"].items():
+            honest = rates[assignment]
+            loop = min(info["graded_parts"] * info["cell_timeout_s"], info["submission_timeout_s"]) / workers
+            for students in (30, 100, 300):
+                rows.append({"machine": machine, "assignment": assignment, "students": students,
+                             "honest_min": round(students * honest / 60, 1),
+                             "all_looping_min": round(students * (honest + loop) / 60, 1),
+                             "one_looping_extra_min": round(min(info["graded_parts"] * info["cell_timeout_s"],
+                                                                info["submission_timeout_s"]) / 60, 1)})
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("measure", help="run the solutions and propose per-cell limits")
+    m.add_argument("--runs", type=int, default=2)
+    m.add_argument("--out", type=Path)
+    e = sub.add_parser("estimate", help="class-size table from a measure record")
+    e.add_argument("record", type=Path)
+    e.add_argument("--rates", type=Path, help="JSON {machine: {workers: N, ASSIGNMENT: s per submission}}")
+    args = parser.parse_args(argv)
+    if args.command == "measure":
+        record = measure(args.runs)
+        text = json.dumps(record, indent=1) + "\n"
+        if args.out:
+            args.out.write_text(text)
+        print(text + config_line(record))
+        return 0
+    record = json.loads(args.record.read_text())
+    rates = json.loads(args.rates.read_text()) if args.rates else DEFAULT_RATES
+    for row in estimate(record, rates):
+        print(row)
+    return 0
+
+
+# Seconds per submission measured by the grading command (docs/instructor.md "Speed",
+# docs/results/grading.json): 2-core CPU machine with 2 workers. The GPU host row assumes 16
+# workers on its 16 cores (CPU-bound checks; the training runs gloo on CPU or NCCL on 2 GPUs).
+DEFAULT_RATES = {
+    "2-core CPU, 2 workers": {"workers": 2, "gpu_monitoring_dashboard": 1.11, "multi_gpu_training": 12.4},
+    "one GPU host, 16 cores, 8 workers": {"workers": 8, "gpu_monitoring_dashboard": 1.11 * 2 / 8,
+                                          "multi_gpu_training": 12.4 * 2 / 8},
+}
+
+if __name__ == "__main__":
+    sys.exit(main())
