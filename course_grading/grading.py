@@ -85,6 +85,8 @@ def grade_folder(course_dir: Path, assignment: str, submissions: Path, *, worker
                    "review": result.get("review", []), "seconds": result["timing"].get("worker_s", 0.0)}
             if result["status"] != "error":
                 row.update(merge.read_back(config, info, result["student"]))
+            elif result.get("error_log"):
+                row["error_log"] = result["error_log"]  # report.json keeps why nbgrader failed
             if result.get("feedback"):
                 row["feedback"] = sorted(str(p) for p in (course_dir / "feedback" / result["student"] / assignment)
                                          .glob("*.html"))

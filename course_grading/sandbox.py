@@ -78,7 +78,10 @@ class Sandbox:
             binds.ro(path)
         if self.gpus:
             binds.ro("/sys")
-        args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        # bwrap by its full path: the kernel is launched with the sandbox's cleared environment, whose
+        # PATH need not hold the grader's bwrap (on the GPU machine it is unpacked under /tmp)
+        args = [shutil.which("bwrap") or "bwrap",
+                "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                 "--die-with-parent", "--new-session", "--hostname", HOSTNAME,
                 "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",  # only to drop to uid, below
                 # the empty /tmp first: binds below it (wheels unpacked in /tmp on the GPU machine,

@@ -136,6 +136,8 @@ def selftest(out: Path | None, workers: int | None = None, unsafe: bool = False,
                 checks[student] = {"expected_auto_score": want, "auto_score": row.get("auto_score"),
                                    "status": row["status"], "cells": row.get("cells"), "notes": row["notes"],
                                    "seconds": round(row["seconds"], 2), "ok": ok}
+                if row.get("error_log"):  # why nbgrader could not grade it, in full
+                    checks[student]["error_log"] = row["error_log"]
             record["assignments"][assignment] = {
                 "max_score": graded["max_score"], "auto_max_score": graded["auto_max_score"],
                 "timing": {k: round(v, 3) if isinstance(v, float) else v for k, v in graded["timing"].items()},

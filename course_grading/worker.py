@@ -89,8 +89,10 @@ class Worker:
         result["timing"]["autograde_s"] = time.perf_counter() - t
         if not outcome["success"]:
             result["status"] = "error"
+            log = outcome.get("log") or ""
             result["notes"].append("nbgrader could not autograde this submission: "
-                                   + _last_error(outcome.get("error") or outcome.get("log") or ""))
+                                   + _last_error(log + "\n" + (outcome.get("error") or "")))
+            result["error_log"] = log[-6000:]  # the whole story for report.json: which cell, which file
             return result
         result.update(self.read_grades(student))
         result["notes"] += self.kernel_notes(student)
@@ -189,7 +191,8 @@ def quiet_nbgrader() -> None:
 def _last_error(text: str) -> str:
     """The line naming the real exception (nbgrader's own last lines only say "see above")."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    causes = [line for line in lines if re.match(r"^[\w.]+(Error|Exception)\b.*:", line)
+    # an exception's last line: `module.Name: message` (NoSuchKernel, TimeoutError, OSError...)
+    causes = [line for line in lines if re.match(r"^(?:[a-z_]\w*\.)*[A-Z]\w*: \S", line)
               and "NbGraderException" not in line]
     if causes:
         return causes[-1][:600]

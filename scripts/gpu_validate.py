@@ -97,7 +97,7 @@ def steps_for(n_gpus: int, tag: str) -> list[Step]:
                                    expect_s=60))
     return [
         Step("doctor", [py, "-m", "course_utils", "doctor", "--json"], 180, expect_s=10),
-        Step("gpu tests", [*pytest_common, "-m", "gpu", "tests"], 600, expect_s=90),
+        Step("gpu tests", [*pytest_common, "-m", "gpu", "tests/gpu"], 600, expect_s=90),
         Step("telemetry bench", [py, "-m", "course_utils", "bench", "telemetry", "--gpus", str(min(2, n_gpus)),
                                  "--json-out", f"docs/results/telemetry_{tag}.json"], 240,
              figures=f"telemetry_{tag}.json", expect_s=30),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -58,7 +59,8 @@ def test_the_sandbox_command_hides_the_course_and_drops_to_the_uid(tmp_path, mon
     box = sandbox.Sandbox(uid=61003, gpus=[1])
     cmd = box.command(["python", "-m", "ipykernel_launcher"], work, run, {"PATH": "/usr/bin", "HOME": str(run)})
     text = " ".join(cmd)
-    assert cmd[0] == "bwrap" and cmd[-3:] == ["python", "-m", "ipykernel_launcher"]
+    # bwrap by its full path: the kernel's cleared environment need not have it on PATH
+    assert cmd[0] == shutil.which("bwrap") and cmd[-3:] == ["python", "-m", "ipykernel_launcher"]
     for flag in ("--unshare-pid", "--unshare-net", "--unshare-ipc", "--die-with-parent", "--clearenv",
                  "--new-session"):
         assert flag in cmd
