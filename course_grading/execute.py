@@ -129,7 +129,8 @@ class RobustExecute(Execute):
 
     def _probe(self, cwd: str, checks_sha: str | None) -> list[str]:
         msg_id = self.kc.execute("", silent=True, store_history=False,
-                                 user_expressions={"probe": guard.probe_expression(cwd, checks_sha)})
+                                 user_expressions={"probe": guard.probe_expression(
+                                     cwd, checks_sha, tuple(sandbox.readonly_python_paths()))})
         try:
             reply = self.wait_for_reply(msg_id)
         except (DeadKernelError, RuntimeError, TimeoutError) as exc:

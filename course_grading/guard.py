@@ -80,7 +80,7 @@ del _course_guard_install
 
 # Evaluated fresh by the kernel before each test cell; returns a JSON list of findings.
 _PROBE = r'''
-def _probe(cwd, checks_sha256):
+def _probe(cwd, checks_sha256, trusted=()):
     import builtins, hashlib, importlib, json, os, sys, types
     found = []
     ip = get_ipython()  # noqa: F821 (the kernel's)
@@ -129,10 +129,15 @@ def _probe(cwd, checks_sha256):
     if importlib.reload.__module__ != "importlib":
         found.append("importlib.reload was replaced")
     for finder in sys.meta_path:
-        module = getattr(finder, "__module__", "") or ""
-        if not module.startswith(("_frozen_importlib", "importlib", "_distutils_hack", "__editable__",
-                                  "six", "setuptools", "pkg_resources", "matplotlib", "torch", "_virtualenv")):
-            found.append(f"an import finder {type(finder).__name__} from {module} was added")
+        cls = finder if isinstance(finder, type) else type(finder)  # PathFinder & co. sit there as classes
+        module = getattr(cls, "__module__", "") or ""
+        if module.startswith(("_frozen_importlib", "importlib")):
+            continue
+        # a finder whose class comes from a file of the read-only installation (a library's own,
+        # such as numba-cuda's redirector) is the machine's; one from a cell or a student's file is not
+        source = getattr(sys.modules.get(module), "__file__", None)
+        if not (isinstance(source, str) and trusted and os.path.realpath(source).startswith(tuple(trusted))):
+            found.append(f"an import finder {cls.__name__} from {module} was added")
     mine = os.path.realpath(os.path.join(cwd, "course_checks.py"))
     if os.path.isdir(os.path.join(cwd, "course_checks")) or any(
             n.startswith("course_checks.") and n != "course_checks.py" for n in os.listdir(cwd)):
@@ -154,9 +159,9 @@ def preamble(trusted_prefixes: list[str], log_path: str) -> str:
     return _PREAMBLE.replace("@ARGS@", f"{tuple(trusted_prefixes)!r}, {log_path!r}, {GUARD_EXIT!r}")
 
 
-def probe_expression(cwd: str, checks_sha256: str | None) -> str:
+def probe_expression(cwd: str, checks_sha256: str | None, trusted: tuple[str, ...] = ()) -> str:
     """One expression (for ``user_expressions``) that defines and runs the probe in a fresh namespace."""
-    call = f"_probe({cwd!r}, {checks_sha256!r})"
+    call = f"_probe({cwd!r}, {checks_sha256!r}, {tuple(trusted)!r})"
     return f"(lambda ns: (exec({_PROBE!r}, ns), eval({call!r}, ns))[1])({{'get_ipython': get_ipython}})"
 
 

@@ -244,6 +244,9 @@ def write_report() -> None:
             figures = o["figures"].replace("|", "/").replace("\n", " ")
             lines.append(f"| {o['name']} | {o['status']} | {o['seconds']:.0f} s | {figures} |")
         lines.append("")
+    notes = RESULTS / "gpu_validation_notes.md"  # what a person found out about a row after the run
+    if notes.exists():
+        lines += ["## Notes on these runs", "", notes.read_text().strip(), ""]
     REPORT.write_text("\n".join(lines))
 
 

@@ -92,6 +92,22 @@ import importlib
 importlib.reload = lambda module: module
 """
 
+IMPORT_FINDER = """
+import importlib.abc, importlib.util, sys, types
+class _Fake(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    # serves a course_checks whose every check passes, whenever a test imports it afresh
+    def find_spec(self, name, path=None, target=None):
+        return importlib.util.spec_from_loader(name, self) if name == "course_checks" else None
+    def create_module(self, spec):
+        fake = types.ModuleType(spec.name)
+        fake.__getattr__ = lambda attr: (lambda *a, **k: None)
+        return fake
+    def exec_module(self, module):
+        pass
+sys.meta_path.insert(0, _Fake())
+sys.modules.pop("course_checks", None)
+"""
+
 APPEND_COURSE_CHECKS = """
 for _path in ("course_checks.py", "@COURSE@/solutions/gpu_monitoring_dashboard/course_checks.py"):
     try:

@@ -88,6 +88,7 @@ def dashboard_cases(course: Path, subs: Path) -> dict:
         "attack_code_rewrite": (on(release, "track", X.CODE_REWRITE), 0, True),
         "attack_shadow_package": (on(release, "track", X.SHADOW_PACKAGE), 0, True),
         "attack_sys_modules": (on(release, "track", X.SYS_MODULES_SHADOW), 0, True),
+        "attack_import_finder": (on(release, "track", X.IMPORT_FINDER), 0, True),
         "attack_append_course_checks": (on(release, "track", X.APPEND_COURSE_CHECKS), 0, True),
         "attack_read_solutions": (on(release, "track", X.READ_SOLUTIONS), 0, True),
         "attack_prefilled_outputs": (prefilled(release), 0, True),
@@ -208,6 +209,7 @@ def test_nothing_of_the_grader_reaches_a_submission(dashboard):
 def test_the_guard_names_what_it_stopped(dashboard):
     notes = {s: " ".join(r["notes"] + r["review"]) for s, r in dashboard["rows"].items()}
     assert "an input transformer was installed" in notes["attack_input_transformer"]
+    assert "an import finder _Fake from __main__ was added" in notes["attack_import_finder"]
     assert "an AST transformer was installed" in notes["attack_ast_transformer"]
     assert "run_cell was replaced" in notes["attack_run_cell_instance"]
     assert "run_cell was replaced (in its class)" in notes["attack_run_cell_class"]
