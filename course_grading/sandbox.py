@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import resource
 import shutil
 import stat
 import subprocess
@@ -48,6 +49,12 @@ HOSTNAME = "sandbox"
 
 class SandboxUnavailable(RuntimeError):
     """The machine cannot sandbox a kernel (no bwrap, no namespaces, not root)."""
+
+
+def _within_hard_limit(value: int, which: int) -> int:
+    """``value``, or the current hard limit of ``which`` when that is lower."""
+    hard = resource.getrlimit(which)[1]
+    return value if hard == resource.RLIM_INFINITY else min(value, hard)
 
 
 @dataclass
@@ -101,10 +108,16 @@ class Sandbox:
         for key, value in sorted(env.items()):
             args += ["--setenv", key, value]
         lim = self.limits
+        # never above the hard limits the grader itself runs under (a container started with
+        # --ulimit nproc=1000): prlimit runs without privileges there and may only lower them
+        nproc = _within_hard_limit(lim.processes, resource.RLIMIT_NPROC)
+        fsize = _within_hard_limit(lim.file_bytes, resource.RLIMIT_FSIZE)
+        nofile = _within_hard_limit(lim.open_files, resource.RLIMIT_NOFILE)
+        cpu = _within_hard_limit(lim.cpu_s, resource.RLIMIT_CPU)
         args += ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
                  "--inh-caps=-all", "--bounding-set=-all", "--",
-                 "prlimit", f"--nproc={lim.processes}", f"--fsize={lim.file_bytes}", f"--nofile={lim.open_files}",
-                 f"--cpu={lim.cpu_s}", "--core=0", "--", *cmd]
+                 "prlimit", f"--nproc={nproc}", f"--fsize={fsize}", f"--nofile={nofile}",
+                 f"--cpu={cpu}", "--core=0", "--", *cmd]
         return args
 
     def environment(self, home: Path, pythonpath: list[str]) -> dict[str, str]:

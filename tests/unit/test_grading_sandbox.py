@@ -145,3 +145,17 @@ def test_a_zip_that_unpacks_to_too_much_is_refused(tmp_path):
     assert found["escape"].folder is None and "outside the archive" in found["escape"].problems[0]
     assert found["fine"].folder == tmp_path / "unpacked" / "fine" / "hw"
     assert not (tmp_path / "evil.ipynb").exists()
+
+
+def test_the_sandbox_never_asks_for_more_than_the_hard_limits(tmp_path, monkeypatch):
+    """In a container started with --ulimit nproc=1000, prlimit (unprivileged by then) may only lower."""
+    import resource
+
+    real = resource.getrlimit
+    monkeypatch.setattr(sandbox.resource, "getrlimit",
+                        lambda which: (1000, 1000) if which == resource.RLIMIT_NPROC else real(which))
+    work, run = tmp_path / "work", tmp_path / "run"
+    work.mkdir()
+    run.mkdir()
+    cmd = sandbox.Sandbox(uid=61003).command(["python"], work, run, {"PATH": "/usr/bin"})
+    assert "--nproc=1000" in cmd and f"--nproc={sandbox.Limits().processes}" not in cmd
