@@ -146,9 +146,12 @@ def test_csv_gradebook_and_nbgrader_export_agree(graded):
     assert set(csv_rows) == set(graded["rows"])
     assert csv_rows["os_exit_in_part3"]["score"] == "4" and csv_rows["os_exit_in_part3"][f"{NB}:test_track"] == "2"
     assert csv_rows["bad id"]["status"] == "error" and csv_rows["bad id"]["score"] == ""
-    done = nbgrader("export", "--to", "exported.csv", cwd=course)
+    # nbgrader_config.py sends `nbgrader export` to the ignored grading-reports/ (student grades
+    # must never land at the repository root, where they could be committed)
+    done = nbgrader("export", cwd=course)
     assert done.returncode == 0, done.stderr[-2000:]
-    with open(course / "exported.csv", newline="") as f:
+    assert not (course / "grades.csv").exists()
+    with open(course / "grading-reports" / "nbgrader-export.csv", newline="") as f:
         exported = {r["student_id"]: float(r["score"]) for r in csv.DictReader(f) if r["assignment"] == A}
     assert exported == {s: float(r["score"]) for s, r in csv_rows.items() if r["score"]}
 
@@ -213,8 +216,8 @@ def test_plain_nbgrader_autograde_uses_the_course_config(course: Path):
     assert nbgrader("generate_assignment", A, "--force", cwd=course).returncode == 0
     done = nbgrader("autograde", A, cwd=course)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert nbgrader("export", "--to", "grades.csv", cwd=course).returncode == 0
-    with open(course / "grades.csv", newline="") as f:
+    assert nbgrader("export", cwd=course).returncode == 0  # to the ignored grading-reports/
+    with open(course / "grading-reports" / "nbgrader-export.csv", newline="") as f:
         assert [(r["student_id"], float(r["score"])) for r in csv.DictReader(f)] == [("zed", 6.0)]
 
 
