@@ -9,6 +9,7 @@ benchmarks stop with one line and exit code 128 + the signal's number.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -79,7 +80,7 @@ def _raise_interrupted(signum, _frame):
     raise Interrupted(signum)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, exit_now_on_signal: bool = False) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = " ".join(argv[:2]) if argv[:1] == ["bench"] else " ".join(argv[:1])
     previous = signal.signal(signal.SIGTERM, _raise_interrupted)  # SIGTERM ends a benchmark like Ctrl-C
@@ -92,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         print(f"{PROG} {command}: stopped by {signal.Signals(signum).name}; nothing more was written",
               file=sys.stderr)
+        if exit_now_on_signal:
+            # The interrupt may have landed anywhere, also in the clean-up that stops a benchmark's
+            # sampler thread: leave now rather than wait at exit for a thread nobody will stop.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(128 + signum)
         return 128 + signum
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -131,3 +138,8 @@ def _dispatch(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def console_main() -> int:
+    """The `course-utils` command: a command-line process, so a signal ends it at once."""
+    return main(exit_now_on_signal=True)
