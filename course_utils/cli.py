@@ -83,7 +83,9 @@ def _raise_interrupted(signum, _frame):
 def main(argv: list[str] | None = None, exit_now_on_signal: bool = False) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = " ".join(argv[:2]) if argv[:1] == ["bench"] else " ".join(argv[:1])
-    previous = signal.signal(signal.SIGTERM, _raise_interrupted)  # SIGTERM ends a benchmark like Ctrl-C
+    # SIGTERM ends a benchmark like Ctrl-C; SIGINT is set too, since a process started in the
+    # background by a shell inherits it ignored and Python then installs no handler of its own
+    previous = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return _dispatch(argv)
     except BadInput as exc:
@@ -101,7 +103,8 @@ def main(argv: list[str] | None = None, exit_now_on_signal: bool = False) -> int
             os._exit(128 + signum)
         return 128 + signum
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _dispatch(argv: list[str]) -> int:
