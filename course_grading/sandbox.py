@@ -45,6 +45,7 @@ MAX_KEPT_TOTAL = 32 << 20
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_NAME = "course-grading"
 HOSTNAME = "sandbox"
+SANDBOX_USER = "student"  # the name the sandbox's /etc/passwd gives the kernel's uid
 
 
 class SandboxUnavailable(RuntimeError):
@@ -105,6 +106,17 @@ class Sandbox:
         hosts = rundir / "hosts"  # the sandbox's own name must resolve (torchrun's rendezvous uses it)
         hosts.write_text(f"127.0.0.1\tlocalhost {HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
         args += ["--ro-bind", str(hosts), "/etc/hosts"]
+        # the uid must have a name: getpass.getuser() and pwd.getpwuid() raise KeyError for an
+        # unknown uid (torch's compile cache on the GPU did, failing every DDP job); the host's own
+        # user list stays hidden
+        home = env.get("HOME", "/nonexistent")
+        accounts = {"passwd": f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
+                              f"{SANDBOX_USER}:x:{self.uid}:{self.uid}:{SANDBOX_USER}:{home}:/usr/sbin/nologin\n"
+                              "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+                    "group": f"root:x:0:\n{SANDBOX_USER}:x:{self.uid}:\nnogroup:x:65534:\n"}
+        for name, text in accounts.items():
+            (rundir / name).write_text(text)
+            args += ["--ro-bind", str(rundir / name), f"/etc/{name}"]
         for key, value in sorted(env.items()):
             args += ["--setenv", key, value]
         lim = self.limits
@@ -124,7 +136,7 @@ class Sandbox:
         env = {key: os.environ[key] for key in PASSED_ENV if key in os.environ}
         env.update(PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
                    HOME=str(home), PYTHONPATH=os.pathsep.join(pythonpath), MPLCONFIGDIR=str(home / "mpl"),
-                   PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="agg")
+                   PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="agg", USER=SANDBOX_USER, LOGNAME=SANDBOX_USER)
         if not self.gpus:
             env["CUDA_VISIBLE_DEVICES"] = ""
         return env

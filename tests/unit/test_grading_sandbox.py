@@ -159,3 +159,41 @@ def test_the_sandbox_never_asks_for_more_than_the_hard_limits(tmp_path, monkeypa
     run.mkdir()
     cmd = sandbox.Sandbox(uid=61003).command(["python"], work, run, {"PATH": "/usr/bin"})
     assert "--nproc=1000" in cmd and f"--nproc={sandbox.Limits().processes}" not in cmd
+
+
+def test_the_sandbox_uid_has_a_name(tmp_path, monkeypatch):
+    """getpass.getuser() and pwd.getpwuid() raise KeyError for a uid without a passwd entry:
+    torch's compile cache called them and failed every DDP job in the sandbox on the GPU machine."""
+    monkeypatch.setattr(sandbox, "_dev_entries", lambda: DEV)
+    work, run = tmp_path / "work", tmp_path / "run"
+    work.mkdir()
+    run.mkdir()
+    box = sandbox.Sandbox(uid=61004)
+    env = box.environment(run, [])
+    assert env["USER"] == env["LOGNAME"] == "student"
+    cmd = " ".join(box.command(["true"], work, run, env))
+    assert f"--ro-bind {run}/passwd /etc/passwd" in cmd and f"--ro-bind {run}/group /etc/group" in cmd
+    assert f"student:x:61004:61004:student:{run}:" in (run / "passwd").read_text()
+
+
+def test_inside_the_sandbox_the_uid_resolves_to_a_name(tmp_path):
+    try:
+        sandbox.check_available()
+    except sandbox.SandboxUnavailable as exc:
+        pytest.skip(f"no sandbox here: {exc}")
+    import subprocess
+    import sys
+    work, run = tmp_path / "work", tmp_path / "run"
+    work.mkdir()
+    (run / "home").mkdir(parents=True)
+    for path in (tmp_path, work, run, run / "home"):
+        os.chmod(path, 0o755)
+    box = sandbox.Sandbox(uid=61005)
+    env = box.environment(run / "home", sandbox.kernel_pythonpath())
+    env.pop("USER")  # pwd itself must answer, not just the environment
+    env.pop("LOGNAME")
+    probe = "import getpass, os, pwd; print(os.getuid(), pwd.getpwuid(os.getuid()).pw_name, getpass.getuser())"
+    done = subprocess.run(box.command([sys.executable, "-c", probe], work, run, env),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["61005", "student", "student"]
