@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from course_utils.telemetry import Sampler, open_backend  # noqa: E402
+from course_utils.units import GIB  # noqa: E402
 from course_utils.widgets.model import DashboardModel  # noqa: E402
 
 SMI_FIELDS = ("index", "memory.used", "memory.total", "utilization.gpu", "power.draw", "temperature.gpu", "clocks.sm")
@@ -113,7 +114,7 @@ def train(stop: threading.Event, ready: threading.Event, stats: dict, device: st
                 stop.wait(0.7)  # rest: utilisation falls, power follows
                 work_until = time.monotonic() + 2.0
         if on_gpu:
-            stats["peak_allocated_gib"] = torch.cuda.max_memory_allocated(device) / 1024**3
+            stats["peak_allocated_gib"] = torch.cuda.max_memory_allocated(device) / GIB
     except Exception as exc:  # reported by the main thread
         stats["error"] = f"{type(exc).__name__}: {exc}"
         ready.set()

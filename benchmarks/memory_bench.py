@@ -35,7 +35,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MiB, GiB = 1024**2, 1024**3
+sys.path.insert(0, str(ROOT))  # course_utils from this checkout, installed or not
+
+from course_utils.units import GIB, MIB  # noqa: E402
+
 PARTS = ("cap", "frag-default", "frag-expandable", "cache")
 FRAG_CONFIG = {"frag-default": None, "frag-expandable": "expandable_segments:True"}
 
@@ -70,12 +73,12 @@ def part_cap(cap_gib: float, quick: bool) -> dict:
     from course_utils.memory import forward_in_chunks, set_memory_fraction
 
     total = torch.cuda.get_device_properties(0).total_memory
-    fraction = set_memory_fraction(cap_gib * GiB / total)
+    fraction = set_memory_fraction(cap_gib * GIB / total)
     cap = fraction.cap_bytes
     out: dict = {"cap_bytes": cap, "fraction": fraction.fraction, "total_bytes": total}
 
     # (a) the fraction enforced: just under works, just over raises
-    margin = 64 * MiB
+    margin = 64 * MIB
     try:
         t = torch.empty(cap - margin, dtype=torch.uint8, device="cuda")
         del t
@@ -145,9 +148,9 @@ def _frag_workload(torch, steps: int, seed: int = 0) -> dict:
         acts = []
         try:
             for layer in range(6):
-                acts.append(torch.empty(length * 2 * MiB * (1 + layer % 3), dtype=torch.uint8, device="cuda"))
+                acts.append(torch.empty(length * 2 * MIB * (1 + layer % 3), dtype=torch.uint8, device="cuda"))
                 if layer == 2 and step % 3 == 0:  # lands inside a cached block and pins its segment
-                    keep.append(torch.empty(rng.randint(2, 6) * MiB, dtype=torch.uint8, device="cuda"))
+                    keep.append(torch.empty(rng.randint(2, 6) * MIB, dtype=torch.uint8, device="cuda"))
         except torch.cuda.OutOfMemoryError:
             ooms += 1
         reserved, allocated = torch.cuda.memory_reserved(0), torch.cuda.memory_allocated(0)
@@ -178,9 +181,9 @@ def part_frag(config: str | None, cap_gib: float, quick: bool) -> dict:
     torch.cuda.reset_peak_memory_stats(0)
     torch.cuda.reset_accumulated_memory_stats(0)
     total = torch.cuda.get_device_properties(0).total_memory
-    torch.cuda.set_per_process_memory_fraction(cap_gib * GiB / total, 0)
+    torch.cuda.set_per_process_memory_fraction(cap_gib * GIB / total, 0)
     out["capped"] = _frag_workload(torch, steps)
-    out["capped"]["cap_bytes"] = int(cap_gib * GiB)
+    out["capped"]["cap_bytes"] = int(cap_gib * GIB)
     return out
 
 

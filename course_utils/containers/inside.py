@@ -13,13 +13,13 @@ from pathlib import Path
 
 from ..telemetry.errors import NoGpuError
 from ..telemetry.nvml_backend import load_nvml
+from ..units import GIB, MIB
 
 # Variables the NVIDIA Container Toolkit reads (or CUDA images set), and CUDA's own selector.
 NVIDIA_VARIABLES = ("NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "NVIDIA_REQUIRE_CUDA",
                     "NVIDIA_MIG_CONFIG_DEVICES", "CUDA_VISIBLE_DEVICES", "CUDA_MPS_PIPE_DIRECTORY",
                     "CUDA_MPS_PINNED_DEVICE_MEM_LIMIT")
 DOCKER_DEFAULT_SHM = 64 << 20  # docker gives a container a 64 MiB /dev/shm unless told otherwise
-MIB = 1 << 20
 
 
 def nvidia_env(env: Mapping[str, str] | None = None) -> dict[str, str | None]:
@@ -97,7 +97,7 @@ def mig_status(loader: Callable = load_nvml) -> list[MigInfo] | str:
                     uuid = nvml.nvmlDeviceGetUUID(mig)
                     uuid = uuid.decode() if isinstance(uuid, bytes) else uuid
                     total = nvml.nvmlDeviceGetMemoryInfo(mig).total
-                    devices.append(f"{uuid} ({total / (1 << 30):.0f} GiB)")
+                    devices.append(f"{uuid} ({total / GIB:.0f} GiB)")
             state = {0: "disabled", 1: "enabled"}
             out.append(MigInfo(i, name, state.get(current, str(current)),
                                None if pending == current else state.get(pending, str(pending)), tuple(devices)))

@@ -28,6 +28,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from ..containers.gpus import DaemonWouldReject, GpusParseError, driver_capabilities, parse_gpus_value, visible_devices
+from ..units import MIB
 from .compat import check_runtime_on_driver
 from .doctor import FAIL, Check, Context, format_report, run_checks
 
@@ -82,7 +83,7 @@ class SimulatedNvml:
         return 700_000
 
     def nvmlDeviceGetMemoryInfo(self, h, version=None):
-        return SimpleNamespace(used=0, total=143771 * 2**20, free=143771 * 2**20)
+        return SimpleNamespace(used=0, total=143771 * MIB, free=143771 * MIB)
 
     def nvmlDeviceGetUtilizationRates(self, h):
         return SimpleNamespace(gpu=0, memory=0)

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from ..bench.fast_step import StepOptions, build_step, make_optimizer
 from ..data import load_dataset
+from ..units import GIB
 from .checkpoint import FILENAME as CHECKPOINT_FILE
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -38,7 +39,6 @@ from .env import DistEnv, end_process_group, init_from_torchrun, single_env
 from .models import build_model
 
 MODES = ("single", "dataparallel", "ddp")
-GIB = 1024**3
 EventSink = Callable[[dict], None]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ..units import MIB
 from ..selfcheck import Feedback, Question, Quiz, first_failure
 
 
@@ -41,7 +42,7 @@ def check_scraped_value(value, sampler, gpu: int = 0) -> Feedback:
     last snapshots (the exporter serves the latest snapshot, never a new reading)."""
     number = _number(value)
     recent = [g.memory_used_mib for snap in sampler.window(60.0) for g in snap.gpus if g.index == gpu]
-    recent_bytes = [m * 1024 * 1024 for m in recent if m is not None]
+    recent_bytes = [m * MIB for m in recent if m is not None]
     return first_failure(
         f"Exercise: GPU {gpu}'s memory from the exporter",
         [(value is not None, "`fb_used` is still None.",

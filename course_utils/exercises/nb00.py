@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from ..diagnostics.lab import SimulatedNvml
+from ..units import MIB
 from ..selfcheck import Feedback, first_failure
 
 __all__ = ["check_failed_checks", "check_read_gpus"]
@@ -28,8 +29,8 @@ class _RecordingNvml(SimulatedNvml):
     def nvmlDeviceGetMemoryInfo(self, h, version=None):
         from types import SimpleNamespace
 
-        total = 143771 * 2**20
-        used = self.used_mib[h.index] * 2**20
+        total = 143771 * MIB
+        used = self.used_mib[h.index] * MIB
         return SimpleNamespace(used=used, total=total, free=total - used)
 
 

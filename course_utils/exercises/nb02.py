@@ -10,6 +10,7 @@ from ..containers import check_command, find_docker, parse_size
 from ..containers.gpus import DaemonWouldReject, GpusParseError, driver_capabilities, parse_gpus_value, visible_devices
 from ..diagnostics.doctor import FAIL
 from ..diagnostics.lab import LAB_STEPS, Scenario, diagnose
+from ..units import GIB, MIB
 from ..selfcheck import Feedback, first_failure
 
 __all__ = ["GOALS", "check_gpus_goals", "check_host_gpu", "check_lab", "check_shm"]
@@ -92,7 +93,7 @@ def check_shm(needed_mib, shm_size: str | None) -> Feedback:
     title = "Exercise 3: shared memory for DataLoader workers"
     b = BATCH
     per_batch = b["batch_size"] * b["shape"][0] * b["shape"][1] * b["shape"][2] * b["bytes_per_value"]
-    expected = per_batch * b["num_workers"] * b["prefetch_factor"] / 2**20
+    expected = per_batch * b["num_workers"] * b["prefetch_factor"] / MIB
     try:
         size = parse_size(str(shm_size)) if shm_size else None
     except (ValueError, TypeError):
@@ -107,9 +108,9 @@ def check_shm(needed_mib, shm_size: str | None) -> Feedback:
          "keeps prefetch_factor batches queued; a MiB is 2**20 bytes."),
         (shm_size is not None, "`shm_size` is still None.", "Write a --shm-size value such as '512m'."),
         (size != -1, f"docker cannot read {shm_size!r} as a size.", "Use a number with b, k, m or g."),
-        (size is not None and size >= expected * 2**20, f"{shm_size} is smaller than the queued batches.",
+        (size is not None and size >= expected * MIB, f"{shm_size} is smaller than the queued batches.",
          "Round up, with room for the rest (NCCL uses /dev/shm too)."),
-        (size is not None and size <= 64 * 2**30, f"{shm_size} is more than this job can use.",
+        (size is not None and size <= 64 * GIB, f"{shm_size} is more than this job can use.",
          "Ask for what the job needs plus headroom; /dev/shm counts against the container's memory."),
     ], success="Right: Docker's default of 64 MiB would not hold these batches; workers would die with "
                "'bus error'. --ipc=host is the other way out.")

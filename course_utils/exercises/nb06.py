@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from course_utils.selfcheck import Feedback, first_failure
 
-MiB = 1024**2
-
 # Exercise 1: the tensors the learner sizes (shape, dtype name, bytes per element)
 TENSORS = {
     "x": ((2048, 1024), "float32", 4),

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ._units import fmt_bytes
+from ..units import fmt_bytes
 
 CPU_NOTE = "CPU: GPU memory not measured; wall time only"
 

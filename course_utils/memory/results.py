@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-MiB, GiB = 1024**2, 1024**3
+from ..units import GIB, MIB
+
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "memory.json"
 NOT_MEASURED = ("not measured yet: run `python benchmarks/memory_bench.py --out docs/results/memory.json` "
                 "on a GPU machine")
@@ -26,7 +27,7 @@ def load_results(path: str | Path | None = None) -> dict | None:
 
 
 def _gib(n) -> str:
-    return "n/a" if n is None else f"{n / GiB:.2f} GiB"
+    return "n/a" if n is None else f"{n / GIB:.2f} GiB"
 
 
 def _cap_lines(cap: dict) -> list[str]:
@@ -36,8 +37,8 @@ def _cap_lines(cap: dict) -> list[str]:
         return ["cap: not run"]
     return [
         f"per-process fraction {cap['fraction']:.4f} -> cap {_gib(cap['cap_bytes'])}",
-        f"  cap - {cap['margin_bytes'] // MiB} MiB: {'allocated' if cap['under_cap_ok'] else 'FAILED'}; "
-        f"cap + {cap['margin_bytes'] // MiB} MiB: {'OutOfMemoryError' if cap['over_cap_raised'] else 'NOT refused'}",
+        f"  cap - {cap['margin_bytes'] // MIB} MiB: {'allocated' if cap['under_cap_ok'] else 'FAILED'}; "
+        f"cap + {cap['margin_bytes'] // MIB} MiB: {'OutOfMemoryError' if cap['over_cap_raised'] else 'NOT refused'}",
         f"  batch {cap['batch']} x hidden {cap['hidden']}: full batch {'fits' if cap['full_batch_fits'] else 'OOM'}; "
         f"forward_in_chunks used chunk {cap['chunk_used']} after {cap['ooms_during_recovery']} more OOM(s), "
         f"{cap['recovered_s']:.2f} s (same chunk from the start {cap['same_chunk_from_start_s']:.2f} s)",

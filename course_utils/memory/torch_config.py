@@ -20,7 +20,7 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 
-from ._units import fmt_bytes
+from ..units import fmt_bytes
 
 ENV = "PYTORCH_ALLOC_CONF"
 ALIAS = "PYTORCH_CUDA_ALLOC_CONF"  # the old name; PyTorch before 2.9 reads only this one

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._units import fmt_bytes
+from ..units import fmt_bytes
 from .torch_config import cuda_index
 
 VIEWER = "https://pytorch.org/memory_viz"

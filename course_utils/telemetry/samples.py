@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-MIB = 1024 * 1024
+from ..units import MIB
 
 # The metrics the sampler reads on its default path, in the order they are
 # shown and logged. Throughput (PCIe/NVLink) is deliberately absent: one PCIe

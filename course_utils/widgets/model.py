@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..telemetry import AlertEvent, AlertRule, DeviceInfo, GpuSample, ProcessSample, Snapshot, ThresholdAlerts
+from ..units import GIB
 from .binning import MAX, MEAN, BinnedSeries
-
-GIB = 1024**3
 
 # Selectable time windows (label -> seconds), shortest first.
 WINDOWS: dict[str, float] = {"1 min": 60.0, "5 min": 300.0, "15 min": 900.0, "1 h": 3600.0}

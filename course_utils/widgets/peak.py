@@ -13,6 +13,7 @@ import html
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from ..units import GIB
 from .render import bar
 
 # Just what this card needs (the dashboard's full style sheet is not repeated in every output).
@@ -26,7 +27,6 @@ border-radius:3px;overflow:hidden}
 .cud-pk .cud-bar span{position:relative;padding-left:6px;line-height:16px;font-size:11px}
 </style>"""
 
-GIB = 1024**3
 
 
 def _total_bytes(device: str) -> int | None:

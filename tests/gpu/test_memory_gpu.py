@@ -14,10 +14,10 @@ from course_utils.memory import (
     record_memory_history,
     set_memory_fraction,
 )
+from course_utils.units import GIB, MIB
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU with CUDA")]
-MiB, GiB = 1024**2, 1024**3
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def capped():
     """Cap this process at ~2 GiB of the GPU; undo afterwards so other tests get the whole GPU."""
     torch.cuda.empty_cache()
     total = torch.cuda.get_device_properties(0).total_memory
-    result = set_memory_fraction(2 * GiB / total)
+    result = set_memory_fraction(2 * GIB / total)
     yield result
     torch.cuda.set_per_process_memory_fraction(1.0, 0)
     torch.cuda.empty_cache()
@@ -33,30 +33,30 @@ def capped():
 
 def wide(x):
     # 64 MiB of float32 intermediate per sample: 32 samples need 2 GiB at once and do not fit under the cap
-    h = x[:, :1].expand(-1, 16 * MiB).contiguous() * 2.0
+    h = x[:, :1].expand(-1, 16 * MIB).contiguous() * 2.0
     return h.sum(dim=1, keepdim=True) + x
 
 
 def test_peak_memory_sees_a_known_allocation():
     torch.cuda.synchronize()
     with peak_memory(label="256 MiB") as r:
-        t = torch.empty(256 * MiB, dtype=torch.uint8, device="cuda")
+        t = torch.empty(256 * MIB, dtype=torch.uint8, device="cuda")
         del t
-    assert r.on_gpu and r.added_peak_bytes >= 256 * MiB
+    assert r.on_gpu and r.added_peak_bytes >= 256 * MIB
     assert r.end_bytes == r.start_bytes
 
 
 def test_fraction_is_enforced(capped):
-    assert capped.applied and abs(capped.cap_bytes - 2 * GiB) < 2 * MiB
+    assert capped.applied and abs(capped.cap_bytes - 2 * GIB) < 2 * MIB
     # The fraction caps everything this process's allocator has reserved, including blocks still
     # held by tensors of earlier tests in this process (seen on an H200: 98 MiB live, 162 MiB cached).
     torch.cuda.empty_cache()
     room = capped.cap_bytes - torch.cuda.memory_reserved()
-    ok = torch.empty(room - 64 * MiB, dtype=torch.uint8, device="cuda")
+    ok = torch.empty(room - 64 * MIB, dtype=torch.uint8, device="cuda")
     del ok
     torch.cuda.empty_cache()
     with pytest.raises(torch.cuda.OutOfMemoryError):
-        torch.empty(capped.cap_bytes + 128 * MiB, dtype=torch.uint8, device="cuda")
+        torch.empty(capped.cap_bytes + 128 * MIB, dtype=torch.uint8, device="cuda")
 
 
 def test_forward_in_chunks_recovers_from_a_real_oom(capped):
@@ -75,7 +75,7 @@ def test_forward_in_chunks_recovers_from_a_real_oom(capped):
 
 def test_one_sample_too_big_raises_the_clear_error(capped):
     def huge(x):
-        return x[:, :1].expand(-1, 3 * GiB // 4).contiguous()
+        return x[:, :1].expand(-1, 3 * GIB // 4).contiguous()
 
     with pytest.raises(ChunkOOMError, match="single sample"):
         forward_in_chunks(huge, torch.randn(4, 1, device="cuda"))
@@ -107,17 +107,17 @@ def test_accumulation_recovers_and_matches_the_full_batch(capped):
 def test_snapshot_records_allocations(tmp_path):
     path = tmp_path / "snap.pickle"
     with record_memory_history(path) as snap:
-        t = torch.empty(32 * MiB, dtype=torch.uint8, device="cuda")
+        t = torch.empty(32 * MIB, dtype=torch.uint8, device="cuda")
         del t
     assert snap.on_gpu and path.stat().st_size > 0
     assert snap.summary["events"].get("alloc", 0) >= 1
-    assert snap.summary["largest_alloc_bytes"] >= 32 * MiB
+    assert snap.summary["largest_alloc_bytes"] >= 32 * MIB
 
 
 def test_report_on_gpu_has_figures():
-    keep = torch.empty(8 * MiB, dtype=torch.uint8, device="cuda")
+    keep = torch.empty(8 * MIB, dtype=torch.uint8, device="cuda")
     report = memory_report()
-    assert report.on_gpu and report.allocated >= 8 * MiB and report.reserved >= report.allocated
+    assert report.on_gpu and report.allocated >= 8 * MIB and report.reserved >= report.allocated
     assert "Allocated memory" in report.summary or "allocated" in report.summary.lower()
     del keep
 

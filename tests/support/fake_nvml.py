@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pynvml as _real
 
-MIB = 1024 * 1024
+from course_utils.units import MIB
 
 
 class FakeNvml:

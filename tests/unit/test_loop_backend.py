@@ -6,8 +6,8 @@ import torch
 
 from course_utils.telemetry import LoopDrivenBackend, Sampler
 from course_utils.telemetry.loop_backend import allocator_bytes, segments_for, tensor_bytes
-from course_utils.telemetry.samples import MIB
 from course_utils.telemetry.simulated_backend import CONTEXT_MIB
+from course_utils.units import MIB
 
 
 class FakeClock:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from course_utils.units import GIB, MIB
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "memory_bench.py"
 
@@ -25,19 +27,18 @@ def bench():
 
 def fake_results(name, args):
     """Part results of the shape the GPU children print (inputs for the table, not measurements)."""
-    GiB = 1024**3
     if name == "cap":
-        return {"cap_bytes": 6 * GiB, "fraction": 0.0427, "total_bytes": 140 * GiB, "under_cap_ok": True,
-                "over_cap_raised": True, "margin_bytes": 64 * 1024**2, "batch": 32768, "hidden": 65536,
+        return {"cap_bytes": 6 * GIB, "fraction": 0.0427, "total_bytes": 140 * GIB, "under_cap_ok": True,
+                "over_cap_raised": True, "margin_bytes": 64 * MIB, "batch": 32768, "hidden": 65536,
                 "full_batch_fits": False, "chunk_used": 8192, "ooms_during_recovery": 2, "recovered_s": 0.5,
                 "same_chunk_from_start_s": 0.3, "reference_chunk": 512, "equal_to_reference": True,
                 "max_abs_diff": 0.0}
     if name.startswith("frag"):
-        run = {"peak_allocated": GiB, "peak_reserved": 2 * GiB, "peak_reserved_over_peak_allocated": 2.0,
-               "max_reserved_minus_allocated": GiB, "num_device_alloc": 40, "ooms": 1, "num_alloc_retries": 3}
+        run = {"peak_allocated": GIB, "peak_reserved": 2 * GIB, "peak_reserved_over_peak_allocated": 2.0,
+               "max_reserved_minus_allocated": GIB, "num_device_alloc": 40, "ooms": 1, "num_alloc_retries": 3}
         return {"uncapped": run, "capped": run}
     if name == "cache":
-        r = {"median_step_ms": 2.0, "reserved_after_step_min": GiB, "reserved_after_step_max": GiB,
+        r = {"median_step_ms": 2.0, "reserved_after_step_min": GIB, "reserved_after_step_max": GIB,
              "cudamalloc_per_step": 0.0}
         return {"keep_cache": r, "empty_cache_each_step": {**r, "median_step_ms": 3.0, "cudamalloc_per_step": 5.0},
                 "slowdown": 1.5}

@@ -13,7 +13,7 @@ from support.fake_nvml import FakeNvml
 from course_utils.cli import main as cli_main
 from course_utils.telemetry import NvmlBackend, Sampler, SimulatedBackend
 from course_utils.telemetry.prometheus import GPU_METRICS, parse_address, start_exporter
-from course_utils.telemetry.samples import MIB
+from course_utils.units import MIB
 
 
 class CountingBackend:

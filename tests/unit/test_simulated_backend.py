@@ -3,7 +3,7 @@ import itertools
 import pytest
 
 from course_utils.telemetry import SimulatedBackend, open_backend
-from course_utils.telemetry.samples import MIB
+from course_utils.units import MIB
 
 
 def trace(backend, n):

@@ -21,7 +21,7 @@ from course_utils.telemetry import (
     ThresholdAlerts,
     read_metrics_csv,
 )
-from course_utils.telemetry.samples import MIB
+from course_utils.units import MIB
 
 
 def snap_with(t, **fields):

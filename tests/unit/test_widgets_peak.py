@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from course_utils.memory import PeakResult
+from course_utils.units import GIB
 from course_utils.widgets import peak_html, show_peak_memory
-
-GIB = 1024**3
 
 
 def test_cpu_block_shows_running_then_the_time_and_why_memory_is_absent():
