@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..inputs import output_file, write_error
 from ..telemetry import NoGpuError, NvmlBackend, Sampler, SimulatedBackend
+from ..telemetry.nvml import load_nvml
 from ..telemetry.simulated_backend import MAX_GPUS
 
 
@@ -92,16 +93,15 @@ def run(gpus: int | None = None, simulate: int | None = None, quick: bool = Fals
     backend = None
     if simulate is None:
         try:
-            import pynvml
-
-            probe = NvmlBackend(nvml=pynvml)
+            nvml = load_nvml()
+            probe = NvmlBackend(nvml=nvml)
             count = probe.device_count()
             probe.close()
             indices = list(range(count if gpus is None else min(gpus, count)))
-            backend = NvmlBackend(indices=indices, nvml=pynvml)
+            backend = NvmlBackend(indices=indices, nvml=nvml)
             result.update(backend="nvml", gpus=len(indices), gpu_name=backend.devices()[0].name,
                           driver=backend.driver_version)
-            result["snapshot_us_raw_nvml"] = _median_us(raw_nvml_reader(pynvml, indices), repeat)
+            result["snapshot_us_raw_nvml"] = _median_us(raw_nvml_reader(nvml, indices), repeat)
         except NoGpuError as exc:
             result["nvml_unavailable"] = exc.reason.message
     if backend is None:

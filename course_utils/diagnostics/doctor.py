@@ -9,7 +9,6 @@ process with a timeout.
 from __future__ import annotations
 
 import glob
-import importlib.metadata
 import json
 import os
 import shutil
@@ -19,7 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..telemetry.errors import NoGpuError
-from ..telemetry.nvml_backend import NvmlBackend, load_nvml
+from ..telemetry.nvml import binding_versions, load_nvml
+from ..telemetry.nvml_backend import NvmlBackend
 from ..telemetry.select import course_mode, mode_banner
 from .compat import check_compute_capability, check_runtime_on_driver
 from .probes import TF_PROBE, TORCH_PROBE, run_probe
@@ -51,19 +51,16 @@ class Context:
 
 
 def check_binding(ctx: Context) -> Check:
-    try:
-        dist = importlib.metadata.distribution("nvidia-ml-py")
-    except importlib.metadata.PackageNotFoundError:
+    versions = binding_versions()
+    if versions.official is None:
         return Check("NVML Python binding", FAIL, "nvidia-ml-py is not installed",
-                     "pip install nvidia-ml-py  (it provides `import pynvml`)")
-    try:
-        importlib.metadata.distribution("pynvml")
+                     "pip install nvidia-ml-py  (it provides the `pynvml` module)")
+    if versions.deprecated_shim:
         return Check("NVML Python binding", WARN,
-                     f"nvidia-ml-py {dist.version} is installed, and so is the deprecated `pynvml` package",
+                     f"nvidia-ml-py {versions.official} is installed, and so is the deprecated `pynvml` package",
                      "pip uninstall pynvml  (the PyPI package `pynvml` is a deprecated shim; "
                      "nvidia-ml-py is the official binding)")
-    except importlib.metadata.PackageNotFoundError:
-        return Check("NVML Python binding", PASS, f"nvidia-ml-py {dist.version} (import pynvml)")
+    return Check("NVML Python binding", PASS, f"nvidia-ml-py {versions.official} (the `pynvml` module)")
 
 
 def check_nvml(ctx: Context) -> Check:

@@ -28,6 +28,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from ..containers.gpus import DaemonWouldReject, GpusParseError, driver_capabilities, parse_gpus_value, visible_devices
+from ..telemetry.errors import ERR_LIBRARY_NOT_FOUND
+from ..telemetry.nvml import load_nvml
 from ..units import MIB
 from .compat import check_runtime_on_driver
 from .doctor import FAIL, Check, Context, format_report, run_checks
@@ -35,7 +37,6 @@ from .doctor import FAIL, Check, Context, format_report, run_checks
 __all__ = ["LAB_STEPS", "Scenario", "SimulatedNvml", "diagnose", "lab_report"]
 
 SIMULATED = "SIMULATED (a modelled container on a modelled 2 x H200 host; the doctor's checks are the real ones)"
-_NVML_LIBRARY_NOT_FOUND = 12  # as in nvml.h
 _DRIVER_CUDA = {"580": "13.0", "570": "12.8", "550": "12.4", "535": "12.2", "525": "12.0"}
 
 
@@ -43,11 +44,11 @@ class SimulatedNvml:
     """Just enough of the ``pynvml`` module for the doctor: a healthy driver, or a missing library."""
 
     def __init__(self, gpus: int, driver: str, library_present: bool = True):
-        import pynvml
+        real = load_nvml()  # for its exception class and constants only: nothing real is called
 
-        self.NVMLError = pynvml.NVMLError
-        self.NVML_TEMPERATURE_GPU = pynvml.NVML_TEMPERATURE_GPU
-        self.NVML_CLOCK_SM = pynvml.NVML_CLOCK_SM
+        self.NVMLError = real.NVMLError
+        self.NVML_TEMPERATURE_GPU = real.NVML_TEMPERATURE_GPU
+        self.NVML_CLOCK_SM = real.NVML_CLOCK_SM
         self.nvmlMemory_v2 = None  # the v1 memory call is enough here
         self._gpus, self._driver, self._present = gpus, driver, library_present
         cuda = _DRIVER_CUDA.get(driver.split(".")[0], "13.0")
@@ -56,7 +57,7 @@ class SimulatedNvml:
 
     def nvmlInit(self):
         if not self._present:
-            raise self.NVMLError(_NVML_LIBRARY_NOT_FOUND)
+            raise self.NVMLError(ERR_LIBRARY_NOT_FOUND)
 
     def nvmlShutdown(self):
         pass

@@ -7,10 +7,11 @@ import stat
 import tempfile
 from pathlib import Path
 
-import pynvml
 import torch
 
 from course_utils.selfcheck import Feedback
+from course_utils.telemetry import nvml
+from course_utils.telemetry.errors import ERR_LIBRARY_NOT_FOUND, ERR_UNKNOWN
 
 # -- exercise 1: the learner's own retry loop ----------------------------------------
 
@@ -98,13 +99,14 @@ _CLUE = {
 
 
 class _FailingNvml:
-    NVMLError = pynvml.NVMLError
+    """An NVML whose ``nvmlInit`` fails with ``code``, raising the real binding's exception."""
 
     def __init__(self, code: int):
         self.code = code
+        self.NVMLError = nvml.error_class()
 
     def nvmlInit(self):
-        raise pynvml.NVMLError(self.code)
+        raise nvml.nvml_error(self.code)
 
 
 def _root(base: Path, dev: tuple[str, ...]) -> Path:
@@ -134,17 +136,17 @@ def simulated_report(scenario: str) -> str:
     with tempfile.TemporaryDirectory(prefix=f"doctor-{scenario}-") as tmp:
         base = Path(tmp)
         if scenario == "A":
-            env, dev, code, smi = {}, (), pynvml.NVML_ERROR_LIBRARY_NOT_FOUND, None
+            env, dev, code, smi = {}, (), ERR_LIBRARY_NOT_FOUND, None
         elif scenario == "B":
             env = {"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "compute"}
-            dev, code, smi = gpu_dev, pynvml.NVML_ERROR_LIBRARY_NOT_FOUND, None
+            dev, code, smi = gpu_dev, ERR_LIBRARY_NOT_FOUND, None
         elif scenario == "C":
             env = {"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility"}
-            dev, code = gpu_dev, pynvml.NVML_ERROR_UNKNOWN
+            dev, code = gpu_dev, ERR_UNKNOWN
             smi = _fake_smi(base)
         else:
             env = {"NVIDIA_VISIBLE_DEVICES": "void", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility"}
-            dev, code, smi = (), pynvml.NVML_ERROR_LIBRARY_NOT_FOUND, None
+            dev, code, smi = (), ERR_LIBRARY_NOT_FOUND, None
         ctx = Context(env=env, root=_root(base / "root", dev), nvml_loader=lambda: _FailingNvml(code),
                       which=lambda exe: smi if exe == "nvidia-smi" else None, skip_frameworks=True,
                       probe=lambda code: {})

@@ -17,47 +17,30 @@ Design rules, each learned from the tools practitioners already use
 
 from __future__ import annotations
 
-import importlib
 import os
 import time
 from collections.abc import Callable
 from types import ModuleType
 
-from .errors import NoGpuError, reason_from_nvml_error
+from .errors import (
+    DEVICE_FATAL,
+    ERR_ARGUMENT_VERSION_MISMATCH,
+    ERR_FUNCTION_NOT_FOUND,
+    ERR_NOT_SUPPORTED,
+    UNSUPPORTED,
+    NoGpuError,
+    error_code,
+    reason_from_nvml_error,
+)
+from .nvml import load_nvml
 from .samples import DeviceInfo, GpuSample, NoGpuReason, ProcessSample, Snapshot
 
-# NVML error codes, as in nvml.h (kept here so a fake NVML needs only the
-# exception classes of the real package).
-ERR_NO_PERMISSION = 4
-ERR_NOT_SUPPORTED = 3
-ERR_FUNCTION_NOT_FOUND = 13
-ERR_GPU_IS_LOST = 15
-ERR_ARGUMENT_VERSION_MISMATCH = 25
-ERR_UNKNOWN = 999
-
-_UNSUPPORTED = frozenset({ERR_NOT_SUPPORTED, ERR_FUNCTION_NOT_FOUND, ERR_NO_PERMISSION})
-_DEVICE_FATAL = frozenset({ERR_GPU_IS_LOST, ERR_UNKNOWN})
+# Memory v2 is missing on older drivers (or refuses the version argument): fall back to v1.
 _V2_MISSING = frozenset({ERR_FUNCTION_NOT_FOUND, ERR_ARGUMENT_VERSION_MISMATCH, ERR_NOT_SUPPORTED})
 
 # The default metrics: the five the course watches (memory, utilisation,
 # temperature, power, SM clock). Names are the GpuSample fields they fill.
 DEFAULT_METRICS = ("memory", "utilization", "temperature", "power", "sm_clock")
-
-
-def load_nvml() -> ModuleType:
-    """Import the official binding, or explain how to get it."""
-    try:
-        return importlib.import_module("pynvml")
-    except ImportError as exc:
-        raise NoGpuError(
-            NoGpuReason(
-                code="nvml_not_installed",
-                message="The Python binding for NVML is not installed.",
-                fix="pip install nvidia-ml-py  (the official binding; it is imported as "
-                "`pynvml`. Do not install the deprecated `pynvml` package.)",
-                detail=str(exc),
-            )
-        ) from exc
 
 
 class _Device:
@@ -213,7 +196,7 @@ class NvmlBackend:
             try:
                 read(values)
             except self._error_type as exc:
-                code = getattr(exc, "value", None)
+                code = error_code(exc)
                 if metric == "memory" and code in _V2_MISSING and dev.memory_fallback:
                     # v2 is missing on older drivers: switch this device to v1 for good.
                     v1, dev.memory_fallback = dev.memory_fallback, None
@@ -222,12 +205,12 @@ class NvmlBackend:
                         v1(values)
                         continue
                     except self._error_type as exc2:
-                        exc, code = exc2, getattr(exc2, "value", None)
-                if code in _DEVICE_FATAL:
+                        exc, code = exc2, error_code(exc2)
+                if code in DEVICE_FATAL:
                     dev.failure = f"{type(exc).__name__}: {exc} (while reading {metric})"
                     return GpuSample(timestamp=now, index=info.index, uuid=info.uuid,
                                      name=info.name, healthy=False, error=dev.failure)
-                if code in _UNSUPPORTED:
+                if code in UNSUPPORTED:
                     dev.unsupported.add(metric)
                     dev.readers = [(m, r) for m, r in dev.readers if m != metric]
                 else:
@@ -254,7 +237,7 @@ class NvmlBackend:
             try:
                 procs = self._nvml.nvmlDeviceGetComputeRunningProcesses(dev.handle)
             except self._error_type as exc:
-                if getattr(exc, "value", None) in _UNSUPPORTED:
+                if error_code(exc) in UNSUPPORTED:
                     dev.unsupported.add("processes")
                 continue
             for p in procs:

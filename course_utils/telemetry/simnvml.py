@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import pynvml as _real
+from .errors import ERR_INVALID_ARGUMENT, ERR_UNINITIALIZED
+from .nvml import load_nvml
+
+_real = load_nvml()  # the real binding's exception class and constants
 
 
 class SimulatedNvml:
@@ -30,7 +33,7 @@ class SimulatedNvml:
 
     def _need_init(self) -> None:
         if self._initialised <= 0:
-            raise _real.NVMLError(_real.NVML_ERROR_UNINITIALIZED)
+            raise _real.NVMLError(ERR_UNINITIALIZED)
 
     def nvmlInit(self) -> None:
         self._initialised += 1
@@ -46,7 +49,7 @@ class SimulatedNvml:
     def nvmlDeviceGetHandleByIndex(self, index: int):
         self._need_init()
         if not 0 <= index < self._backend.device_count():
-            raise _real.NVMLError(_real.NVML_ERROR_INVALID_ARGUMENT)
+            raise _real.NVMLError(ERR_INVALID_ARGUMENT)
         return SimpleNamespace(index=index)
 
     def _sample(self, handle):

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections import Counter
 from types import SimpleNamespace
 
-import pynvml as _real
-
+from course_utils.telemetry.nvml import load_nvml
 from course_utils.units import MIB
+
+_real = load_nvml()  # the real binding's exception classes and constants
 
 
 class FakeNvml:

@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from support.fake_nvml import FakeNvml
+from support.fake_nvml import ERR, FakeNvml
 
 from course_utils.containers.inside import (
     DOCKER_DEFAULT_SHM,
@@ -41,12 +41,9 @@ def test_shm_size_and_advice(tmp_path):
 class MigFake(FakeNvml):
     """FakeNvml plus MIG queries: GPU 0 has MIG on with two devices, GPU 1 does not support MIG."""
 
-    class NVMLError_NotSupported(Exception):
-        pass
-
     def nvmlDeviceGetMigMode(self, h):
         if self.nvmlDeviceGetCount() > 1 and h == self.nvmlDeviceGetHandleByIndex(1):
-            raise MigFake.NVMLError_NotSupported()
+            raise self.NVMLError(ERR.NOT_SUPPORTED)  # what the binding raises: classified by its code
         return (1, 1)
 
     def nvmlDeviceGetMaxMigDeviceCount(self, h):
@@ -83,3 +80,12 @@ def test_mig_status_without_a_driver_says_so():
     assert "no NVIDIA driver" in mig_status(no_driver)
     fake = FakeNvml(1, init_error=12)
     assert isinstance(mig_status(lambda: fake), str)
+
+
+def test_mig_status_tells_an_unreadable_mode_from_an_unsupported_one():
+    class Unreadable(MigFake):
+        def nvmlDeviceGetMigMode(self, h):
+            raise self.NVMLError(ERR.NO_PERMISSION)
+
+    status = mig_status(lambda: Unreadable(1))
+    assert status[0].mode.startswith("unreadable")

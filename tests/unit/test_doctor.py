@@ -133,7 +133,7 @@ def test_deprecated_pynvml_package_is_flagged(monkeypatch):
             return object()
         return real(name)
 
-    monkeypatch.setattr(doctor_module.importlib.metadata, "distribution", fake_distribution)
+    monkeypatch.setattr(md, "distribution", fake_distribution)
     check = doctor_module.check_binding(Context())
     assert check.status == WARN and "pip uninstall pynvml" in check.fix
 
