@@ -25,7 +25,7 @@ from datetime import date
 from pathlib import Path
 
 from ..inputs import output_file, write_error
-from ..telemetry import NoGpuError, NvmlBackend, Sampler, SimulatedBackend
+from ..telemetry import Backend, NoGpuError, NvmlBackend, Sampler, SimulatedBackend
 from ..telemetry.nvml import load_nvml
 from ..telemetry.simulated_backend import MAX_GPUS
 
@@ -60,7 +60,7 @@ def raw_nvml_reader(nvml, indices):
     return read
 
 
-def sampler_cpu_pct(backend, hz: float, seconds: float) -> float:
+def sampler_cpu_pct(backend: Backend, hz: float, seconds: float) -> float:
     """CPU share of one core used by a sampler thread at ``hz``, from the thread's
     own CPU clock (process-wide CPU time on a small VM is too noisy for 0.1%)."""
     sampler = Sampler(backend, interval=1.0 / hz, name=None, capacity=1000)

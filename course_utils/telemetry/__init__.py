@@ -7,6 +7,7 @@
 [True, True]
 """
 
+from .backend import Backend
 from .errors import NoGpuError
 from .loop_backend import LoopDrivenBackend
 from .nogpu_backend import NoGpuBackend
@@ -34,6 +35,7 @@ __all__ = [
     "SIMULATED_GPUS_ENV",
     "AlertEvent",
     "AlertRule",
+    "Backend",
     "CsvLogger",
     "DeviceInfo",
     "GpuSample",

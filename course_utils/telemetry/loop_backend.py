@@ -38,7 +38,9 @@ import time
 from collections import deque
 from collections.abc import Iterable
 
-from .samples import MIB, DeviceInfo, GpuSample, ProcessSample, Snapshot
+from ..units import MIB
+from .backend import FixedDevicesBackend
+from .samples import BackendKind, DeviceInfo, GpuSample, ProcessSample, Snapshot
 from .simulated_backend import CONTEXT_MIB, POWER_IDLE_W, POWER_LIMIT_W, TOTAL_MIB
 
 ROUND_BYTES = 512  # the caching allocator rounds every request up to a multiple of 512 bytes
@@ -88,10 +90,10 @@ class _Step:
             self.sizes.append(tensor_bytes(t))
 
 
-class LoopDrivenBackend:
+class LoopDrivenBackend(FixedDevicesBackend):
     """One (or more, as DDP ranks would) simulated GPU fed by ``step()`` calls from your loop."""
 
-    kind = "simulated"
+    kind: BackendKind = "simulated"
 
     def __init__(self, n_gpus: int = 1, *, clock=time.monotonic, wall=time.time):
         if not isinstance(n_gpus, int) or not 1 <= n_gpus <= 8:
@@ -175,18 +177,3 @@ class LoopDrivenBackend:
                                         name="your training loop (simulated)", visible=True)
                           for i in self._infos if self.steps)
         return Snapshot(timestamp=stamp, source="simulated", gpus=samples, processes=procs, elapsed_s=0.0)
-
-    def devices(self) -> list[DeviceInfo]:
-        return list(self._infos)
-
-    def device_count(self) -> int:
-        return len(self._infos)
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

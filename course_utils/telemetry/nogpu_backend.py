@@ -4,31 +4,18 @@ from __future__ import annotations
 
 import time
 
-from .samples import DeviceInfo, NoGpuReason, Snapshot
+from .backend import FixedDevicesBackend
+from .samples import BackendKind, DeviceInfo, NoGpuReason, Snapshot
 
 
-class NoGpuBackend:
-    kind = "none"
+class NoGpuBackend(FixedDevicesBackend):
+    kind: BackendKind = "none"
 
     def __init__(self, reason: NoGpuReason):
+        self._infos: list[DeviceInfo] = []
         self.reason = reason
         self.label = f"no GPU: {reason.message}"
 
     def snapshot(self, processes: bool = False) -> Snapshot:
         return Snapshot(timestamp=time.time(), source="none", gpus=(),
                         processes=() if processes else None)
-
-    def devices(self) -> list[DeviceInfo]:
-        return []
-
-    def device_count(self) -> int:
-        return 0
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from types import ModuleType
 
+from .backend import ClosingContext
 from .errors import (
     DEVICE_FATAL,
     ERR_ARGUMENT_VERSION_MISMATCH,
@@ -33,7 +34,7 @@ from .errors import (
     reason_from_nvml_error,
 )
 from .nvml import load_nvml
-from .samples import DeviceInfo, GpuSample, NoGpuReason, ProcessSample, Snapshot
+from .samples import BackendKind, DeviceInfo, GpuSample, NoGpuReason, ProcessSample, Snapshot
 
 # Memory v2 is missing on older drivers (or refuses the version argument): fall back to v1.
 _V2_MISSING = frozenset({ERR_FUNCTION_NOT_FOUND, ERR_ARGUMENT_VERSION_MISMATCH, ERR_NOT_SUPPORTED})
@@ -66,11 +67,11 @@ class _Device:
         self.transient_errors = 0
 
 
-class NvmlBackend:
+class NvmlBackend(ClosingContext):
     """Reads GPUs through NVML. Raises :class:`NoGpuError` (with the reason
     and the fix) when NVML cannot start or sees no GPU."""
 
-    kind = "nvml"
+    kind: BackendKind = "nvml"
 
     def __init__(
         self,
@@ -285,12 +286,6 @@ class NvmlBackend:
                 self._nvml.nvmlShutdown()
             except self._error_type:
                 pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def process_name(pid: int) -> str | None:

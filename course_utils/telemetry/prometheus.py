@@ -30,7 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from .samples import MIB, GpuSample, Snapshot
+from ..units import MIB
+from .samples import GpuSample, Snapshot
 
 DEFAULT_HOST = "127.0.0.1"  # loopback: a cluster deployment asks for 0.0.0.0 explicitly
 DEFAULT_PORT = 9400  # dcgm-exporter's port

@@ -16,6 +16,7 @@ import time
 import weakref
 from collections.abc import Callable
 
+from .backend import Backend
 from .periodic import PeriodicThread
 from .samples import Snapshot
 
@@ -35,7 +36,7 @@ class Sampler:
     ticks (0: never), since that call is the slowest of the default ones.
     """
 
-    def __init__(self, backend, interval: float = 0.5, *, capacity: int | None = None,
+    def __init__(self, backend: Backend, interval: float = 0.5, *, capacity: int | None = None,
                  name: str | None = "default", processes_every: int = 0):
         if not interval or interval <= 0:
             raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")

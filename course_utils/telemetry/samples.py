@@ -8,8 +8,12 @@ CSV logger or a widget can use alike. A metric a device cannot report is
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Literal
 
 from ..units import MIB
+
+# Which family of backend read a snapshot: real GPUs through NVML, simulated GPUs, or none.
+BackendKind = Literal["nvml", "simulated", "none"]
 
 # The metrics the sampler reads on its default path, in the order they are
 # shown and logged. Throughput (PCIe/NVLink) is deliberately absent: one PCIe
@@ -105,7 +109,7 @@ class Snapshot:
     """Everything one sampling tick read, for every GPU of a backend."""
 
     timestamp: float
-    source: str  # "nvml", "simulated" or "none"
+    source: BackendKind
     gpus: tuple[GpuSample, ...] = ()
     processes: tuple[ProcessSample, ...] | None = None  # None: not asked for this tick
     elapsed_s: float = 0.0  # how long the backend took to read it

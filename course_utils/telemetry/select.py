@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from .backend import Backend
 from .errors import NoGpuError
 from .nogpu_backend import NoGpuBackend
 from .nvml_backend import NvmlBackend
@@ -52,7 +53,7 @@ def check_environment() -> None:
 
 def open_backend(mode: str | None = None, *, simulate: int | None = None, seed: int = 0,
                  step_s: float | None = None, indices: list[int] | None = None,
-                 fallback: str | None = None, nvml=None):
+                 fallback: str | None = None, nvml=None) -> Backend:
     """Open the backend the course should read.
 
     ``simulate=N`` is a shortcut for ``mode="simulated"`` with N GPUs.

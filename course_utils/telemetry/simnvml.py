@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from .backend import Backend
 from .errors import ERR_INVALID_ARGUMENT, ERR_UNINITIALIZED
 from .nvml import load_nvml
 
@@ -27,7 +28,7 @@ class SimulatedNvml:
     nvmlMemory_v2 = _real.nvmlMemory_v2
     simulated = True
 
-    def __init__(self, backend):
+    def __init__(self, backend: Backend):
         self._backend = backend
         self._initialised = 0
 

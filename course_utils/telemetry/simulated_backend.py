@@ -26,7 +26,9 @@ import random
 import time
 from dataclasses import dataclass
 
-from .samples import MIB, DeviceInfo, GpuSample, ProcessSample, Snapshot
+from ..units import MIB
+from .backend import FixedDevicesBackend
+from .samples import BackendKind, DeviceInfo, GpuSample, ProcessSample, Snapshot
 
 GRID_S = 0.1
 TOTAL_MIB = 143_771  # what nvidia-smi shows for an H200
@@ -171,7 +173,7 @@ class _SimGpu:
         self.t = t
 
 
-class SimulatedBackend:
+class SimulatedBackend(FixedDevicesBackend):
     """``n_gpus`` (1-8) virtual H200s with believable, seeded traces.
 
     ``step_s=None``: time is the wall clock since the backend was made (for live
@@ -180,7 +182,7 @@ class SimulatedBackend:
     last digit (grading uses this).
     """
 
-    kind = "simulated"
+    kind: BackendKind = "simulated"
 
     def __init__(self, n_gpus: int = 2, seed: int = 0, step_s: float | None = None,
                  start_time: float | None = None):
@@ -242,18 +244,3 @@ class SimulatedBackend:
                                          name=f"python train.py (simulated rank {gpu.index})",
                                          visible=False))
         return tuple(out)
-
-    def devices(self) -> list[DeviceInfo]:
-        return list(self._infos)
-
-    def device_count(self) -> int:
-        return len(self._gpus)
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from ..telemetry import Sampler, open_backend
+from ..telemetry import Backend, Sampler, open_backend
 
 DEFAULT_INTERVAL = 0.5  # s: NVML's counters average over 1/6-1 s; faster adds little
 PROCESSES_EVERY_S = 2.0  # the per-process call is the slowest default call: read it less often
@@ -20,7 +20,7 @@ PROCESSES_EVERY_S = 2.0  # the per-process call is the slowest default call: rea
 
 @dataclass
 class Source:
-    backend: object
+    backend: Backend
     sampler: Sampler | None  # None when there is no GPU to sample
     owns_backend: bool
     owns_sampler: bool
