@@ -16,22 +16,28 @@ import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Final, Literal
 
 from ..telemetry.errors import NoGpuError
 from ..telemetry.nvml import binding_versions, load_nvml
 from ..telemetry.nvml_backend import NvmlBackend
-from ..telemetry.select import course_mode, mode_banner
+from ..telemetry.select import CourseMode, course_mode, mode_banner
 from .compat import check_compute_capability, check_runtime_on_driver
 from .probes import TF_PROBE, TORCH_PROBE, run_probe
 
-PASS, FAIL, WARN, SKIP, INFO = "pass", "fail", "warn", "skip", "info"
+Status = Literal["pass", "fail", "warn", "skip", "info"]
+PASS: Final = "pass"
+FAIL: Final = "fail"
+WARN: Final = "warn"
+SKIP: Final = "skip"
+INFO: Final = "info"
 _MARK = {PASS: "[ ok ]", FAIL: "[FAIL]", WARN: "[warn]", SKIP: "[skip]", INFO: "[info]"}
 
 
 @dataclass
 class Check:
     name: str
-    status: str
+    status: Status
     detail: str
     fix: str = ""
     data: dict = field(default_factory=dict)
@@ -179,7 +185,7 @@ def check_cuda_visible_devices(ctx: Context) -> Check:
     if value is None:
         return Check("CUDA_VISIBLE_DEVICES", INFO, "not set: CUDA sees every GPU this process was given", data=data)
     if value.strip().lower() in _HIDES_ALL:
-        status = FAIL if gpus else INFO
+        status: Status = FAIL if gpus else INFO
         seen = f"; NVML still sees {len(gpus)} GPU(s)" if gpus else ""
         return Check("CUDA_VISIBLE_DEVICES", status, f"CUDA_VISIBLE_DEVICES={value!r} hides every GPU from CUDA{seen}",
                      "Unset it (`unset CUDA_VISIBLE_DEVICES`, or drop `-e CUDA_VISIBLE_DEVICES=...`) or list the "
@@ -307,7 +313,7 @@ def run_checks(ctx: Context | None = None) -> list[Check]:
     return results
 
 
-def format_report(results: list[Check], mode: tuple[str, str] | None = None) -> str:
+def format_report(results: list[Check], mode: tuple[CourseMode, str] | None = None) -> str:
     lines = ["GPU doctor", "=========="]
     for c in results:
         lines.append(f"{_MARK.get(c.status, c.status)} {c.name}: {c.detail}")
@@ -323,6 +329,7 @@ def format_report(results: list[Check], mode: tuple[str, str] | None = None) -> 
 
 def doctor_report(as_json: bool = False, ctx: Context | None = None) -> str:
     results = run_checks(ctx)
+    mode: tuple[CourseMode, str]
     try:
         mode = course_mode()
     except ValueError as exc:

@@ -8,6 +8,7 @@ NVML works, otherwise CPU only), ``real``, ``simulated`` or ``cpu``.
 from __future__ import annotations
 
 import os
+from typing import Literal, get_args
 
 from .backend import Backend
 from .errors import NoGpuError
@@ -18,11 +19,14 @@ from .simulated_backend import MAX_GPUS, SimulatedBackend
 
 MODE_ENV = "COURSE_GPU_MODE"
 SIMULATED_GPUS_ENV = "COURSE_SIMULATED_GPUS"
-MODES = ("auto", "real", "simulated", "cpu")
+# The modes COURSE_GPU_MODE accepts, and the three a course runs in once "auto" is resolved.
+GpuMode = Literal["auto", "real", "simulated", "cpu"]
+CourseMode = Literal["real", "simulated", "cpu"]
+MODES: tuple[GpuMode, ...] = get_args(GpuMode)
 DEFAULT_SIMULATED_GPUS = 2
 
 
-def _env_mode() -> str:
+def _env_mode() -> GpuMode:
     mode = os.environ.get(MODE_ENV, "auto").strip().lower() or "auto"
     if mode not in MODES:
         raise ValueError(f"{MODE_ENV}={mode!r} is not a mode: set it to one of {', '.join(MODES)}, or unset it")
@@ -51,7 +55,7 @@ def check_environment() -> None:
     _env_simulated_gpus()
 
 
-def open_backend(mode: str | None = None, *, simulate: int | None = None, seed: int = 0,
+def open_backend(mode: GpuMode | None = None, *, simulate: int | None = None, seed: int = 0,
                  step_s: float | None = None, indices: list[int] | None = None,
                  fallback: str | None = None, nvml=None) -> Backend:
     """Open the backend the course should read.
@@ -84,7 +88,7 @@ def open_backend(mode: str | None = None, *, simulate: int | None = None, seed: 
         return NoGpuBackend(exc.reason)
 
 
-def course_mode() -> tuple[str, str]:
+def course_mode() -> tuple[CourseMode, str]:
     """Which mode the course runs in here: ``("real", why)``, ``("simulated", why)``
     or ``("cpu", why)``."""
     mode = _env_mode()
@@ -93,7 +97,7 @@ def course_mode() -> tuple[str, str]:
         return "simulated", f"{MODE_ENV}=simulated: {n} virtual GPU(s), clearly labelled, no real GPU read"
     backend = open_backend(mode)
     try:
-        if backend.kind == "nvml":
+        if not isinstance(backend, NoGpuBackend):  # auto or real mode without fallback: NVML or nothing
             names = sorted({d.name for d in backend.devices()})
             return "real", f"{backend.device_count()} GPU(s) through NVML: {', '.join(names)}"
         if backend.reason.code == "cpu_mode":
@@ -106,10 +110,10 @@ def course_mode() -> tuple[str, str]:
         backend.close()
 
 
-MODE_LABELS = {"real": "REAL GPU", "simulated": "SIMULATED GPU", "cpu": "CPU ONLY"}
+MODE_LABELS: dict[CourseMode, str] = {"real": "REAL GPU", "simulated": "SIMULATED GPU", "cpu": "CPU ONLY"}
 
 
-def mode_banner(mode: str, why: str) -> str:
+def mode_banner(mode: CourseMode, why: str) -> str:
     """The one line every notebook prints for the course mode.
 
     In CPU-only mode, the notebooks that are about watching GPUs still show simulated GPUs as a
