@@ -16,21 +16,26 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]  # the checkout (the self-test copies its solutions/)
 
 
-def prepare_environment() -> None:
-    """What nbgrader and the kernels it starts need from the environment.
-
-    nbgrader runs ``alembic`` and the kernelspec runs ``python`` from PATH, so this
-    interpreter's bin folder goes first; the repository goes on PYTHONPATH so that a
-    kernel can import ``course_utils`` even where the package is not installed.
-    """
+def put_python_bins_on_path() -> None:
+    """nbgrader runs ``alembic`` and the kernelspec runs ``python`` from PATH: this interpreter's
+    bin folder goes first, so both work without the environment activated. RuntimeError, with the
+    fix, when there is still no ``alembic``."""
     bins = [str(Path(sys.executable).parent), sysconfig.get_path("scripts")]
     os.environ["PATH"] = os.pathsep.join([*dict.fromkeys(bins), os.environ.get("PATH", "")])
-    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if str(REPO) not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), *paths])
     if shutil.which("alembic") is None:
         raise RuntimeError("nbgrader needs the `alembic` command (installed with nbgrader) and it is not on "
                            f"PATH nor in {bins[0]}: install nbgrader into this Python or put its bin folder on PATH")
+
+
+def prepare_environment() -> None:
+    """What nbgrader and the kernels it starts need from the environment: this Python's bin
+    folder on PATH, and the repository on PYTHONPATH so that a kernel can import
+    ``course_utils`` even where the package is not installed.
+    """
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if str(REPO) not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), *paths])
+    put_python_bins_on_path()
 
 
 def load_config(course_dir: Path):

@@ -20,6 +20,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from .course import load_config, put_python_bins_on_path
+
 
 class ReleaseError(RuntimeError):
     pass
@@ -27,22 +29,17 @@ class ReleaseError(RuntimeError):
 
 def prepare_path() -> None:
     """nbgrader runs `alembic` (installed next to this Python) through PATH."""
-    bin_dir = Path(sys.executable).parent
-    if not (bin_dir / "alembic").exists() and not shutil.which("alembic"):
-        raise ReleaseError(f"nbgrader needs the `alembic` command and there is none in {bin_dir} or on PATH: "
-                           "install nbgrader into this Python (pip install -e .)")
-    os.environ["PATH"] = os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")])
+    try:
+        put_python_bins_on_path()
+    except RuntimeError as exc:
+        raise ReleaseError(str(exc)) from None
 
 
 def _load_config(course_dir: Path):
-    from traitlets.config.loader import PyFileConfigLoader
-
-    if not (course_dir / "nbgrader_config.py").exists():
-        raise ReleaseError(f"no nbgrader_config.py in {course_dir}: run from the course directory or pass "
-                           "--course-dir")
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(course_dir)).load_config()
-    config.CourseDirectory.root = str(course_dir)
-    return config
+    try:
+        return load_config(course_dir)
+    except FileNotFoundError as exc:
+        raise ReleaseError(str(exc)) from None
 
 
 def release(course_dir: Path, assignment: str) -> Path:

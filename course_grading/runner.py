@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from multiprocessing.connection import wait
 from pathlib import Path
 
-import psutil
+from .processes import kill_tree, kill_uid
 
 _CTX = None
 
@@ -41,20 +41,6 @@ def mount_private_tmpfs(folder: Path, size: int) -> bool:
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755,nosuid,nodev", "tmpfs", str(folder)],
                           capture_output=True)
     return done.returncode == 0
-
-
-def kill_tree(pid: int) -> None:
-    try:
-        root = psutil.Process(pid)
-        procs = [*root.children(recursive=True), root]
-    except psutil.NoSuchProcess:
-        return
-    for proc in procs:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(procs, timeout=10)
 
 
 class _Slot:
@@ -84,7 +70,7 @@ class _Slot:
         self.process.join(1)
         self.conn.close()
         if not self.setup.get("unsafe"):
-            from .sandbox import BASE_UID, kill_uid
+            from .sandbox import BASE_UID
 
             kill_uid(BASE_UID + self.index)  # anything of a killed worker's sandbox
         if self.mounted:

@@ -37,6 +37,8 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
+from .processes import kill_uid as kill_uid  # the workers call sandbox.kill_uid
+
 BASE_UID = 61000  # sandbox uids: BASE_UID + worker slot; nobody else uses them on a grading machine
 SYSTEM_RO = ("/usr", "/etc", "/opt/conda")  # /lib, /bin... are symlinks into /usr on Debian (handled below)
 PASSED_ENV = ("LANG", "LC_ALL", "TZ", "COURSE_GPU_MODE", "NCCL_NVLS_ENABLE", "NCCL_DEBUG", "OMP_NUM_THREADS")
@@ -338,25 +340,6 @@ def sweep(folder: Path) -> list[str]:
         total -= size
         removed.append(str(path.relative_to(folder)))
     return removed
-
-
-def kill_uid(uid: int) -> int:
-    """Kill every process of the sandbox ``uid`` (one worker slot's): what a PID namespace
-    left behind, if anything. Returns how many were found."""
-    import psutil
-
-    found = []
-    for proc in psutil.process_iter(["uids"]):
-        uids = proc.info.get("uids")
-        if uids is not None and uid in (uids.real, uids.effective):
-            found.append(proc)
-    for proc in found:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(found, timeout=5)
-    return len(found)
 
 
 def hand_over(folder: Path, uid: int) -> None:
