@@ -10,27 +10,19 @@ used. A screenshot is saved to ``test-artifacts/dashboard.png``.
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
+from support.browser import NO_NEWS, chromium, jupyterlab, require_chromium, wait_kernel_idle
+from support.localhost import http_status
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
-CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 CELLS = [
     "import time\n"
@@ -47,96 +39,26 @@ CELLS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # localhost: never through a proxy
-
-
-def _http_status(url: str) -> int:
-    """The HTTP status of a GET, or 0 when nothing answers (yet)."""
-    try:
-        with _DIRECT.open(url, timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return 0
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} not found: `apt-get install -y chromium` (Debian) to run the browser test")
-    pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed: pip install -e '.[dev]'")
+    require_chromium()
     tmp_path = tmp_path_factory.mktemp("lab")
-    root, home = tmp_path / "root", tmp_path / "home"
+    root = tmp_path / "root"
     root.mkdir()
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, root / "dashboard.ipynb")
-    port, token = _free_port(), secrets.token_urlsafe(24)
-    bin_dir = Path(sys.executable).parent
-    env = dict(os.environ)
-    env.update({
-        "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_DATA_DIR": str(home / "data"),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"), "IPYTHONDIR": str(home / "ipython"),
-        "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", "PYTHONPATH": str(ROOT),
-        "COURSE_GPU_MODE": "simulated",
-    })
-    # no "get Jupyter news?" pop-up over the screenshot
-    notification = home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    notification.parent.mkdir(parents=True)
-    notification.write_text('{"fetchNews": "false", "checkForUpdates": false}')
-    log = open(tmp_path / "lab.log", "w")  # closed in the finally below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         *(["--allow-root"] if os.geteuid() == 0 else [])],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while _http_status(f"{base}/api/status?token={token}") != 200:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text()[-3000:])
-            time.sleep(0.3)
-        yield {"base": base, "token": token, "profile": tmp_path / "chromium-profile", "log": tmp_path / "lab.log"}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
+    # NO_NEWS: no "get Jupyter news?" pop-up over the screenshot
+    with jupyterlab(tmp_path, root, pythonpath=ROOT, settings=NO_NEWS, env={"COURSE_GPU_MODE": "simulated"}) as info:
+        yield {**info, "profile": tmp_path / "chromium-profile"}
 
 
 def test_server_refuses_requests_without_the_token(lab):
     base, token = lab["base"], lab["token"]
     for path in ("/api/contents", "/api/kernels", "/api/sessions"):
-        assert _http_status(f"{base}{path}") == 403, path
-        assert _http_status(f"{base}{path}?token=wrong-{token[:8]}") == 403, path
-    assert _http_status(f"{base}/api/contents?token={token}") == 200
-
-
-def _wait_kernel_idle(lab, timeout: float = 60.0) -> None:
-    """The notebook's kernel has started and is idle (asked through the REST API)."""
-    import json
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with _DIRECT.open(f"{lab['base']}/api/kernels?token={lab['token']}", timeout=5) as response:
-            kernels = json.load(response)
-        if kernels and all(k["execution_state"] == "idle" for k in kernels):
-            return
-        time.sleep(0.3)
-    raise AssertionError("the notebook's kernel did not start")
+        assert http_status(f"{base}{path}") == 403, path
+        assert http_status(f"{base}{path}?token=wrong-{token[:8]}") == 403, path
+    assert http_status(f"{base}/api/contents?token={token}") == 200
 
 
 def _dashboard_state(page) -> dict:
@@ -159,22 +81,17 @@ def _points(d: str | None) -> int:
 
 
 def test_dashboard_renders_and_updates_live(lab):
-    from playwright.sync_api import sync_playwright
-
     ARTIFACTS.mkdir(exist_ok=True)
     url = f"{lab['base']}/lab/tree/dashboard.ipynb?token={lab['token']}"
-    with sync_playwright() as pw:
-        # a fresh profile directory (Playwright passes it as --user-data-dir)
-        browser = pw.chromium.launch_persistent_context(str(lab["profile"]), executable_path=CHROMIUM,
-                                                        headless=True, args=CHROMIUM_ARGS,
-                                                        viewport={"width": 1400, "height": 1300})
+    # a fresh profile directory (Playwright passes it as --user-data-dir)
+    with chromium(lab["profile"], height=1300) as browser:
         try:
             page = browser.pages[0] if browser.pages else browser.new_page()
             errors = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto(url)
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            _wait_kernel_idle(lab)
+            wait_kernel_idle(lab)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
             page.click(".jp-Notebook .jp-Cell >> nth=0")
             page.keyboard.press("Escape")
@@ -202,8 +119,6 @@ def test_dashboard_renders_and_updates_live(lab):
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "dashboard-failure.png"), full_page=True)
             raise
-        finally:
-            browser.close()
     assert first is not None and second is not None
     assert second["cards"] == 4, second
     assert second["badge"], "the SIMULATED badge is missing"

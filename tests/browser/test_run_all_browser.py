@@ -11,48 +11,35 @@ Per-notebook times and findings go to test-artifacts/run-all.json.
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import shutil
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from support.browser import NO_NEWS, chromium, jupyterlab, require_chromium, wait_kernel_idle
+from support.localhost import DIRECT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
 
-CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # notebooks whose widgets must still show after Run All, and what must be in them
 MUST_SHOW = {
     "06_pytorch_memory.ipynb": [".cud-sl"],                          # the status line
     "09_monitoring.ipynb": [".course-gpu-dashboard .cud-card", ".cud-sl"],  # dashboard and status line
 }
 RUN_LIMIT_S = 420
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # localhost: never through a proxy
 _RESULTS: dict[str, dict] = {}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _api(lab, path: str, method: str = "GET"):
     request = urllib.request.Request(f"{lab['base']}{path}", method=method,
                                      headers={"Authorization": f"token {lab['token']}"})
     try:
-        with _DIRECT.open(request, timeout=10) as response:
+        with DIRECT.open(request, timeout=10) as response:
             body = response.read()
             return response.status, (json.loads(body) if body else None)
     except urllib.error.HTTPError as exc:
@@ -68,61 +55,21 @@ def _copy_repo(dest: Path) -> None:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} not found: `apt-get install -y chromium` (Debian) to run the browser test")
-    pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed: pip install -e '.[dev]'")
-    from playwright.sync_api import sync_playwright
-
+    require_chromium()
     tmp = tmp_path_factory.mktemp("runall")
-    root, home = tmp / "course", tmp / "home"
+    root = tmp / "course"
     _copy_repo(root)
-    settings = home / "settings" / "@jupyterlab"
-    for rel, content in {
-        "apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+    settings = {
+        **NO_NEWS,
         "docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
         # every cell in the page, so that the checks see every output (not only those scrolled into view)
         "notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-    }.items():
-        (settings / rel).parent.mkdir(parents=True, exist_ok=True)
-        (settings / rel).write_text(json.dumps(content))
-    port, token = _free_port(), secrets.token_urlsafe(24)
-    env = dict(os.environ)
-    env.update({
-        "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_DATA_DIR": str(home / "data"),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"), "IPYTHONDIR": str(home / "ipython"),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}", "PYTHONPATH": str(root),
-    })
-    log = open(tmp / "lab.log", "w")  # closed in the finally below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         *(["--allow-root"] if os.geteuid() == 0 else [])],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    info = {"base": f"http://127.0.0.1:{port}", "token": token, "log": tmp / "lab.log", "root": root}
+    }
     try:
-        deadline = time.monotonic() + 90
-        while _api(info, "/api/status")[0] != 200:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("JupyterLab did not start:\n" + (tmp / "lab.log").read_text()[-3000:])
-            time.sleep(0.3)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch_persistent_context(str(tmp / "profile"), executable_path=CHROMIUM,
-                                                            headless=True, args=CHROMIUM_ARGS,
-                                                            viewport={"width": 1400, "height": 1000})
-            try:
-                yield {**info, "browser": browser}
-            finally:
-                browser.close()
+        with jupyterlab(tmp, root, pythonpath=root, settings=settings, start_timeout=90) as info, \
+                chromium(tmp / "profile") as browser:
+            yield {**info, "browser": browser}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
         ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / "run-all.json").write_text(json.dumps(_RESULTS, indent=1))
 
@@ -131,17 +78,6 @@ def _shutdown_kernels(lab) -> None:
     _, kernels = _api(lab, "/api/kernels")
     for kernel in kernels or []:
         _api(lab, f"/api/kernels/{kernel['id']}", method="DELETE")
-
-
-def _wait_kernel_idle(lab, timeout: float = 90.0) -> None:
-    """The notebook's kernel has started and is idle (asked through the REST API)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        _, kernels = _api(lab, "/api/kernels")
-        if kernels and all(k["execution_state"] == "idle" for k in kernels):
-            return
-        time.sleep(0.3)
-    raise AssertionError("the notebook's kernel did not start")
 
 
 def _wait_until_run(page, limit_s: float) -> None:
@@ -190,7 +126,7 @@ def _run_all(lab, rel: str, must_show: list[str]) -> dict:
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
         assert page.locator(".jp-NotebookPanel").count() == 1, "another notebook was reopened"
-        _wait_kernel_idle(lab)
+        wait_kernel_idle(lab, 90)
         page.click(".jp-Notebook .jp-Cell >> nth=0")
         page.keyboard.press("Escape")
         page.click(".lm-MenuBar-itemLabel:text-is('Run')")

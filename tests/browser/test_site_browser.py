@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -23,15 +22,13 @@ from pathlib import Path
 from urllib.parse import urldefrag, urlparse
 
 import pytest
+from support.browser import chromium, require_chromium
 
 pytestmark = [pytest.mark.site, pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(1500)]
 
-CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "_build" / "site"
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 BAD_OUTPUTS = (".course-error, .course-stderr, .course-closed-widget, "
                ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
 
@@ -43,9 +40,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def site():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} not found: `apt-get install -y chromium` (Debian) to run the site check")
-    pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed: pip install -e '.[dev]'")
+    require_chromium()
     start = time.monotonic()
     # the same build as `make site`; errors are reported by the browser check, page by page
     build = subprocess.run([sys.executable, "scripts/site/build.py", "--out", str(SITE), "--allow-errors"],
@@ -75,66 +70,59 @@ def _page_report(page) -> dict:
 
 
 def test_every_page_has_working_links_images_and_no_error_output(site):
-    from playwright.sync_api import sync_playwright
-
     base = site["base"]
     problems: list[str] = []
     external: set[str] = set()
     start = time.monotonic()
     reports: dict[str, dict] = {}
     statuses: dict[str, int] = {}
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1300, "height": 900})
-            # nothing may leave localhost: record and refuse it
-            context.route("**/*", lambda route: (external.add(route.request.url), route.abort())
-                          if not route.request.url.startswith(base) else route.continue_())
-            queue, seen = [f"{base}/index.html"], set()
-            while queue:
-                url = queue.pop(0)
-                if url in seen:
-                    continue
-                seen.add(url)
-                page = context.new_page()
-                errors: list[str] = []
-                failed: list[str] = []
-                page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
-                page.on("response", lambda r, failed=failed: failed.append(f"{r.status} {r.url}")
-                        if r.status >= 400 else None)
-                response = page.goto(url, wait_until="load")
-                statuses[url] = response.status if response else 0
-                name = url[len(base):]
-                if statuses[url] != 200:
-                    problems.append(f"{name}: HTTP {statuses[url]}")
-                    page.close()
-                    continue
-                report = reports[url] = _page_report(page)
-                problems += [f"{name}: JavaScript error: {e}" for e in errors]
-                problems += [f"{name}: failed request {f}" for f in failed]
-                problems += [f"{name}: missing image {i['src']}" for i in report["images"] if not i["ok"]]
-                problems += [f"{name}: error/stderr output: {b!r}" for b in report["bad"]]
-                if report["tracebacks"]:
-                    problems.append(f"{name}: {report['tracebacks']} output(s) with a Python traceback")
-                for link in report["links"]:
-                    target, _ = urldefrag(link)
-                    if target.startswith(base) and target.endswith(".html") and target not in seen:
-                        queue.append(target)
+    with chromium(width=1300, height=900) as context:
+        # nothing may leave localhost: record and refuse it
+        context.route("**/*", lambda route: (external.add(route.request.url), route.abort())
+                      if not route.request.url.startswith(base) else route.continue_())
+        queue, seen = [f"{base}/index.html"], set()
+        while queue:
+            url = queue.pop(0)
+            if url in seen:
+                continue
+            seen.add(url)
+            page = context.new_page()
+            errors: list[str] = []
+            failed: list[str] = []
+            page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+            page.on("response", lambda r, failed=failed: failed.append(f"{r.status} {r.url}")
+                    if r.status >= 400 else None)
+            response = page.goto(url, wait_until="load")
+            statuses[url] = response.status if response else 0
+            name = url[len(base):]
+            if statuses[url] != 200:
+                problems.append(f"{name}: HTTP {statuses[url]}")
                 page.close()
-            # links and anchors, now that every page's ids are known
-            for url, report in reports.items():
-                for link in report["links"]:
-                    target, anchor = urldefrag(link)
-                    if not target.startswith(base):
-                        continue
-                    if target not in statuses:
-                        statuses[target] = context.request.get(target).status
-                    if statuses[target] != 200:
-                        problems.append(f"{url[len(base):]}: broken link {link[len(base):]} ({statuses[target]})")
-                    elif anchor and target in reports and anchor not in reports[target]["ids"]:
-                        problems.append(f"{url[len(base):]}: broken anchor {link[len(base):]}")
-        finally:
-            browser.close()
+                continue
+            report = reports[url] = _page_report(page)
+            problems += [f"{name}: JavaScript error: {e}" for e in errors]
+            problems += [f"{name}: failed request {f}" for f in failed]
+            problems += [f"{name}: missing image {i['src']}" for i in report["images"] if not i["ok"]]
+            problems += [f"{name}: error/stderr output: {b!r}" for b in report["bad"]]
+            if report["tracebacks"]:
+                problems.append(f"{name}: {report['tracebacks']} output(s) with a Python traceback")
+            for link in report["links"]:
+                target, _ = urldefrag(link)
+                if target.startswith(base) and target.endswith(".html") and target not in seen:
+                    queue.append(target)
+            page.close()
+        # links and anchors, now that every page's ids are known
+        for url, report in reports.items():
+            for link in report["links"]:
+                target, anchor = urldefrag(link)
+                if not target.startswith(base):
+                    continue
+                if target not in statuses:
+                    statuses[target] = context.request.get(target).status
+                if statuses[target] != 200:
+                    problems.append(f"{url[len(base):]}: broken link {link[len(base):]} ({statuses[target]})")
+                elif anchor and target in reports and anchor not in reports[target]["ids"]:
+                    problems.append(f"{url[len(base):]}: broken anchor {link[len(base):]}")
     check_s = time.monotonic() - start
     pages = sorted(urlparse(u).path for u in reports)
     ARTIFACTS.mkdir(exist_ok=True)

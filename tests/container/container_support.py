@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from support.localhost import http_status
 
 TAG = os.environ.get("COURSE_IMAGE_TAG", "2026.11")
 WORKSHOP = f"localhost/gpu-course/workshop:{TAG}-cpu"
@@ -27,27 +25,10 @@ GRADING = f"localhost/gpu-course/grading:{TAG}-cpu"
 # runc, explicit limits: see ../shared/reference/machines.md and docker/build.sh
 PODMAN = ["podman", "--runtime", "runc"]
 LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"]
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def podman(*args: str, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess:
     return subprocess.run([*PODMAN, *args], capture_output=True, text=True, timeout=timeout, check=check)
-
-
-def http_status(url: str) -> int:
-    try:
-        with _DIRECT.open(url, timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-        return 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def require_image(image: str) -> None:

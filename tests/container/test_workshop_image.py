@@ -13,7 +13,9 @@ import time
 
 import nbformat
 import pytest
-from container_support import _DIRECT, ARTIFACTS, Container, free_port, http_status, podman, wait_http
+from container_support import ARTIFACTS, Container, podman, wait_http
+from support.browser import chromium, require_chromium, wait_kernel_idle
+from support.localhost import DIRECT, free_port, http_status
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(600)]
 
@@ -119,42 +121,24 @@ def _put_notebook(base: str, token: str, path: str, nb) -> None:
     body = json.dumps({"type": "notebook", "format": "json", "content": json.loads(nbformat.writes(nb))}).encode()
     req = urllib.request.Request(f"{base}/api/contents/{path}?token={token}", data=body, method="PUT",
                                  headers={"Content-Type": "application/json"})
-    with _DIRECT.open(req, timeout=30) as response:
+    with DIRECT.open(req, timeout=30) as response:
         assert response.status in (200, 201)
 
 
-def _wait_kernel_idle(lab, timeout: float = 180.0) -> None:
-    """The notebook's kernel (inside the container) has started and is idle, asked through the API."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with _DIRECT.open(f"{lab['base']}/api/kernels?token={lab['token']}", timeout=10) as response:
-            kernels = json.load(response)
-        if kernels and all(k["execution_state"] == "idle" for k in kernels):
-            return
-        time.sleep(0.5)
-    raise AssertionError("the notebook's kernel did not start in the container")
-
-
 def test_dashboard_runs_in_a_notebook_in_the_container_and_updates(lab):
-    pytest.importorskip("playwright.sync_api")
-    import os
+    require_chromium()
+    from browser.test_dashboard_browser import CELLS, _dashboard_state
 
-    from browser.test_dashboard_browser import CELLS, CHROMIUM, CHROMIUM_ARGS, _dashboard_state
-    from playwright.sync_api import sync_playwright
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} not found: `make browser-deps`")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     _put_notebook(lab["base"], lab["token"], "container_dashboard.ipynb", nb)
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    with chromium(height=1300) as browser:
+        page = browser.new_page()
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1300})
             page.goto(f"{lab['base']}/lab/tree/container_dashboard.ipynb?token={lab['token']}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-            _wait_kernel_idle(lab)
+            wait_kernel_idle(lab, 180, where=" in the container")
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
             page.click(".jp-Notebook .jp-Cell >> nth=0")
             page.keyboard.press("Escape")
@@ -171,8 +155,6 @@ def test_dashboard_runs_in_a_notebook_in_the_container_and_updates(lab):
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "container-dashboard-failure.png"), full_page=True)
             raise
-        finally:
-            browser.close()
     assert second["cards"] == 4 and second["badge"], second
     assert second["cells"] != first["cells"], "the GPU table did not change in 3 s"
     assert second["paths"] != first["paths"], "the charts did not change in 3 s"
@@ -191,7 +173,7 @@ def test_an_edited_notebook_survives_a_new_container_on_the_course_volume(worksh
         if round_ == 1:
             _put_notebook(base, token, "notebooks/00_welcome.ipynb", edited)
         else:
-            with _DIRECT.open(f"{base}/api/contents/notebooks/00_welcome.ipynb?token={token}", timeout=30) as r:
+            with DIRECT.open(f"{base}/api/contents/notebooks/00_welcome.ipynb?token={token}", timeout=30) as r:
                 cells = json.load(r)["content"]["cells"]
             assert cells[0]["source"] == f"my answer {token[:8]}"
         c.remove()

@@ -38,13 +38,11 @@ from hub_support import (
     start_hub,
     stop_hub,
 )
+from support.browser import CHROMIUM, chromium
 
 pytestmark = [pytest.mark.hub, pytest.mark.timeout(1500)]  # ~4 min on an idle 2-core machine
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 GPUS = ["0", "1"]
 MIG = "MIG-4f6e1a2b-0c3d-5e7f-8a9b-0c1d2e3f4a5b"
 EXPECTED = {  # automatic points: every part (honest), the first half of the parts (partial), none
@@ -130,54 +128,46 @@ def _server_environment(name: str) -> dict:
 def _browser_learner(shop: Workshop, step: str) -> None:
     """The honest learner in Chromium: log in through the hub, then in JupyterLab's Assignment
     List either fetch both assignments, submit both, or fetch the feedback."""
-    from playwright.sync_api import sync_playwright
-
     learner = shop.learners["honest"]
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(str(shop.base / f"chromium-{step}"),
-                                                        executable_path=CHROMIUM, headless=True,
-                                                        args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000})
-        try:
-            page = browser.pages[0] if browser.pages else browser.new_page()
-            page.goto(f"{shop.url}/hub/login")
-            page.fill("#username_input", learner.name)
-            page.fill("#password_input", learner.password)
-            page.click("#login_submit")
-            page.wait_for_url(re.compile(rf".*/user/{learner.name}/lab.*"), timeout=120_000)
-            page.wait_for_selector(".jp-LabShell", timeout=120_000)
-            menus = page.locator(".lm-MenuBar-itemLabel").all_inner_texts()
-            page.click(".lm-MenuBar-itemLabel:text-is('Nbgrader')")
-            items = page.locator(".lm-Menu-itemLabel").all_inner_texts()
-            # learners get learner tools only (hub/learner/labconfig/page_config.json)
-            assert "Assignment List" in items, items
-            assert not {"Formgrader", "Course List"} & set(items), f"instructor tools shown to a learner: {items}"
-            page.click(".lm-Menu-itemLabel:text-is('Assignment List')")
-            if step == "fetch":
-                for assignment in ASSIGNMENTS:
-                    row = page.locator("#released_assignments_list .list_item", has_text=assignment)
-                    row.locator("button:text-is('Fetch')").click(timeout=60_000)
-                    page.locator("#fetched_assignments_list .list_item", has_text=assignment).first.wait_for(
-                        timeout=60_000)
-            elif step == "submit":
-                for assignment in ASSIGNMENTS:
-                    row = page.locator("#fetched_assignments_list .list_item", has_text=assignment).first
-                    row.locator("button:text-is('Submit')").click(timeout=60_000)
-                    page.locator("#submitted_assignments_list .list_item", has_text=assignment).first.wait_for(
-                        timeout=60_000)
-            elif step == "feedback":
-                for assignment in ASSIGNMENTS:
-                    row = page.locator("#submitted_assignments_list .list_item", has_text=assignment).first
-                    row.locator("button:text-is('Fetch Feedback')").click(timeout=60_000)
-                    folder = learner.home / assignment / "feedback"
-                    deadline = time.monotonic() + 60
-                    while not list(folder.glob(f"*/{ASSIGNMENTS[assignment]}.html")):
-                        assert time.monotonic() < deadline, f"no feedback in {folder} after Fetch Feedback"
-                        time.sleep(0.5)
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / f"hub-assignment-list-{step}.png"))
-            assert "Nbgrader" in menus
-        finally:
-            browser.close()
+    with chromium(shop.base / f"chromium-{step}") as browser:
+        page = browser.pages[0] if browser.pages else browser.new_page()
+        page.goto(f"{shop.url}/hub/login")
+        page.fill("#username_input", learner.name)
+        page.fill("#password_input", learner.password)
+        page.click("#login_submit")
+        page.wait_for_url(re.compile(rf".*/user/{learner.name}/lab.*"), timeout=120_000)
+        page.wait_for_selector(".jp-LabShell", timeout=120_000)
+        menus = page.locator(".lm-MenuBar-itemLabel").all_inner_texts()
+        page.click(".lm-MenuBar-itemLabel:text-is('Nbgrader')")
+        items = page.locator(".lm-Menu-itemLabel").all_inner_texts()
+        # learners get learner tools only (hub/learner/labconfig/page_config.json)
+        assert "Assignment List" in items, items
+        assert not {"Formgrader", "Course List"} & set(items), f"instructor tools shown to a learner: {items}"
+        page.click(".lm-Menu-itemLabel:text-is('Assignment List')")
+        if step == "fetch":
+            for assignment in ASSIGNMENTS:
+                row = page.locator("#released_assignments_list .list_item", has_text=assignment)
+                row.locator("button:text-is('Fetch')").click(timeout=60_000)
+                page.locator("#fetched_assignments_list .list_item", has_text=assignment).first.wait_for(
+                    timeout=60_000)
+        elif step == "submit":
+            for assignment in ASSIGNMENTS:
+                row = page.locator("#fetched_assignments_list .list_item", has_text=assignment).first
+                row.locator("button:text-is('Submit')").click(timeout=60_000)
+                page.locator("#submitted_assignments_list .list_item", has_text=assignment).first.wait_for(
+                    timeout=60_000)
+        elif step == "feedback":
+            for assignment in ASSIGNMENTS:
+                row = page.locator("#submitted_assignments_list .list_item", has_text=assignment).first
+                row.locator("button:text-is('Fetch Feedback')").click(timeout=60_000)
+                folder = learner.home / assignment / "feedback"
+                deadline = time.monotonic() + 60
+                while not list(folder.glob(f"*/{ASSIGNMENTS[assignment]}.html")):
+                    assert time.monotonic() < deadline, f"no feedback in {folder} after Fetch Feedback"
+                    time.sleep(0.5)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"hub-assignment-list-{step}.png"))
+        assert "Nbgrader" in menus
 
 
 def test_the_workshop_loop(workshop: Workshop):

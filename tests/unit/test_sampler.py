@@ -2,6 +2,7 @@ import threading
 import time
 
 import pytest
+from support.waiting import wait_for
 
 from course_utils.telemetry import Sampler, SimulatedBackend, running_samplers
 from course_utils.telemetry.samples import Snapshot
@@ -21,15 +22,6 @@ class CountingBackend:
         if self.delay:
             time.sleep(self.delay)
         return Snapshot(timestamp=time.time(), source="simulated", processes=() if processes else None)
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_samples_on_a_fixed_schedule_in_one_background_thread():
@@ -142,7 +134,7 @@ def test_processes_every_n_ticks():
 def test_sampler_reports_its_own_cpu_time():
     sampler = Sampler(SimulatedBackend(1), interval=0.01, name=None)
     with sampler:
-        assert wait_for(lambda: sampler.ticks > 20)
+        assert wait_for(lambda: sampler.ticks > 20, timeout=5.0)
     assert 0 < sampler.cpu_time_s < 5
 
 

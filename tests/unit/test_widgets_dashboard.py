@@ -8,6 +8,7 @@ import typing
 
 import comm
 import pytest
+from support.waiting import wait_for
 
 from course_utils.telemetry import Sampler, SimulatedBackend, open_backend, running_samplers
 from course_utils.widgets import Dashboard, StatusLine, close_all
@@ -29,16 +30,6 @@ def recording_comm(monkeypatch):
     monkeypatch.setattr(comm, "create_comm", lambda *a, **k: RecordingComm(*a, **k))
     yield RecordingComm.log
     close_all()
-
-
-def wait_for(predicate, timeout=10.0):
-    """Poll until ``predicate()`` holds (a wait, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    raise AssertionError(f"condition not reached within {timeout} s")
 
 
 def fast_dashboard(n=4, **kw):

@@ -8,6 +8,7 @@ import time
 
 import comm
 import pytest
+from support.waiting import wait_for
 
 from course_utils.telemetry import SimulatedBackend, open_backend, running_samplers
 from course_utils.widgets import Dashboard, StatusLine, close_all, freeze_all
@@ -27,15 +28,6 @@ def quiet_comm(monkeypatch):
     monkeypatch.setattr(comm, "create_comm", lambda *a, **k: QuietComm(*a, **k))
     yield
     close_all()
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    raise AssertionError(f"condition not reached within {timeout} s")
 
 
 def widget_threads():
