@@ -31,6 +31,7 @@ _LAZY = {
     "WINDOWS": ".model",
     "DEFAULT_RULES": ".model",
     "Refresher": ".refresh",
+    "ProgressView": ".progress",
     "close_all": ".sources",
     "freeze_all": ".sources",
 }

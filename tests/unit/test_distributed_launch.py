@@ -50,6 +50,27 @@ def test_events_round_trip_and_ordinary_lines_are_not_events():
     assert pg.parse_event(pg.PREFIX + '{"no_event_key": 1}') is None
 
 
+def test_the_event_protocol_and_the_text_bar_import_without_jupyter():
+    # torchrun workers import the event protocol; the view lives in widgets/ and needs Jupyter
+    # only when it shows a widget
+    import subprocess
+
+    code = ("import sys\n"
+            "for name in ('ipywidgets', 'IPython', 'ipykernel', 'comm'):\n"
+            "    sys.modules[name] = None\n"
+            "from course_utils.distributed import progress\n"
+            "view = progress.ProgressView('job')\n"
+            "assert not view.widget\n"
+            "view.update({'event': 'start', 'total_steps': 2})\n"
+            "view.update({'event': 'done'})\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "[job]" in out.stdout and "100%" in out.stdout
+    from course_utils.widgets import ProgressView
+
+    assert pg.ProgressView is ProgressView
+
+
 def test_text_progress_prints_at_most_every_ten_percent(capsys):
     view = pg.ProgressView("job", widget=False)
     view.update({"event": "start", "total_steps": 100})
