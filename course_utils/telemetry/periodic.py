@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Self
 
 
 class PeriodicThread:
@@ -81,3 +82,36 @@ class PeriodicThread:
                 self.missed_ticks += missed
                 next_tick += missed * self.interval
             self._stop.wait(next_tick - now)
+
+
+class RunsPeriodically:
+    """For a class whose work runs on a :class:`PeriodicThread` kept as ``self._runner``
+    (the sampler, the widgets' refresher): the thread's state and start/stop, delegated."""
+
+    _runner: PeriodicThread
+
+    @property
+    def running(self) -> bool:
+        return self._runner.running
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        return self._runner.thread
+
+    @property
+    def missed_ticks(self) -> int:
+        return self._runner.missed_ticks
+
+    @property
+    def cpu_time_s(self) -> float:
+        """CPU seconds of this thread alone, over all its runs."""
+        return self._runner.cpu_time_s
+
+    def start(self) -> Self:
+        """Start the thread (does nothing if it already runs)."""
+        self._runner.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop and join the thread (does nothing if it is not running)."""
+        self._runner.stop(timeout)

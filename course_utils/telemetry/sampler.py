@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable
 
 from .backend import Backend
-from .periodic import PeriodicThread
+from .periodic import PeriodicThread, RunsPeriodically
 from .samples import Snapshot
 
 Subscriber = Callable[[Snapshot], None]
@@ -28,7 +28,7 @@ _REGISTRY: weakref.WeakValueDictionary[str, Sampler] = weakref.WeakValueDictiona
 _REGISTRY_LOCK = threading.Lock()
 
 
-class Sampler:
+class Sampler(RunsPeriodically):
     """Reads ``backend`` every ``interval`` seconds into a bounded history.
 
     ``capacity`` bounds the history (default one hour at the interval, at most
@@ -83,31 +83,7 @@ class Sampler:
 
     # -- lifecycle ---------------------------------------------------------
 
-    @property
-    def running(self) -> bool:
-        return self._runner.running
-
-    @property
-    def thread(self) -> threading.Thread | None:
-        return self._runner.thread
-
-    @property
-    def missed_ticks(self) -> int:
-        return self._runner.missed_ticks
-
-    @property
-    def cpu_time_s(self) -> float:
-        """CPU seconds the sampler thread has used, over all its runs."""
-        return self._runner.cpu_time_s
-
-    def start(self) -> Sampler:
-        """Start the thread (does nothing if it already runs)."""
-        self._runner.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop and join the thread (does nothing if it is not running)."""
-        self._runner.stop(timeout)
+    # running, thread, missed_ticks, cpu_time_s, start() and stop() come from RunsPeriodically
 
     def close(self) -> None:
         self.stop()

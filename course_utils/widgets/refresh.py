@@ -9,16 +9,15 @@ lands in whichever cell happens to run at that moment, so errors are kept in
 from __future__ import annotations
 
 import collections
-import threading
 import time
 from collections.abc import Callable
 
-from ..telemetry.periodic import PeriodicThread
+from ..telemetry.periodic import PeriodicThread, RunsPeriodically
 
 MIN_HZ, MAX_HZ = 0.5, 10.0
 
 
-class Refresher:
+class Refresher(RunsPeriodically):
     """Runs ``fn()`` ``hz`` times a second on a daemon thread until stopped."""
 
     def __init__(self, fn: Callable[[], None], hz: float = 4.0, name: str = "gpu-widget-refresh"):
@@ -33,25 +32,5 @@ class Refresher:
             (time.time(), exc)))
 
     @property
-    def running(self) -> bool:
-        return self._runner.running
-
-    @property
-    def thread(self) -> threading.Thread | None:
-        return self._runner.thread
-
-    @property
     def ticks(self) -> int:
         return self._runner.ticks
-
-    @property
-    def cpu_time_s(self) -> float:
-        """CPU seconds of this thread alone, over all its runs."""
-        return self._runner.cpu_time_s
-
-    def start(self) -> Refresher:
-        self._runner.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._runner.stop(timeout)
