@@ -39,12 +39,12 @@ from pathlib import Path
 
 import torch
 
+from ..units import GIB
 from .fast_step import StepOptions, build_step
 from .fast_step import make_optimizer as make_fast_optimizer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO_ROOT / "docs" / "results" / "multi_gpu.json"
-GIB = 1024**3
 WORKLOADS = {  # model -> (image size, classes, default per-GPU batch)
     "resnet50": (224, 1000, 256),
     "resnet18": (32, 10, 512),
