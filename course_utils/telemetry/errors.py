@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .samples import NoGpuReason
+from .samples import NoGpuCode, NoGpuReason
 
 # NVML error codes, as in nvml.h (named here so that no other module compares bare numbers,
 # and a fake NVML needs only the exception class of the real package).
@@ -39,7 +39,7 @@ class NoGpuError(RuntimeError):
 
 
 # NVML error code -> (reason code, message, fix). Codes as in nvml.h.
-_INIT_FAILURES: dict[int, tuple[str, str, str]] = {
+_INIT_FAILURES: dict[int, tuple[NoGpuCode, str, str]] = {
     ERR_LIBRARY_NOT_FOUND: (
         "library_not_found",
         "The NVIDIA driver's library libnvidia-ml.so.1 was not found: this machine has no NVIDIA "

@@ -15,6 +15,11 @@ from ..units import MIB
 # Which family of backend read a snapshot: real GPUs through NVML, simulated GPUs, or none.
 BackendKind = Literal["nvml", "simulated", "none"]
 
+# Why there is no GPU to read: an NVML start-up failure (see errors.py), no device, no binding,
+# GPU reading switched off, or an NVML error without a known cause.
+NoGpuCode = Literal["library_not_found", "driver_not_loaded", "no_permission", "driver_library_mismatch",
+                    "unknown_error", "no_devices", "nvml_not_installed", "cpu_mode", "error"]
+
 # The metrics the sampler reads on its default path, in the order they are
 # shown and logged. Throughput (PCIe/NVLink) is deliberately absent: one PCIe
 # call blocks ~21 ms while the driver counts a 20 ms window.
@@ -123,9 +128,7 @@ class Snapshot:
 class NoGpuReason:
     """Why there is no GPU to read, and what to do about it."""
 
-    # library_not_found, driver_not_loaded, no_permission, driver_library_mismatch,
-    # unknown_error, no_devices, nvml_not_installed, cpu_mode or error
-    code: str
+    code: NoGpuCode
     message: str
     fix: str
     detail: str = ""

@@ -61,3 +61,16 @@ def test_binding_versions_reads_package_metadata(monkeypatch):
 
     monkeypatch.setattr(importlib.metadata, "distribution", only_the_shim)
     assert nvml.binding_versions() == nvml.BindingVersions(official=None, deprecated_shim=True)
+
+
+def test_every_start_up_failure_has_a_known_reason_code_and_a_fix():
+    from typing import get_args
+
+    from course_utils.telemetry.errors import reason_from_nvml_error
+    from course_utils.telemetry.samples import NoGpuCode
+
+    for code in (ERR.LIBRARY_NOT_FOUND, ERR.DRIVER_NOT_LOADED, ERR.NO_PERMISSION, ERR.LIB_RM_VERSION_MISMATCH,
+                 ERR.UNKNOWN, ERR.TIMEOUT):
+        reason = reason_from_nvml_error(nvml.nvml_error(code))
+        assert reason.code in get_args(NoGpuCode) and reason.fix
+    assert reason.code == "error"  # TIMEOUT has no specific advice: the generic reason
