@@ -127,26 +127,16 @@ def peak_memory(device=None, label: str = "") -> Iterator[PeakResult]:
     result = PeakResult(label=label, device=name, on_gpu=index is not None)
     if index is None:
         result.note = CPU_NOTE
-        t0 = time.perf_counter()
-        try:
-            yield result
-        except BaseException as exc:
-            result.raised = type(exc).__name__
-            raise
-        finally:
-            result.seconds = time.perf_counter() - t0
-            result.finished = True
-        return
-
-    cuda.synchronize(index)
-    with _lock:
-        stack = _active.setdefault(name, [])
-        current_peak = cuda.max_memory_allocated(index)
-        for outer in stack:
-            outer._seen_peak = max(outer._seen_peak, current_peak)
-        stack.append(result)
-        cuda.reset_peak_memory_stats(index)
-    result.start_bytes = cuda.memory_allocated(index)
+    else:
+        cuda.synchronize(index)
+        with _lock:
+            stack = _active.setdefault(name, [])
+            current_peak = cuda.max_memory_allocated(index)
+            for outer in stack:
+                outer._seen_peak = max(outer._seen_peak, current_peak)
+            stack.append(result)
+            cuda.reset_peak_memory_stats(index)
+        result.start_bytes = cuda.memory_allocated(index)
     t0 = time.perf_counter()
     try:
         yield result
@@ -154,12 +144,14 @@ def peak_memory(device=None, label: str = "") -> Iterator[PeakResult]:
         result.raised = type(exc).__name__
         raise
     finally:
-        cuda.synchronize(index)
+        if index is not None:
+            cuda.synchronize(index)  # the block's kernels count in its time and its peak
         result.seconds = time.perf_counter() - t0
-        with _lock:
-            result.peak_bytes = max(result._seen_peak, cuda.max_memory_allocated(index))
-            result.end_bytes = cuda.memory_allocated(index)
-            stack = _active.get(name, [])
-            if result in stack:
-                stack.remove(result)
+        if index is not None:
+            with _lock:
+                result.peak_bytes = max(result._seen_peak, cuda.max_memory_allocated(index))
+                result.end_bytes = cuda.memory_allocated(index)
+                stack = _active.get(name, [])
+                if result in stack:
+                    stack.remove(result)
         result.finished = True
