@@ -30,7 +30,8 @@ class StatusLine(widgets.HBox):
         if not isinstance(source, (Dashboard, DashboardModel)):
             check_source(source, simulate)
         LIVE.close_previous(name)
-        self.name, self.width, self._closed, self._frozen, self._last = name, width, False, False, None
+        self.name, self.width, self._closed, self._frozen = name, width, False, False
+        self._last: int | None = None  # the model's data_version last drawn
         if isinstance(source, Dashboard):
             if source.source.sampler is None:
                 source = source.source.backend  # the dashboard has no GPU: show the same reason

@@ -1,6 +1,7 @@
 """scripts/strip_notebook_outputs.py: the pre-commit hook and `make lint` check that enforce the
 notebook hygiene rule (tests/notebooks/test_notebook_hygiene.py) by stripping, not just refusing."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -104,3 +105,10 @@ def test_the_stored_notebooks_pass_the_check():
     )
     proc = run("--check", *notebooks)
     assert proc.returncode == 0, proc.stdout
+
+
+def test_the_hook_and_the_hygiene_test_keep_the_same_cells():
+    spec = importlib.util.spec_from_file_location("hygiene", ROOT / "tests" / "notebooks" / "test_notebook_hygiene.py")
+    hygiene = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hygiene)
+    assert hygiene.CHECKED_TAG == stripper.CHECKED_TAG
