@@ -71,7 +71,7 @@ def _child(mode: str, simulate: int | None, interval: float):
     if simulate:
         cmd += ["--simulate", str(simulate)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
+    line = proc.stdout.readline() if proc.stdout is not None else ""  # a pipe: never None
     if not line:
         proc.wait(10)
         raise RuntimeError(f"the benchmark child ({mode}) exited with {proc.returncode} before starting")
