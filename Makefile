@@ -13,7 +13,7 @@ QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || tru
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: install lab test test-fast lint browser-deps prometheus-deps container-deps sandbox-deps hub-deps image image-gpu site gpu-validate lock release clean
+.PHONY: install lab test test-fast lint format browser-deps prometheus-deps container-deps sandbox-deps hub-deps image image-gpu site gpu-validate lock release clean
 
 install: $(STAMP)
 
@@ -96,8 +96,7 @@ $(CHP): hub/package.json hub/package-lock.json
 	else echo "npm not found and cannot install it (not root): the hub test will be skipped"; fi
 
 # One pytest run for every tier; conftest.py prints each tier's time at the end.
-test: install browser-deps prometheus-deps container-deps sandbox-deps hub-deps image
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m ruff check .
+test: install lint browser-deps prometheus-deps container-deps sandbox-deps hub-deps image
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The rendered course: every notebook executed on this machine (CPU path here), the syllabus and the
@@ -110,8 +109,22 @@ site: install
 test-fast: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests -q --tiers unit -m "not slow" $(PYTEST_ARGS)
 
+# Every static check, in checking mode (CI runs them through `make test`); .pre-commit-config.yaml
+# runs the same tools before each commit, fixing what they can. `make format` fixes instead.
+NOTEBOOKS = $$(find notebooks solutions exercises -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*')
+
 lint: install
 	$(BIN)/python -m ruff check .
+	$(BIN)/python -m ruff format --check .
+	$(BIN)/python -m mypy
+	$(BIN)/python scripts/strip_notebook_outputs.py --check $(NOTEBOOKS)
+	$(BIN)/hadolint --failure-threshold info docker/Dockerfile docker/grading.Dockerfile
+	$(BIN)/shellcheck scripts/*.sh docker/*.sh .ci/run
+
+format: install
+	$(BIN)/python -m ruff format .
+	$(BIN)/python -m ruff check --fix .
+	$(BIN)/python scripts/strip_notebook_outputs.py $(NOTEBOOKS)
 
 lock: install
 	$(BIN)/python -m pip freeze --exclude-editable | sed '1i # Exact versions of every package, verified together on Python 3.11.\n# Used as pip constraints by `make install`; regenerate with `make lock`.' > requirements.lock

@@ -45,6 +45,7 @@ import threading
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -80,7 +81,8 @@ def query_smi(exe: str) -> tuple[float, dict[int, dict]]:
         if len(fields) != len(SMI_FIELDS):
             continue
         values = dict(zip(SMI_FIELDS, (_float(f) for f in fields), strict=True))
-        rows[int(values["index"])] = values
+        if values["index"] is not None:  # a row without a GPU index cannot be paired
+            rows[int(values["index"])] = values
     return (t0 + t1) / 2, rows
 
 
@@ -195,7 +197,8 @@ def run(readings: int, gap_s: float, *, backend=None, smi: str | None = None, de
     devices = backend.devices()
     sampler = Sampler(backend, interval=SAMPLE_INTERVAL_S, name="vs-nvidia-smi")
     model = DashboardModel(interval=SAMPLE_INTERVAL_S, recent=int(3 / SAMPLE_INTERVAL_S)).attach(sampler)
-    stop, ready, stats = threading.Event(), threading.Event(), {}
+    stop, ready = threading.Event(), threading.Event()
+    stats: dict[str, Any] = {}
     trainer = threading.Thread(target=train, args=(stop, ready, stats, device, width), name="training-loop",
                                daemon=True)
     started = time.time()
@@ -208,22 +211,23 @@ def run(readings: int, gap_s: float, *, backend=None, smi: str | None = None, de
         time.sleep(settle_s)  # the allocator's cache has grown: memory is steady from here
         for i in range(readings):
             before = {d.index: model_reading(model, d.index) for d in devices}
-            t_mid, smi = query_smi(exe)
+            t_mid, smi_rows = query_smi(exe)
             after = {d.index: model_reading(model, d.index) for d in devices}
             time.sleep(window_half_s + 2 * SAMPLE_INTERVAL_S)  # the samples after the read, for the window
             for d in devices:
-                if d.index not in smi or before[d.index] is None:
+                first, last = before[d.index], after[d.index]
+                if d.index not in smi_rows or first is None or last is None:
                     continue
                 # memory: the model reading closest in time to nvidia-smi's
-                m = min((before[d.index], after[d.index]), key=lambda r: abs(r["timestamp"] - t_mid))
+                m = min((first, last), key=lambda r: abs(r["timestamp"] - t_mid))
                 recent = model.recent(d.index)
                 util_w = window(recent, t_mid, "utilization_pct", window_half_s)
                 power_w = window(recent, t_mid, "power_w", window_half_s)
                 pairs.append({"reading": i, "gpu": d.index, "t_s": round(t_mid - started, 3),
-                              "model_age_s": round(t_mid - m["timestamp"], 3), "nvidia_smi": smi[d.index],
+                              "model_age_s": round(t_mid - m["timestamp"], 3), "nvidia_smi": smi_rows[d.index],
                               "model": {k: (round(v, 2) if isinstance(v, float) else v) for k, v in m.items()},
                               "model_window": {"utilization_pct": util_w, "power_w": power_w},
-                              **compare(smi[d.index], m, util_w, power_w)})
+                              **compare(smi_rows[d.index], m, util_w, power_w)})
             time.sleep(gap_s)
     finally:
         stop.set()

@@ -36,6 +36,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -76,6 +77,8 @@ def _run_in(where: str, fn, pool: ThreadPoolExecutor | None) -> None:
     if where == "main":
         fn()
     elif where == "long-lived":
+        if pool is None:
+            raise ValueError("where='long-lived' needs the pool to run in")
         pool.submit(fn).result()
     else:  # a new thread for this one step, like nn.DataParallel's parallel_apply
         errors = []
@@ -281,7 +284,7 @@ def main(argv=None) -> int:
     print(f"Part A: one {'GPU' if args.device == 'cuda' else 'CPU'}, {args.model}, batch {args.batch}", flush=True)
     part_a = thread_probe(args.model, args.batch, device, PART_A, args.warmup, args.steps, args.slow_steps)
     if args.no_v7_control:
-        part_b = {"skipped": "--no-v7-control"}
+        part_b: dict[str, Any] = {"skipped": "--no-v7-control"}
     else:
         print("Part B: the same with TORCH_CUDNN_V8_API_DISABLED=1 (fresh process)", flush=True)
         part_b = v7_control(args, timeout_s=120)
@@ -297,7 +300,7 @@ def main(argv=None) -> int:
         part_c = dp_probe(args.model, args.batch, args.gpus, variants, args.warmup, args.steps, args.slow_steps)
     else:
         print(f"Part C skipped: needs {args.gpus} GPUs, {available} visible", flush=True)
-    result = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "host": host_info(args.device),
+    result: dict[str, Any] = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "host": host_info(args.device),
               "config": {"model": args.model, "batch_per_gpu": args.batch, "image_size": WORKLOADS[args.model][0],
                          "dtype": "bf16" if args.device == "cuda" else "fp32", "channels_last": True,
                          "warmup": args.warmup, "steps": args.steps, "slow_steps": args.slow_steps,

@@ -25,6 +25,7 @@ import time
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from course_grading import course as coursemod
 from course_grading import variants as V
@@ -176,7 +177,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "grading.json")
     args = parser.parse_args(argv)
     coursemod.prepare_environment()
-    record = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
+    record: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "nbgrader": metadata.version("nbgrader"), "load_average_before": os.getloadavg()},
               "target_s_per_submission": TARGET_S}

@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # course_utils from this checkout, installed or not
@@ -139,7 +140,8 @@ def part_cap(cap_gib: float, quick: bool) -> dict:
 def _frag_workload(torch, steps: int, seed: int = 0) -> dict:
     """Varying 'sequence lengths' with long-lived tensors allocated between the activations."""
     rng = random.Random(seed)
-    keep, acts = [], []
+    keep: list[Any] = []  # tensors of the torch module passed in
+    acts: list[Any] = []
     waste_max = 0
     ooms = 0
     t0 = time.perf_counter()
@@ -224,7 +226,7 @@ def part_cache(quick: bool) -> dict:
     for _ in range(2):  # interleaved, so clock or thermal drift hits both alike
         blocks["keep_cache"].append(run(False))
         blocks["empty_cache_each_step"].append(run(True))
-    out = {"steps_per_block": steps, "blocks": 2, "width": width, "batch": batch}
+    out: dict[str, Any] = {"steps_per_block": steps, "blocks": 2, "width": width, "batch": batch}
     for name, runs in blocks.items():
         out[name] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
     out["slowdown"] = out["empty_cache_each_step"]["median_step_ms"] / out["keep_cache"]["median_step_ms"]

@@ -98,7 +98,7 @@ def grade_folder(course_dir: Path, assignment: str, submissions: Path, *, worker
                 print(f"  {row['student']}: {row['status']}"
                       + (f" {row['score']:g}/{info.max_score:g}" if row.get("score") is not None else ""), flush=True)
         grading_s = time.perf_counter() - t0
-    rows.sort(key=lambda r: r["student"])
+    rows.sort(key=lambda r: str(r["student"]))
 
     def mean(key: str) -> float:
         values = [r["timing"][key] for r in results if key in r["timing"]]

@@ -148,7 +148,9 @@ def stage(sub: Submission, expected: list[str], dest: Path) -> list[str]:
     dest.mkdir(parents=True)
     if sub.folder is None:
         return []
-    staged, unknown, broken = [], [], set()
+    staged: list[str] = []
+    unknown: list[str] = []
+    broken: set[str] = set()
     total = 0
     for path in _walk(sub.folder):
         rel = path.relative_to(sub.folder)

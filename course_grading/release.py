@@ -92,9 +92,9 @@ def _recover(target: Path) -> None:
         for stale in target.parent.glob(f".{target.name}.old-*"):
             shutil.rmtree(stale, ignore_errors=True)
         return
-    stale = sorted(target.parent.glob(f".{target.name}.old-*"))
-    if stale:
-        os.rename(stale[-1], target)
+    aside = sorted(target.parent.glob(f".{target.name}.old-*"))
+    if aside:
+        os.rename(aside[-1], target)
 
 
 def main(argv=None) -> int:

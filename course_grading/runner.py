@@ -16,21 +16,24 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from multiprocessing.connection import wait
+from multiprocessing.context import ForkContext, ForkServerContext
 from pathlib import Path
+from typing import Any
 
 from .processes import kill_tree, kill_uid
 
-_CTX = None
+_CTX: ForkContext | ForkServerContext | None = None
 
 
-def _context():
+def _context() -> ForkContext | ForkServerContext:
     global _CTX
     if _CTX is None:
         if threading.active_count() == 1:  # forking a process with threads is unsafe
             _CTX = mp.get_context("fork")
         else:
-            _CTX = mp.get_context("forkserver")
-            _CTX.set_forkserver_preload(["nbgrader.apps", "nbgrader.api", "course_grading.worker"])
+            server = mp.get_context("forkserver")
+            server.set_forkserver_preload(["nbgrader.apps", "nbgrader.api", "course_grading.worker"])
+            _CTX = server
     return _CTX
 
 
@@ -65,7 +68,7 @@ class _Slot:
             except (BrokenPipeError, OSError):
                 pass
             self.process.join(10)
-        if self.process.is_alive():
+        if self.process.is_alive() and self.process.pid is not None:
             kill_tree(self.process.pid)
         self.process.join(1)
         self.conn.close()
@@ -90,7 +93,7 @@ def run(tasks: list[dict], setup: dict, workers: int, submission_timeout: float)
             for conn in wait([s.conn for s in slots], timeout=1.0):
                 slot = next(s for s in slots if s.conn is conn)
                 try:
-                    message = conn.recv()
+                    message: dict[str, Any] = slot.conn.recv()
                 except (EOFError, OSError):
                     message = {"died": True}
                 if message.get("ready"):

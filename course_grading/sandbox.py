@@ -378,32 +378,39 @@ class SandboxProvisioner(LocalProvisioner):
     rundir: Path | None = None
     guard_log: str = ""
 
+    def _sandbox(self) -> Sandbox:
+        if self.sandbox is None:  # set by SandboxKernelManager, which creates this provisioner
+            raise RuntimeError("SandboxProvisioner used without a sandbox")
+        return self.sandbox
+
     async def pre_launch(self, **kwargs):
-        km = self.parent
+        sandbox, km = self._sandbox(), self.parent
+        if km is None:
+            raise RuntimeError("SandboxProvisioner used without a kernel manager")
         workdir = Path(kwargs.get("cwd") or os.getcwd()).resolve()
         self.rundir = run_folder(workdir)
         shutil.rmtree(self.rundir, ignore_errors=True)
         (self.rundir / "home").mkdir(parents=True)
         for path in (self.rundir, self.rundir / "home"):
-            os.chown(path, self.sandbox.uid, self.sandbox.uid)
+            os.chown(path, sandbox.uid, sandbox.uid)
         os.chmod(self.rundir, 0o700)
         km.transport = "ipc"
         km.ip = str(self.rundir / "k")
         km.connection_file = str(self.rundir / "kernel.json")
         km.kernel_spec.interrupt_mode = "message"
-        hand_over(workdir, self.sandbox.uid)
+        hand_over(workdir, sandbox.uid)
         kwargs = await super().pre_launch(**kwargs)
-        os.chown(km.connection_file, self.sandbox.uid, self.sandbox.uid)
+        os.chown(km.connection_file, sandbox.uid, sandbox.uid)
         cmd = list(kwargs["cmd"])
         if cmd and Path(cmd[0]).name.startswith("python"):
             cmd[0] = sys.executable
-        env = self.sandbox.environment(self.rundir / "home", kernel_pythonpath())
-        kwargs["cmd"] = self.sandbox.command(cmd, workdir, self.rundir, env)
+        env = sandbox.environment(self.rundir / "home", kernel_pythonpath())
+        kwargs["cmd"] = sandbox.command(cmd, workdir, self.rundir, env)
         kwargs["env"] = {"PATH": "/usr/bin:/bin"}
         return kwargs
 
     async def launch_kernel(self, cmd, **kwargs):
-        kwargs["preexec_fn"] = self.sandbox.enter_cgroups
+        kwargs["preexec_fn"] = self._sandbox().enter_cgroups
         kwargs["stdout"] = subprocess.DEVNULL  # ipykernel's banner; errors still go to stderr
         return await super().launch_kernel(cmd, **kwargs)
 

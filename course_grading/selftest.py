@@ -15,12 +15,13 @@ import time
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from . import course, variants
 from .grading import grade_folder
 
 # Each case: how to make the submission from (source, release), and the autograded score it must get.
-CASES = {
+CASES: dict[str, dict[str, Any]] = {
     "gpu_monitoring_dashboard": {
         "notebook": "gpu_dashboard",
         "cases": {
@@ -59,7 +60,7 @@ print(json.dumps(info))
 def environment() -> dict:
     """What this machine offers, probed in a child process: the grader forks its workers, and a
     process that touched CUDA is best not forked."""
-    env = {"python": platform.python_version(), "machine": platform.node(),
+    env: dict[str, Any] = {"python": platform.python_version(), "machine": platform.node(),
            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
            "nccl_nvls_enable": os.environ.get("NCCL_NVLS_ENABLE"),
            "nbgrader": metadata.version("nbgrader"), "ipykernel": metadata.version("ipykernel")}
@@ -111,7 +112,7 @@ def evidence(course_dir: Path, assignment: str, student: str) -> dict:
 def selftest(out: Path | None, workers: int | None = None, unsafe: bool = False, gpus: str | None = None) -> int:
     course.prepare_environment()
     started = time.perf_counter()
-    record = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "environment": environment(),
+    record: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "environment": environment(),
               "sandbox": "none (--unsafe-no-sandbox)" if unsafe else "bubblewrap", "assignments": {}}
     passed = True
     with tempfile.TemporaryDirectory(prefix="course_grading-selftest-") as tmp:
@@ -128,7 +129,7 @@ def selftest(out: Path | None, workers: int | None = None, unsafe: bool = False,
                                   out=Path(tmp) / "reports" / assignment, unsafe=unsafe, gpus=gpus,
                                   memory_mb=16384)  # CUDA contexts and NCCL: room for 2 ranks
             rows = {r["student"]: r for r in graded["students"]}
-            checks = {}
+            checks: dict[str, dict[str, Any]] = {}
             for student, (_, want) in spec["cases"].items():
                 row = rows[student]
                 ok = row["status"] == "graded" and row.get("auto_score") == want

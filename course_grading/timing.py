@@ -27,6 +27,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = {"gpu_monitoring_dashboard": "gpu_dashboard", "multi_gpu_training": "multi_gpu_training"}
@@ -72,7 +73,7 @@ def run_solution(assignment: str, notebook: str) -> tuple[float, list[dict]]:
 
 
 def measure(runs: int) -> dict:
-    record = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.node(),
+    record: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.node(),
               "cpus": os.cpu_count(), "load_before": os.getloadavg()[0], "factor": FACTOR, "floor_s": FLOOR_S,
               "assignments": {}}
     for assignment, notebook in ASSIGNMENTS.items():

@@ -176,8 +176,9 @@ def cache_feedback_templates() -> None:
         environment.bytecode_cache = cache
         return environment
 
-    TemplateExporter._create_environment = create_with_cache
-    TemplateExporter._course_grading_cached = True
+    # patching nbconvert's class is the point (it has no hook for a bytecode cache)
+    TemplateExporter._create_environment = create_with_cache  # type: ignore[method-assign]
+    TemplateExporter._course_grading_cached = True  # type: ignore[attr-defined]  # our marker, read by getattr
 
 
 def quiet_nbgrader() -> None:

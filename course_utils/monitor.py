@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from .inputs import MAX_SECONDS, MIN_INTERVAL_S, BadInput, output_file, write_error
-from .telemetry import CsvLogger, Sampler, open_backend
+from .telemetry import CsvLogger, Sampler, no_gpu_reason, open_backend
 from .telemetry.samples import Snapshot
 from .telemetry.select import check_environment
 
@@ -117,10 +117,11 @@ def monitor(simulate: int | None = None, interval: float = 1.0, duration: float 
     except BaseException:
         backend.close()
         raise
-    if backend.kind == "none":
+    reason = no_gpu_reason(backend)
+    if reason is not None:
         if logger:
             logger.close()
-        print(f"No GPU to monitor: {backend.reason}", file=out)
+        print(f"No GPU to monitor: {reason}", file=out)
         print("Try `python -m course_utils monitor --simulate 2` to see simulated GPUs.", file=out)
         return 0
     sampler = Sampler(backend, interval=interval, name="cli-monitor",

@@ -39,7 +39,7 @@ case "$VARIANT" in
     gpu) BUDGET_MB="${COURSE_IMAGE_BUDGET_MB:-16000}" ;;
 esac
 # runc, not crun (crun: "cgroups in hybrid mode not supported"); explicit limits, or podman asks
-# for more than this machine allows. See ../shared/reference/machines.md.
+# for more than this machine allows. See docs/docker.md ("Built and run here, with podman").
 PODMAN=(podman --runtime runc)
 LIMITS=(--ulimit nofile=1024:1024 --ulimit nproc=1000:1000)
 

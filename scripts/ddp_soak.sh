@@ -9,7 +9,7 @@
 # A job also counts as failed when a rank warns that gloo threads outlived the
 # process group (the cause of the old crash at exit, seen even when it did not crash).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 N=${1:-50}
 shift || true
 PYTHON=${PYTHON:-python}

@@ -21,11 +21,11 @@ SKIP='^(jupyterlab|babel|jupyter_builder|jupyterlab_server|json5|jupyter_lsp|asy
 rm -f .whl/*.whl
 for wheel in "$CACHE"/*.whl; do
     name=$(basename "$wheel")
-    if ! [[ "$(echo "$name" | tr 'A-Z' 'a-z')" =~ $SKIP ]]; then cp "$wheel" .whl/; fi
+    if ! [[ "$(echo "$name" | tr '[:upper:]' '[:lower:]')" =~ $SKIP ]]; then cp "$wheel" .whl/; fi
 done
 # bubblewrap (x86-64 .deb, from this Debian's archive) for the grading sandbox; gpu_validate.sh
 # unpacks it with dpkg -x where the machine has no bwrap (it needs libc6, libcap2 and
 # libselinux1, which Debian and Ubuntu have).
 rm -f .whl/bubblewrap_*.deb
 (cd .whl && apt-get download bubblewrap:amd64)
-echo "$(ls .whl/*.whl | wc -l) wheels, $(ls .whl/*.deb | wc -l) .deb, $(du -sh .whl | cut -f1) in .whl/"
+echo "$(find .whl -maxdepth 1 -name '*.whl' | wc -l) wheels, $(find .whl -maxdepth 1 -name '*.deb' | wc -l) .deb, $(du -sh .whl | cut -f1) in .whl/"

@@ -108,7 +108,7 @@ class KernelHarness:
         self.candidate = candidate
         self.counter = _IopubCounter(kernel.iopub_thread)
         self.iopub_thread = kernel.iopub_thread.thread
-        self.threads: dict[str, threading.Thread] = {}
+        self.threads: dict[str, threading.Thread | None] = {}  # None: not started (no CPU to count)
         self._closers = []
         if candidate == "dashboard":
             from ..telemetry import SimulatedBackend
@@ -135,7 +135,7 @@ class KernelHarness:
         _prefill(model, gpus, interval)
         view, update = CHART_CANDIDATES[candidate](model)
         display(view)
-        last = [None]
+        last: list[int | None] = [None]
 
         def refresh():
             key = model.chart_version

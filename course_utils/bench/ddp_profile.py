@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch.autograd import DeviceType
@@ -49,7 +50,7 @@ def summarise(events, steps: int, wall_s: float, on_gpu: bool) -> dict:
     overlap_us = comm_us + compute_us - union_us(comm + compute) if on_gpu else 0.0
     per = 1e-3 / max(1, steps)
     step_ms = wall_s * 1e3 / max(1, steps)
-    out = {"steps_profiled": steps, "step_ms": round(step_ms, 3),
+    out: dict[str, Any] = {"steps_profiled": steps, "step_ms": round(step_ms, 3),
            "comm_ms_per_step": round(comm_us * per, 3),
            "comm_kernels": "NCCL kernels on the GPU" if on_gpu else "gloo collectives, host side"}
     if on_gpu:

@@ -41,11 +41,12 @@ TARGET_PCT = 0.2
 
 
 def _open(simulate: int | None):
-    from ..telemetry import open_backend
+    from ..telemetry import no_gpu_reason, open_backend
 
     backend = open_backend(simulate=simulate) if simulate else open_backend("real")
-    if backend.kind == "none":
-        raise SystemExit(f"no GPU to read: {backend.reason} Use --simulate N on a machine without GPUs.")
+    reason = no_gpu_reason(backend)
+    if reason is not None:
+        raise SystemExit(f"no GPU to read: {reason} Use --simulate N on a machine without GPUs.")
     return backend
 
 
@@ -71,7 +72,7 @@ def _child(mode: str, simulate: int | None, interval: float):
     if simulate:
         cmd += ["--simulate", str(simulate)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
+    line = proc.stdout.readline() if proc.stdout is not None else ""  # a pipe: never None
     if not line:
         proc.wait(10)
         raise RuntimeError(f"the benchmark child ({mode}) exited with {proc.returncode} before starting")

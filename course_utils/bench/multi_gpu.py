@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -180,7 +181,7 @@ def run_in_process(run: Run) -> dict:
         step()
     each = run.mode == "dataparallel"
     seconds, per_step = time_steps(step, run.steps, devices, each)
-    row = {"img_per_s": round(run.batch * len(devices) * run.steps / seconds, 1),
+    row: dict[str, Any] = {"img_per_s": round(run.batch * len(devices) * run.steps / seconds, 1),
            "peak_mem_gib": max(peak_gib(devices), default=None), "optimizer": opt_name,
            "first_step_s": round(first_step_s, 2)}
     if run.mode == "dataparallel":
@@ -344,7 +345,7 @@ def plan(args: argparse.Namespace, counts: list[int]) -> list[Run]:
     return runs
 
 
-def estimate_s(run: Run, seen: dict[str, float]) -> float:
+def estimate_s(run: Run, seen: dict[tuple[str, bool, bool], float]) -> float:
     """A guess of a run's wall time, replaced by what the last run of the same kind took."""
     kind = (run.mode, run.cudnn_benchmark, run.compile != "none")
     if kind in seen:

@@ -39,14 +39,14 @@ REFERENCE = mg.REPO_ROOT / "benchmarks" / "reference_resnet.py"
 PARTS = ("best", "reference", "ddp", "r18", "options")
 
 
-def plan(gpus: int, device: str, quick: bool, parts=PARTS) -> list[tuple[str, object]]:
+def plan(gpus: int, device: str, quick: bool, parts=PARTS) -> list[tuple[str, mg.Run]]:
     """(kind, what) in priority order; kind is 'run' (a multi_gpu.Run) or 'reference' (a batch).
     ``parts`` keeps only some groups: best, reference, ddp, r18 (ResNet-18 scaling), options."""
     items = _plan(gpus, device, quick)
     return [(kind, run) for part, kind, run in items if part in parts]
 
 
-def _plan(gpus: int, device: str, quick: bool) -> list[tuple[str, str, object]]:
+def _plan(gpus: int, device: str, quick: bool) -> list[tuple[str, str, mg.Run]]:
     steps, warmup = (2, 1) if quick else (30, 10)
     r50 = 8 if quick else 256
     r18 = 16 if quick else 2048

@@ -90,7 +90,7 @@ def run(gpus: int | None = None, simulate: int | None = None, quick: bool = Fals
     seconds = {1: 3.0, 10: 3.0, 100: 2.0} if quick else {1: 10.0, 10: 10.0, 100: 5.0}
     result: dict = {"date": date.today().isoformat(), "host": platform.node(),
                     "python": platform.python_version()}
-    backend = None
+    backend: NvmlBackend | SimulatedBackend | None = None
     if simulate is None:
         try:
             nvml = load_nvml()

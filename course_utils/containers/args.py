@@ -73,7 +73,7 @@ def docker_gpu_args(gpus: str | int | Sequence[str | int] | None = "all", *,
             if isinstance(gpus, int) and not isinstance(gpus, bool):
                 raise ValueError(f"CDI has no count: list the GPUs instead, e.g. gpus={list(range(max(gpus, 1)))}")
             devices = ["all"] if gpus == "all" else gpus
-            if isinstance(devices, str):
+            if isinstance(devices, str | bool):  # a bool is an int, not a list: gpus=True is no GPU list
                 raise ValueError(f"gpus={gpus!r}: use 'all' or a list of GPUs such as [0, 1]")
             if not devices:
                 raise ValueError("gpus is an empty list: pass at least one GPU, 'all', or None")

@@ -82,7 +82,9 @@ def _split_commands(line: str) -> list[list[str]]:
         tokens = list(lex)
     except ValueError:  # unbalanced quotes: hand the raw words over, so the check reports it
         return [line.split()]
-    commands, current, skip_next = [], [], False
+    commands: list[list[str]] = []
+    current: list[str] = []
+    skip_next = False
     for tok in tokens:
         if skip_next:
             skip_next = False
@@ -117,7 +119,8 @@ def _commands_in_line(line: str) -> Iterator[tuple[list[str], bool]]:
 
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
     """(first line number, line with backslash continuations joined)."""
-    buf, start = [], 0
+    buf: list[str] = []
+    start = 0
     for n, raw in enumerate(text.splitlines(), 1):
         if not buf:
             start = n
@@ -234,7 +237,7 @@ def from_python(code: str, source: str) -> list[DockerCommand]:
                 continue
         elif isinstance(node, ast.List | ast.Tuple) and node.elts and all(
                 isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts):
-            words = [e.value for e in node.elts]
+            words = [str(e.value) for e in node.elts if isinstance(e, ast.Constant)]  # str constants, checked above
             if words[0] != "docker" or len(words) < 2:
                 continue
             text = shlex.join(words)

@@ -136,7 +136,7 @@ def driver_capabilities(request: GpuRequest) -> str | None:
     return ",".join(caps) if caps else None
 
 
-def _check_device_ids(devices: Sequence[str | int]) -> list[str]:
+def _check_device_ids(devices: Sequence[str | int] | str | int) -> list[str]:
     if isinstance(devices, str | int):
         raise ValueError(f"devices must be a list such as [0, 1], got {devices!r}")
     ids = []

@@ -114,13 +114,13 @@ class Scenario:
         """The container's environment: the image's ENV, then ``-e``, then what ``--gpus`` sets."""
         env = dict(self.image_env)
         args = list(self.docker_args)
-        gpus = None
+        gpus: str | None = None
         while args:
             arg = args.pop(0)
             key, eq, inline = arg.partition("=")
             if key in ("--gpus", "-e", "--env") and not eq and not args:
                 raise ValueError(f"{arg} needs a value after it")
-            value = inline if eq else (args.pop(0) if key in ("--gpus", "-e", "--env") else None)
+            value = inline if eq else (args.pop(0) if key in ("--gpus", "-e", "--env") else "")
             if key == "--gpus":
                 gpus = value
             elif key in ("-e", "--env"):

@@ -44,8 +44,10 @@ def run_comparison(cfg: TrainConfig, modes: tuple[str, ...] = MODES, nproc: int 
     rows = []
     for mode in modes:
         if mode == "ddp":
-            rows.append(launch_torchrun(cfg, nproc, timeout_s=timeout_s, echo=echo,
-                                        show_progress=show_progress).result)
+            job = launch_torchrun(cfg, nproc, timeout_s=timeout_s, echo=echo, show_progress=show_progress)
+            if job.result is None:  # launch_torchrun raises first (check=True); never a silent gap in the table
+                raise RuntimeError(f"the DDP run wrote no result (exit code {job.returncode})")
+            rows.append(job.result)
             continue
         view = ProgressView(mode) if show_progress else None
         with torch_threads(threads):

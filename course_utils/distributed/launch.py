@@ -27,6 +27,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import progress
 from .config import TrainConfig
@@ -174,6 +175,8 @@ def _supervise(procs: list[subprocess.Popen], view, echo: bool, deadline: float,
     sel = selectors.DefaultSelector()
     pending = {}
     for i, p in enumerate(procs):
+        if p.stdout is None:  # started with stdout=PIPE: never
+            raise ValueError("each launcher must be started with stdout=subprocess.PIPE")
         os.set_blocking(p.stdout.fileno(), False)
         sel.register(p.stdout, selectors.EVENT_READ, i)
         pending[i] = ""
@@ -263,7 +266,8 @@ def _job_error(job: JobResult, timed_out: bool, timeout_s: float) -> Distributed
             continue
     errors.sort(key=lambda e: e.get("time", 0))
     first = errors[0] if errors else {}
-    common = dict(returncode=job.returncode, elapsed_s=job.elapsed_s, run_dir=job.run_dir, log_tail=job.log)
+    common: dict[str, Any] = dict(returncode=job.returncode, elapsed_s=job.elapsed_s, run_dir=job.run_dir,
+                                  log_tail=job.log)
     said = (f"rank {first['rank']} on {first.get('host', '?')} raised {first['type']}: {first['message']}"
             + (_TIMEOUT_HINT if "timed out" in first["message"].lower() else "")) if first else ""
     if timed_out:
@@ -298,7 +302,8 @@ _TIMEOUT_HINT = (" (a collective waited longer than timeout_s: a peer rank stopp
 def _silent_deaths(lines: list[str]) -> list[tuple[int, int]]:
     """(rank, exit code) of every worker that torchrun's failure summary lists with no error file,
     other than those torchrun itself stopped with SIGTERM; the "Root Cause" entry first."""
-    entries, current = [], None
+    entries: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
     root_at = next((i for i, line in enumerate(lines) if "Root Cause" in line), len(lines))
     for i, line in enumerate(lines):
         text = line.split("] ", 1)[-1] if line.startswith("[node") else line

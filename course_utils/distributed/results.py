@@ -39,7 +39,7 @@ def _group(row: dict) -> tuple:
 def add_scaling(rows: list[dict]) -> list[dict]:
     """Copies of ``rows`` with ``scaling_efficiency`` = img/s / (devices x the single-device img/s
     of the same model, size, batch and precision). Rows that already carry one keep it."""
-    base = {}
+    base: dict[tuple, float] = {}
     for r in rows:
         if r.get("mode") == "single" and r.get("img_per_s"):
             base.setdefault(_group(r), r["img_per_s"])
@@ -87,7 +87,7 @@ def comparison_table(rows: list[dict]) -> str:
     body = []
     for r in rows:
         where = r.get("label") or ("GPU" if r.get("gpus") else "?")
-        mode = MODE_NAMES.get(r.get("mode"), str(r.get("mode")))
+        mode = MODE_NAMES.get(str(r.get("mode")), str(r.get("mode")))
         if r.get("mode") == "dataparallel" and r.get("cudnn_benchmark") is False:
             mode += " (cudnn.benchmark off)"
         body.append([
@@ -109,7 +109,7 @@ def plot_comparison(rows: list[dict], title: str = ""):
     import matplotlib.pyplot as plt
 
     rows = add_scaling(rows)
-    labels = [f"{MODE_NAMES.get(r.get('mode'), r.get('mode'))} x{devices_of(r)}"
+    labels = [f"{MODE_NAMES.get(str(r.get('mode')), r.get('mode'))} x{devices_of(r)}"
               + (" (bench off)" if r.get("mode") == "dataparallel" and r.get("cudnn_benchmark") is False else "")
               for r in rows]
     models = sorted({str(r.get("model", "")) for r in rows})
@@ -130,7 +130,7 @@ def plot_comparison(rows: list[dict], title: str = ""):
             continue
         xs = range(len(rows))
         ax.bar(xs, [0 if v is None else v * scale for v in values],
-               color=[colours.get(r.get("mode"), "#999999") for r in rows])
+               color=[colours.get(str(r.get("mode")), "#999999") for r in rows])
         ax.set_xticks(list(xs), labels, fontsize=8, rotation=30, ha="right", rotation_mode="anchor")
         if key == "scaling_efficiency":
             ax.axhline(100, color="black", lw=0.8, ls="--")

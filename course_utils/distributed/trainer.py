@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, DistributedSampler, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from ..bench.fast_step import StepOptions, build_step, make_optimizer
 from ..data import load_dataset
@@ -81,6 +81,12 @@ def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
+
+
+def _size(dataset: Dataset) -> int:
+    """len() of a map-style data set: every one the course loads has it; torch's ``Dataset`` type
+    does not declare ``__len__``."""
+    return len(dataset)  # type: ignore[arg-type]
 
 class _Run:
     def __init__(self, cfg: TrainConfig, mode: str, env: DistEnv, on_event: EventSink | None,
@@ -153,6 +159,7 @@ class _Run:
             self._say(f"resumed from {ckpt} after epoch {self.start_epoch}")
 
         self.dp_gpus = self._gpus_for_dataparallel() if self.mode == "dataparallel" else []
+        model: torch.nn.Module
         if self.mode == "ddp":
             ids = [self.device.index] if self.on_gpu else None
             model = torch.nn.parallel.DistributedDataParallel(raw, device_ids=ids, gradient_as_bucket_view=True)
@@ -171,9 +178,10 @@ class _Run:
 
         # every mode draws its order from the same DistributedSampler, so one process sees
         # exactly the global permutation that DDP ranks split between them
-        self.sampler = DistributedSampler(self.train_ds, num_replicas=env.world_size, rank=env.rank,
-                                          shuffle=True, seed=cfg.seed, drop_last=False)
+        self.sampler: DistributedSampler[int] = DistributedSampler(
+            self.train_ds, num_replicas=env.world_size, rank=env.rank, shuffle=True, seed=cfg.seed, drop_last=False)
         self.loader_batch = cfg.batch_size * (len(self.dp_gpus) if self.dp_gpus else 1)
+        self.loader: TensorBatches | DataLoader
         if cfg.preload:
             self.loader = TensorBatches(*materialize(self.train_ds, self.device), self.sampler, self.loader_batch)
         else:
@@ -181,9 +189,9 @@ class _Run:
                                      num_workers=cfg.num_workers, pin_memory=self.on_gpu,
                                      persistent_workers=cfg.num_workers > 0)
         self.steps_per_epoch = min(len(self.loader), cfg.max_steps or len(self.loader))
-        padded = self.sampler.total_size - len(self.train_ds)
+        padded = self.sampler.total_size - _size(self.train_ds)
         if padded:
-            self._say(f"note: {len(self.train_ds)} training images do not split evenly over {env.world_size} ranks; "
+            self._say(f"note: {_size(self.train_ds)} training images do not split evenly over {env.world_size} ranks; "
                       f"DistributedSampler repeats {padded} of them each epoch (choose a multiple of the world size "
                       "to see every image exactly once)")
 
@@ -230,7 +238,7 @@ class _Run:
         ``rank::world`` (no padding, unlike DistributedSampler) and the sums are all-reduced.
         Uses the unwrapped model, so ranks with one batch more or less never wait on each other."""
         self.raw.eval()
-        shard = Subset(self.test_ds, range(self.env.rank, len(self.test_ds), self.env.world_size))
+        shard = Subset(self.test_ds, range(self.env.rank, _size(self.test_ds), self.env.world_size))
         loader = DataLoader(shard, batch_size=self.cfg.batch_size * 2, num_workers=self.cfg.num_workers)
         correct = total = 0
         loss_sum = 0.0
@@ -241,10 +249,11 @@ class _Run:
             loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").item()
             correct += int((logits.argmax(1) == y).sum())
             total += y.numel()
-        correct, total, loss_sum = self._reduce([correct, total, loss_sum])
-        return correct / max(1, total), loss_sum / max(1, total), int(total)
+        correct_sum, total_sum, loss_sum = self._reduce([correct, total, loss_sum])
+        return correct_sum / max(1, total_sum), loss_sum / max(1, total_sum), int(total_sum)
 
     def _record_indices(self, epoch: int) -> None:
+        assert self.run_dir is not None  # __init__ refuses record_indices without run_dir
         path = self.run_dir / f"indices-rank{self.env.rank}.json"
         # a resumed run adds its epochs; a fresh one starts a new record
         seen = json.loads(path.read_text()) if path.exists() and epoch > 0 else {}
@@ -271,10 +280,10 @@ class _Run:
                    world_size=env.world_size, devices=self.devices_used, device=self.device.type)
         self._say(f"{self.mode}: {cfg.model} on {self.devices_used} x {self._device_name()}"
                   f"{f' ({env.world_size} processes, {env.backend})' if env.distributed else ''}, "
-                  f"{len(self.train_ds)} training images of {cfg.image_size} px, batch {cfg.batch_size} per device")
+                  f"{_size(self.train_ds)} training images of {cfg.image_size} px, batch {cfg.batch_size} per device")
         history, global_step = [], self.start_epoch * self.steps_per_epoch
         timed_s = timed_images = 0.0
-        all_images = 0
+        all_images = 0.0
         for epoch in epochs:
             self.sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
             if cfg.record_indices:
@@ -290,7 +299,7 @@ class _Run:
             self._emit(event="epoch", epoch=epoch, loss=loss, accuracy=acc)
             self._say(f"epoch {epoch + 1}/{cfg.epochs}: train loss {loss:.3f}, test accuracy {acc:.1%} "
                       f"({n_eval} test images)")
-            if cfg.checkpoint and env.is_main:
+            if cfg.checkpoint and env.is_main and self.run_dir is not None:  # __init__: checkpoint needs run_dir
                 save_checkpoint(self.run_dir / CHECKPOINT_FILE, self.raw, self.opt, epoch, cfg)
         images_sum, = self._reduce([float(timed_images)])
         slowest_s, = self._reduce([timed_s], op=dist.ReduceOp.MAX)
@@ -327,7 +336,7 @@ class _Run:
             "model": cfg.model,
             "dataset": cfg.dataset,
             "image_size": cfg.image_size,
-            "train_images": len(self.train_ds),
+            "train_images": _size(self.train_ds),
             "batch_per_device": cfg.batch_size,
             "global_batch": cfg.batch_size * self.devices_used,
             "epochs": cfg.epochs,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ..units import MIB
 from ..selfcheck import Feedback, Question, Quiz, first_failure
+from ..units import MIB
 
 
 def find_repo_file(relative: str) -> Path:
@@ -63,7 +63,8 @@ def check_memory_pct_query(query: str | None, prometheus_url: str | None, sample
 
     Runs the query against Prometheus and compares each GPU's answer with the
     sampler's ``memory_used_pct`` (within 2 points: the two are read moments apart)."""
-    from ..telemetry.promserver import PromQLError, query as run_query
+    from ..telemetry.promserver import PromQLError
+    from ..telemetry.promserver import query as run_query
 
     title = "Exercise: memory in use, % per GPU, in PromQL"
     if not query or not str(query).strip() or "..." in str(query):
@@ -77,7 +78,7 @@ def check_memory_pct_query(query: str | None, prometheus_url: str | None, sample
     except PromQLError as exc:
         return Feedback(False, title, f"Prometheus refused the query: {exc}",
                         "Check brackets and metric names; PromQL is case-sensitive.")
-    expected = {}
+    expected: dict[str, list[float]] = {}
     for snap in sampler.window(10.0):
         for g in snap.gpus:
             if g.memory_used_pct is not None:

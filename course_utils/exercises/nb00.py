@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from ..diagnostics.lab import SimulatedNvml
-from ..units import MIB
 from ..selfcheck import Feedback, first_failure
+from ..units import MIB
 
 __all__ = ["check_failed_checks", "check_read_gpus"]
 

@@ -95,7 +95,8 @@ def check_verify_command(command: str | None) -> Feedback:
     argv = _argv(command)
     devices = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--device"] + \
               [a.split("=", 1)[1] for a in argv if a.startswith("--device=")]
-    positional = [a for i, a in enumerate(argv[2:], 2) if not a.startswith("-") and argv[i - 1] not in ("--device", "--gpus", "-e", "--name")]
+    positional = [a for i, a in enumerate(argv[2:], 2)
+                  if not a.startswith("-") and argv[i - 1] not in ("--device", "--gpus", "-e", "--name")]
     image = positional[0] if positional else ""
     client = check_command(argv) if argv[:2] == ["docker", "run"] and find_docker() else None
     return first_failure(title, [
@@ -105,7 +106,8 @@ def check_verify_command(command: str | None) -> Feedback:
         (any(d.startswith("nvidia.com/gpu=") for d in devices), "no CDI GPU device is requested.",
          "A CDI name is vendor/class=name; NVIDIA's GPUs are in the class `gpu`."),
         (bool(image) and not image.startswith("nvidia/cuda:11"),
-         f"the image {image!r} cannot verify anything: the CUDA 11.0 tags were deleted." if image else "no image given.",
+         f"the image {image!r} cannot verify anything: the CUDA 11.0 tags were deleted."
+         if image else "no image given.",
          "The toolkit mounts nvidia-smi into any image: a plain OS image is enough."),
         (image_pinning(image) != "floating" if image else False, f"{image!r} floats: it changes with every pull.",
          "Give a version tag (or a digest)."),

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
+from typing import Any
 
 from ..containers import check_command, find_docker, parse_size
 from ..containers.gpus import DaemonWouldReject, GpusParseError, driver_capabilities, parse_gpus_value, visible_devices
 from ..diagnostics.doctor import FAIL
 from ..diagnostics.lab import LAB_STEPS, Scenario, diagnose
-from ..units import GIB, MIB
 from ..selfcheck import Feedback, first_failure
+from ..units import GIB, MIB
 
 __all__ = ["GOALS", "check_gpus_goals", "check_host_gpu", "check_lab", "check_shm"]
 
@@ -85,7 +86,8 @@ def check_host_gpu(answer) -> Feedback:
                "NVML and nvidia-smi apply only the first renumbering.")
 
 
-BATCH = {"batch_size": 64, "shape": (3, 224, 224), "bytes_per_value": 4, "num_workers": 8, "prefetch_factor": 2}
+BATCH: dict[str, Any] = {"batch_size": 64, "shape": (3, 224, 224), "bytes_per_value": 4, "num_workers": 8,
+                         "prefetch_factor": 2}
 
 
 def check_shm(needed_mib, shm_size: str | None) -> Feedback:
@@ -125,9 +127,11 @@ def check_lab(step: int, fixed: Scenario | None) -> Feedback:
     if fixed is None:
         return Feedback(False, title, "your fix is still None.", f"Start from lab.step({step}, ...) with one change.")
     if not isinstance(fixed, Scenario):
-        return Feedback(False, title, "give a Scenario (lab.step(...) returns one).", f"fix{step} = lab.step({step}, ...)")
+        return Feedback(False, title, "give a Scenario (lab.step(...) returns one).",
+                        f"fix{step} = lab.step({step}, ...)")
     if fixed == broken:
-        return Feedback(False, title, "this is still the broken setup.", "Change one argument, as the doctor's fix says.")
+        return Feedback(False, title, "this is still the broken setup.",
+                        "Change one argument, as the doctor's fix says.")
     if step == 5 and fixed.host_driver != broken.host_driver:
         return Feedback(False, title, "you upgraded the host's driver: in this scenario you cannot.",
                         "Change what is in your image instead: which CUDA build of the framework it installs.")

@@ -91,7 +91,7 @@ def check_ddp_run(run_dir, returncode: int | None, script, *, expected_backend: 
     source = script.read_text() if script.exists() else ""
 
     def field(name):
-        return [r.get(name) for r in ranks] if ok_ranks else []
+        return [r.get(name) for r in ranks if r is not None] if ok_ranks else []
 
     indices = field("indices")
     split_ok = ok_ranks and all(isinstance(i, list) for i in indices) and not set(indices[0]) & set(indices[1]) \
@@ -127,7 +127,8 @@ def check_ddp_run(run_dir, returncode: int | None, script, *, expected_backend: 
     ]
     return first_failure(title, steps, success=f"Right: {nproc} ranks on {expected_backend}, each trained on its "
                          "own half of the data, all-reduce summed across ranks, the gradients agreed to float "
-                         "precision, and every rank ended its process group after training, so its threads were joined.")
+                         "precision, and every rank ended its process group after training, so its threads were "
+                         "joined.")
 
 
 def _bn_count(model, kind) -> int:
@@ -141,7 +142,7 @@ def check_sync_batchnorm(prepare) -> Feedback:
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
                                 torch.nn.Conv2d(8, 8, 3), torch.nn.BatchNorm2d(8))
     with torch.no_grad():
-        model[1].running_mean.fill_(0.5)
+        model[1].running_mean.fill_(0.5)  # type: ignore[operator]  # torch types Module attributes as Tensor | Module
     before = {k: v.clone() for k, v in model.state_dict().items()}
     if not callable(prepare):
         return Feedback(False, title, "`prepare_for_ddp` is not a function.", "Keep the `def` line.")

@@ -133,6 +133,7 @@ def simulated_report(scenario: str) -> str:
     if scenario not in SCENARIOS:
         raise ValueError(f"scenario must be one of {SCENARIOS}, got {scenario!r}")
     gpu_dev = ("nvidia0", "nvidiactl", "nvidia-uvm")
+    dev: tuple[str, ...]
     with tempfile.TemporaryDirectory(prefix=f"doctor-{scenario}-") as tmp:
         base = Path(tmp)
         if scenario == "A":

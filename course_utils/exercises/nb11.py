@@ -74,7 +74,8 @@ def check_run_command(command: str | None, *, run_client: bool = True) -> Feedba
     try:
         visible = visible_devices(request)
     except DaemonWouldReject as exc:
-        return Feedback(False, title, f"The client parses it, but the daemon would refuse it: {str(exc).split(':')[0]}.",
+        reason = str(exc).split(":")[0]
+        return Feedback(False, title, f"The client parses it, but the daemon would refuse it: {reason}.",
                         "An unquoted list inside --gpus is read as separate fields.")
     if visible != "0,1":
         return Feedback(False, title, f"That --gpus value gives the container GPUs {visible!r}.",
@@ -114,4 +115,4 @@ _VALUE_FLAGS = {"--gpus", "-e", "--env", "-v", "--volume", "--shm-size", "--name
 def _is_image_position(argv: list[str], word: str) -> bool:
     i = argv.index(word)
     prev = argv[i - 1]
-    return not (prev in _VALUE_FLAGS)
+    return prev not in _VALUE_FLAGS

@@ -91,6 +91,8 @@ def _accumulate(loss_fn, batch, n: int, size: int, reduction: str):
         part = loss.detach() * weight
         total = part if total is None else total + part
         steps += 1
+    if total is None:  # no micro-batch ran
+        raise ValueError(f"the batch has no samples (dim 0 is {n}): nothing to train on")
     return float(total), steps, None  # one device sync per step, not one per micro-batch
 
 

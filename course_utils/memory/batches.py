@@ -48,7 +48,7 @@ def take(batch, start: int, stop: int):
         return batch[start:stop]
     if isinstance(batch, Mapping):
         part = {k: take(v, start, stop) for k, v in batch.items()}
-        return part if type(batch) is dict else type(batch)(part)
+        return part if type(batch) is dict else type(batch)(part)  # type: ignore[call-arg]  # a dict subclass
     if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
         return type(batch)(*(take(v, start, stop) for v in batch))
     return type(batch)(take(v, start, stop) for v in batch)
@@ -61,7 +61,7 @@ def concat(parts: list):
         return torch.cat(parts, dim=0)
     if isinstance(first, Mapping):
         joined = {k: concat([p[k] for p in parts]) for k in first}
-        return joined if type(first) is dict else type(first)(joined)
+        return joined if type(first) is dict else type(first)(joined)  # type: ignore[call-arg]  # a dict subclass
     if isinstance(first, tuple) and hasattr(first, "_fields"):
         return type(first)(*(concat([p[i] for p in parts]) for i in range(len(first))))
     return type(first)(concat([p[i] for p in parts]) for i in range(len(first)))

@@ -48,7 +48,9 @@ def parse_config(text: str) -> dict[str, str]:
 
 def _split_top_level(text: str) -> list[str]:
     """Split on commas outside brackets: ``roundup_power2_divisions:[256:1,512:2]`` is one option."""
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in text:
         if char == "[":
             depth += 1

@@ -57,7 +57,7 @@ class MemoryReport:
                 ("inactive split blocks", fmt_bytes(self.inactive_split)),
                 ("OOMs / allocation retries", f"{self.num_ooms} / {self.num_alloc_retries}"),
                 ("GPU total", fmt_bytes(self.total))]
-        if self.fraction is not None:
+        if self.fraction is not None and self.total is not None:
             cap = fmt_bytes(int(self.total * self.fraction))
             rows.append(("per-process fraction", f"{self.fraction:g} (cap {cap})"))
         if self.note:

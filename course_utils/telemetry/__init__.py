@@ -10,7 +10,7 @@
 from .backend import Backend
 from .errors import NoGpuError
 from .loop_backend import LoopDrivenBackend
-from .nogpu_backend import NoGpuBackend
+from .nogpu_backend import NoGpuBackend, no_gpu_reason
 from .nvml_backend import NvmlBackend
 from .sampler import Sampler, running_samplers
 from .samples import METRICS, DeviceInfo, GpuSample, NoGpuReason, ProcessSample, Snapshot
@@ -53,6 +53,7 @@ __all__ = [
     "ThresholdAlerts",
     "course_mode",
     "mode_banner",
+    "no_gpu_reason",
     "open_backend",
     "read_metrics_csv",
     "running_samplers",

@@ -19,3 +19,8 @@ class NoGpuBackend(FixedDevicesBackend):
     def snapshot(self, processes: bool = False) -> Snapshot:
         return Snapshot(timestamp=time.time(), source="none", gpus=(),
                         processes=() if processes else None)
+
+
+def no_gpu_reason(backend: object) -> NoGpuReason | None:
+    """Why ``backend`` has no GPU to read (it is a :class:`NoGpuBackend`), or None when it has GPUs."""
+    return backend.reason if isinstance(backend, NoGpuBackend) else None

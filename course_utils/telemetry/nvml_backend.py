@@ -1,7 +1,7 @@
 """Real GPUs through NVML (the ``nvidia-ml-py`` package, imported as ``pynvml``).
 
 Design rules, each learned from the tools practitioners already use
-(nvitop, gpustat, jupyterlab-nvdashboard; see docs/telemetry.md):
+(nvitop, gpustat, jupyterlab-nvdashboard; see docs/architecture.md and docs/monitoring.md):
 
 * ``nvmlInit`` costs ~13 ms: it is done once, here.
 * Each metric is read on its own. ``NotSupported`` (or ``FunctionNotFound``,

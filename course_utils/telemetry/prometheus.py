@@ -23,7 +23,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -41,7 +41,7 @@ GPU_LABELS = ("gpu", "UUID", "pci_bus_id", "device", "modelName", "Hostname", "s
 PROCESS_LABELS = ("gpu", "UUID", "Hostname", "pid", "process_name", "simulated")
 
 # (metric, help, how to read it from a GpuSample). Names and units are dcgm-exporter's.
-GPU_METRICS: tuple[tuple[str, str, object], ...] = (
+GPU_METRICS: tuple[tuple[str, str, Callable[[GpuSample], float | None]], ...] = (
     ("DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %).", lambda g: g.utilization_pct),
     ("DCGM_FI_DEV_MEM_COPY_UTIL", "Memory utilization (in %): time the memory controller was busy.",
      lambda g: g.memory_busy_pct),

@@ -26,6 +26,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import BinaryIO
 
 PROMETHEUS_URL_ENV = "PROMETHEUS_URL"
 
@@ -114,13 +115,16 @@ def scrape_config(jobs: dict[str, list[str]], scrape_interval_s: float) -> str:
 class LocalPrometheus:
     """Debian's Prometheus on ``127.0.0.1:<free port>``, scraping ``jobs``."""
 
+    _log: BinaryIO | None = None  # the server's log file, open while it runs
+
     def __init__(self, jobs: dict[str, list[str]], scrape_interval_s: float = 1.0,
                  binary: str | None = None):
-        self.binary = binary or find_prometheus()
-        if self.binary is None:
+        found = binary or find_prometheus()
+        if found is None:
             raise FileNotFoundError(
                 "the prometheus binary is not installed. On Debian/Ubuntu (as root, not from a course "
                 "cell): apt-get install prometheus; `make prometheus-deps` does it for the tests.")
+        self.binary: str = found
         self.jobs = jobs
         self.scrape_interval_s = scrape_interval_s
         self.port: int | None = None
@@ -194,7 +198,7 @@ class LocalPrometheus:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
-        if getattr(self, "_log", None) is not None:
+        if self._log is not None:
             self._log.close()
             self._log = None
         if self.workdir is not None:

@@ -59,7 +59,7 @@ class BinnedSeries:
         if self._open is None:
             self._open = b
         elif b > self._open:
-            self._close()
+            self._close(self._open)
             self._open = b
         elif b < self._open:
             return  # a sample from the past (clock stepped back): drop it rather than reorder bins
@@ -71,7 +71,7 @@ class BinnedSeries:
             if v > self._max[i]:
                 self._max[i] = v
 
-    def _close(self) -> None:
+    def _close(self, index: int) -> None:
         out: list[float | None] = []
         for i, reducer in enumerate(self.reducers):
             if not self._count[i]:
@@ -81,7 +81,7 @@ class BinnedSeries:
             else:
                 out.append(self._sum[i] / self._count[i])
             self._sum[i], self._count[i], self._max[i] = 0.0, 0, -math.inf
-        self.closed.append((self._open, tuple(out)))
+        self.closed.append((index, tuple(out)))
         self.version += 1
 
     @property

@@ -20,6 +20,7 @@ import threading
 
 import ipywidgets as widgets
 
+from ..telemetry import Sampler, no_gpu_reason
 from .model import CHARTS, DEFAULT_CHART, DEFAULT_RULES, DEFAULT_WINDOW, DashboardModel
 from .refresh import Refresher
 from .render import (
@@ -75,8 +76,10 @@ class Dashboard(widgets.VBox):
         self.header = widgets.HTML(header_html(src.kind, model.label, title))
         self.style_html = widgets.HTML(STYLE)
         self.status = widgets.HTML()
-        if src.sampler is None:
-            self.banner = widgets.HTML(banner_html(src.backend.reason))
+        if src.sampler is None:  # only a machine without a GPU gets no sampler
+            reason = no_gpu_reason(src.backend)
+            assert reason is not None
+            self.banner = widgets.HTML(banner_html(reason))
             super().__init__([self.style_html, self.header, self.banner])
             self.add_class("course-gpu-dashboard")
             LIVE.register(name, self)
@@ -115,6 +118,7 @@ class Dashboard(widgets.VBox):
         super().__init__(children)
         self.add_class("course-gpu-dashboard")
 
+        assert src.backend is not None  # resolve_source always opens one
         model.set_devices(src.backend.devices())
         model.attach(src.sampler)
         if self.comm is not None:  # the frontend closed the widget: stop the threads too
@@ -126,11 +130,16 @@ class Dashboard(widgets.VBox):
 
     # -- controls (main thread) --------------------------------------------
 
+    def _sampler(self) -> Sampler:
+        if self.source.sampler is None:  # only in the NO_GPU state, which the callers rule out first
+            raise RuntimeError("this dashboard has no GPU to sample")
+        return self.source.sampler
+
     def start(self) -> Dashboard:
         """Start (or resume) sampling and drawing."""
         if self.state in (CLOSED, NO_GPU, FROZEN):
             return self
-        self.source.sampler.start()
+        self._sampler().start()
         self._refresher.start()
         self.state = RUNNING
         self._set_status()
@@ -148,7 +157,7 @@ class Dashboard(widgets.VBox):
         if self.state in (RUNNING, PAUSED):
             self._refresher.stop()
             if self.source.owns_sampler:
-                self.source.sampler.stop()
+                self._sampler().stop()
             self.state = STOPPED
             self._set_status()
         return self
@@ -201,7 +210,7 @@ class Dashboard(widgets.VBox):
     def _set_status(self) -> None:
         if self.state == NO_GPU:
             return
-        sampler = self.source.sampler
+        sampler = self._sampler()
         words = {RUNNING: "● running", PAUSED: "❚❚ paused (still recording)", STOPPED: "■ stopped",
                  FROZEN: "■ frozen", CLOSED: "closed"}[self.state]
         detail = f"sampling every {sampler.interval:g} s, drawing at {self._refresher.hz:g} Hz"
@@ -237,7 +246,7 @@ class Dashboard(widgets.VBox):
             updates.append((self.table, table_html(frame.rows, frame.timestamp, frame.hidden_gpus)))
         if need_charts:
             self._shown["charts_key"] = key
-            updates.append((self.charts, charts_html(frame.charts)))
+            updates.append((self.charts, charts_html(frame.charts or ())))
         if frame.process_version != self._shown.get("procs"):
             self._shown["procs"] = frame.process_version
             updates.append((self.processes, processes_html(frame.processes)))
@@ -261,7 +270,7 @@ class Dashboard(widgets.VBox):
         sampler = self.source.sampler
         if sampler is not None and sampler.thread is not None and sampler.thread.is_alive():
             out.append(sampler.thread)
-        if self._refresher.running:
+        if self._refresher.running and self._refresher.thread is not None:
             out.append(self._refresher.thread)
         return out
 

@@ -67,7 +67,7 @@ class ProgressView:
         self._show(f"step {self.done}/{self.total}" + (f", loss {loss:.3f}" if loss is not None else ""))
 
     def _show(self, text: str, force: bool = False, failed: bool = False) -> None:
-        if self._bar is not None:
+        if self._bar is not None and self._label is not None:  # both made together, in the notebook
             self._bar.value = min(self.done, self._bar.max)
             if failed:
                 self._bar.bar_style = "danger"

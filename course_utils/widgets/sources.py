@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from ..telemetry import Backend, Sampler, open_backend
 
@@ -20,7 +21,7 @@ PROCESSES_EVERY_S = 2.0  # the per-process call is the slowest default call: rea
 
 @dataclass
 class Source:
-    backend: Backend
+    backend: Backend | None  # None: a model fed by another dashboard
     sampler: Sampler | None  # None when there is no GPU to sample
     owns_backend: bool
     owns_sampler: bool
@@ -71,7 +72,7 @@ class LiveRegistry:
     its threads do not keep running unseen."""
 
     def __init__(self):
-        self._items: dict[str, object] = {}
+        self._items: dict[str, Any] = {}  # widgets with a close()
         self._lock = threading.Lock()
 
     def close_previous(self, name: str | None) -> None:

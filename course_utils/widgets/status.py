@@ -11,6 +11,7 @@ import html
 
 import ipywidgets as widgets
 
+from ..telemetry import no_gpu_reason
 from .model import DEFAULT_RULES, DashboardModel
 from .refresh import Refresher
 from .render import STYLE, status_line_html
@@ -30,7 +31,8 @@ class StatusLine(widgets.HBox):
         if not isinstance(source, (Dashboard, DashboardModel)):
             check_source(source, simulate)
         LIVE.close_previous(name)
-        self.name, self.width, self._closed, self._frozen, self._last = name, width, False, False, None
+        self.name, self.width, self._closed, self._frozen = name, width, False, False
+        self._last: int | None = None  # the model's data_version last drawn
         if isinstance(source, Dashboard):
             if source.source.sampler is None:
                 source = source.source.backend  # the dashboard has no GPU: show the same reason
@@ -49,8 +51,8 @@ class StatusLine(widgets.HBox):
                 self.model.attach(self.source.sampler)
         self.line = widgets.HTML()
         super().__init__([widgets.HTML(STYLE), self.line])
-        if self.source.kind == "none":
-            reason = self.source.backend.reason
+        reason = no_gpu_reason(self.source.backend)
+        if reason is not None:
             self.line.value = (f"<span class=cud-sl title='{html.escape(reason.fix, quote=True)}'>"
                                f"<b>no GPU</b><span class=cud-dim>{html.escape(reason.message)}</span></span>")
         if self.comm is not None:

@@ -213,9 +213,9 @@ def build(out: Path, fresh: bool, allow_errors: bool) -> int:
         shutil.copy2(REPO / rel, out / rel)
     total = time.monotonic() - started
     print(f"site: {len(pages)} pages and {len(copies)} linked files in {out} ({total:.0f} s)")
-    failed = {nb: p for nb, p in problems.items() if p}
-    for nb, p in failed.items():
-        print(f"error outputs in {nb}:\n    " + "\n    ".join(p))
+    failed = {name: p for name, p in problems.items() if p}
+    for name, p in failed.items():
+        print(f"error outputs in {name}:\n    " + "\n    ".join(p))
     if failed and not allow_errors:
         print("the site was built, but notebooks above raised errors (use --allow-errors to accept)")
         return 1

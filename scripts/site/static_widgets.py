@@ -82,7 +82,7 @@ def freeze_widgets(nb) -> int:
                 continue
             view = data.pop(VIEW)
             model_id = view.get("model_id") if isinstance(view, dict) else None
-            body = render_model(model_id, state) if model_id in state else ""
+            body = render_model(model_id, state) if isinstance(model_id, str) and model_id in state else ""
             if body:
                 data["text/html"] = f'<div class="course-static-widget" title="{html.escape(NOTE)}">{body}</div>'
                 data.pop("text/plain", None)

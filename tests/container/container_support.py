@@ -22,7 +22,7 @@ from support.localhost import http_status
 TAG = os.environ.get("COURSE_IMAGE_TAG", "2026.11")
 WORKSHOP = f"localhost/gpu-course/workshop:{TAG}-cpu"
 GRADING = f"localhost/gpu-course/grading:{TAG}-cpu"
-# runc, explicit limits: see ../shared/reference/machines.md and docker/build.sh
+# runc, explicit limits: see docs/docker.md ("Built and run here, with podman") and docker/build.sh
 PODMAN = ["podman", "--runtime", "runc"]
 LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"]
 

@@ -62,6 +62,7 @@ def test_nccl_shared_memory_options():
     ({"gpus": [0, 0], "via": "cdi"}, "twice"),
     ({"gpus": ["0,1"], "via": "cdi"}, "repeat the flag"),
     ({"gpus": [-1], "via": "cdi"}, "0 or more"),
+    ({"gpus": True, "via": "cdi"}, "a list of GPUs"),  # a bool is an int: it once reached a TypeError
     ({"via": "nvidia"}, "via="),
     ({"gpus": None, "capabilities": ["compute"]}, "without GPUs"),
 ])

@@ -8,8 +8,8 @@ ANSWERS = {
     "only GPU 2": "docker run --rm --gpus device=2 ubuntu:24.04 nvidia-smi",
     "any two GPUs": "docker run --rm --gpus 2 ubuntu:24.04 nvidia-smi",
     "GPUs 0 and 3": "docker run --rm --gpus '\"device=0,3\"' ubuntu:24.04 nvidia-smi",
-    "all GPUs, with CUDA and nvidia-smi only":
-        "docker run --rm --gpus 'all,\"capabilities=compute,utility\"' ubuntu:24.04 nvidia-smi",
+    "all GPUs, with CUDA and nvidia-smi only": (
+        "docker run --rm --gpus 'all,\"capabilities=compute,utility\"' ubuntu:24.04 nvidia-smi"),
 }
 
 
@@ -18,8 +18,8 @@ def test_gpus_goals():
     mistakes = {
         "only GPU 2": "docker run --rm --gpus 2 ubuntu:24.04 nvidia-smi",
         "GPUs 0 and 3": "docker run --rm --gpus device=0,3 ubuntu:24.04 nvidia-smi",
-        "all GPUs, with CUDA and nvidia-smi only":
-            "docker run --rm --gpus all,capabilities=compute,utility ubuntu:24.04 x",
+        "all GPUs, with CUDA and nvidia-smi only": (
+            "docker run --rm --gpus all,capabilities=compute,utility ubuntu:24.04 x"),
     }
     for goal, wrong in mistakes.items():
         fb = nb02.check_gpus_goals({**ANSWERS, goal: wrong})
