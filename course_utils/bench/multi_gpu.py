@@ -52,8 +52,6 @@ WORKLOADS = {  # model -> (image size, classes, default per-GPU batch)
 COMPILE_CHOICES = ("none", "default", "max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune")
 MODES = ("single", "dataparallel", "ddp")
 ROW_KEY = ("model", "mode", "gpus", "batch", "dtype", "compile", "cudnn_benchmark", "device", "scope", "ddp_options")
-# NVLink multicast stays off on shared hosts (see docs/multi-gpu.md); kept if already set
-SAFE_GPU_ENV = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
 
 
 @dataclass(frozen=True)
@@ -117,10 +115,12 @@ def synthetic_batch(name: str, batch: int, device: torch.device) -> tuple[torch.
 def make_step(model, opt, x, y, device: torch.device, compile: str = "none", scope: str = "model"):
     """One training step on the fixed batch ``x, y`` (see fast_step.build_step); compiles as asked."""
     train_step = build_step(model, opt, StepOptions(compile, scope, amp=device.type == "cuda"), device.type)
+    last: list[torch.Tensor] = []
 
     def step():
-        train_step(x, y)
+        last[:] = [train_step(x, y)]  # kept, never read inside the timed loop (no host sync)
 
+    step.last_loss = lambda: round(float(last[0]), 4)  # after a sync: does training work (loss falls)?
     return step
 
 
@@ -176,13 +176,14 @@ def run_in_process(run: Run) -> dict:
     step()  # first step alone: autotuning / compilation cost, reported separately
     sync(devices)
     first_step_s = time.perf_counter() - t0
+    first_loss = step.last_loss()
     for _ in range(max(0, run.warmup - 1)):
         step()
     each = run.mode == "dataparallel"
     seconds, per_step = time_steps(step, run.steps, devices, each)
     row = {"img_per_s": round(run.batch * len(devices) * run.steps / seconds, 1),
            "peak_mem_gib": max(peak_gib(devices), default=None), "optimizer": opt_name,
-           "first_step_s": round(first_step_s, 2)}
+           "first_step_s": round(first_step_s, 2), "loss_first": first_loss, "loss_last": step.last_loss()}
     if run.mode == "dataparallel":
         row.update(step_ms=per_step, peak_mem_gib_per_gpu=peak_gib(devices),
                    replica_autocast_dtype=sorted(set(replica_dtypes)))
@@ -236,10 +237,12 @@ def _ddp_rank(args: argparse.Namespace, device: torch.device, local_rank: int) -
     step()
     sync([device])
     first_step_s = time.perf_counter() - t0
+    first_loss = step.last_loss()
     for _ in range(max(0, args.warmup - 1)):
         step()
     dist.barrier()
     seconds, _ = time_steps(step, args.steps, [device], each=False)
+    last_loss = step.last_loss()  # before the profiled steps
     stats = torch.tensor([seconds, max(peak_gib([device]), default=0.0), first_step_s], dtype=torch.float64,
                          device=device)
     dist.all_reduce(stats, op=dist.ReduceOp.MAX)  # the slowest rank sets the pace
@@ -255,6 +258,7 @@ def _ddp_rank(args: argparse.Namespace, device: torch.device, local_rank: int) -
             "img_per_s": round(world * args.batch * args.steps / slowest, 1),
             "peak_mem_gib": round(peak, 3) if on_gpu else None, "optimizer": opt_name,
             "first_step_s": round(first, 2), "world_size": world,
+            "loss_first": first_loss, "loss_last": last_loss,  # rank 0's own batch
             **({"profile": profile} if profile else {})}))
 
 
@@ -265,24 +269,20 @@ def visible_gpu_ids(n: int) -> str:
 
 
 def run_ddp(run: Run, timeout_s: float) -> dict:
-    from ..distributed.launch import stop_processes
+    from ..distributed.launch import job_env, stop_processes, torchrun_command
 
     with tempfile.TemporaryDirectory(prefix="ddp-bench-") as tmp:
         result = Path(tmp) / "rank0.json"
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={run.gpus}",
-               "--max-restarts=0", "-m", "course_utils.bench.multi_gpu", "--worker", "--model", run.model,
-               "--batch", str(run.batch), "--steps", str(run.steps), "--warmup", str(run.warmup),
-               "--compile", run.compile, "--scope", run.scope, "--device", run.device, "--result", str(result),
-               "--cudnn-benchmark" if run.cudnn_benchmark else "--no-cudnn-benchmark",
-               "--static-graph" if run.static_graph else "--no-static-graph",
-               "--profile" if run.profile else "--no-profile"]
+        worker_args = ["--worker", "--model", run.model, "--batch", str(run.batch), "--steps", str(run.steps),
+                       "--warmup", str(run.warmup), "--compile", run.compile, "--scope", run.scope,
+                       "--device", run.device, "--result", str(result),
+                       "--cudnn-benchmark" if run.cudnn_benchmark else "--no-cudnn-benchmark",
+                       "--static-graph" if run.static_graph else "--no-static-graph",
+                       "--profile" if run.profile else "--no-profile"]
         if run.bucket_cap_mb:
-            cmd.append(f"--bucket-cap-mb={run.bucket_cap_mb}")
-        env = dict(os.environ, PYTHONUNBUFFERED="1",
-                   PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p))
-        for key, value in SAFE_GPU_ENV.items():
-            env.setdefault(key, value)
-        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // run.gpus)))
+            worker_args.append(f"--bucket-cap-mb={run.bucket_cap_mb}")
+        cmd = torchrun_command(None, run.gpus, module="course_utils.bench.multi_gpu", module_args=worker_args)
+        env = job_env(run.gpus)  # NVLink multicast off, PYTHONPATH to this checkout, cores shared
         if run.device == "cuda":
             env["CUDA_VISIBLE_DEVICES"] = visible_gpu_ids(run.gpus)
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
@@ -379,10 +379,12 @@ def load_existing(path: Path) -> list[dict]:
     return list(data.get("runs", [])) if isinstance(data, dict) else list(data)
 
 
-def write_rows(path: Path, rows: list[dict], host: dict) -> None:
+def write_rows(path: Path, rows: list[dict], host: dict, extra: dict | None = None) -> None:
+    """Write atomically; ``extra``: more top-level keys (``bench speed`` adds its run's summary)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"updated": host["date"], "host": host, "runs": rows}, indent=2) + "\n")
+    data = {"updated": host["date"], "host": host, **(extra or {}), "runs": rows}
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
 
 
