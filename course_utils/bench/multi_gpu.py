@@ -69,12 +69,15 @@ class Run:
     static_graph: bool = False     # DDP: the same graph every step (lets DDP skip per-step bookkeeping)
     bucket_cap_mb: int | None = None   # DDP: gradient bucket size (None: DDP's 25 MB)
     profile: bool = False          # DDP: also profile a few steps (NCCL vs compute)
+    split_graph: bool = True       # compiled DDP: cut the graph at each bucket (dynamo's optimize_ddp) so that
+    #                                all-reduces overlap backward; False: one graph, all-reduce after backward
 
     @property
     def ddp_options(self) -> str | None:
         if self.mode != "ddp":
             return None
-        return f"static_graph={self.static_graph},bucket_cap_mb={self.bucket_cap_mb or 25}"
+        text = f"static_graph={self.static_graph},bucket_cap_mb={self.bucket_cap_mb or 25}"
+        return text if self.split_graph or self.compile == "none" else text + ",optimize_ddp=False"
 
     @property
     def dtype(self) -> str:
@@ -83,7 +86,8 @@ class Run:
     def describe(self) -> str:
         extra = "" if self.cudnn_benchmark else ", cudnn.benchmark off"
         extra += "" if self.compile == "none" else f", compile={self.compile} ({self.scope})"
-        extra += f", {self.ddp_options}" if self.ddp_options and (self.static_graph or self.bucket_cap_mb) else ""
+        changed = self.static_graph or self.bucket_cap_mb or not self.split_graph
+        extra += f", {self.ddp_options}" if self.ddp_options and changed else ""
         return f"{self.model} {self.mode} x{self.gpus} (batch {self.batch}/GPU{extra})"
 
 
@@ -227,6 +231,8 @@ def _ddp_rank(args: argparse.Namespace, device: torch.device, local_rank: int) -
     on_gpu = device.type == "cuda"
     model = build_model(args.model, device)
     opt, opt_name = make_optimizer(model, device, lr_tensor=args.compile != "none" and args.scope == "step")
+    if not args.split_graph:
+        torch._dynamo.config.optimize_ddp = False
     ddp_kwargs = {"gradient_as_bucket_view": True, "static_graph": args.static_graph}
     if args.bucket_cap_mb:
         ddp_kwargs["bucket_cap_mb"] = args.bucket_cap_mb
@@ -278,6 +284,7 @@ def run_ddp(run: Run, timeout_s: float) -> dict:
                        "--device", run.device, "--result", str(result),
                        "--cudnn-benchmark" if run.cudnn_benchmark else "--no-cudnn-benchmark",
                        "--static-graph" if run.static_graph else "--no-static-graph",
+                       "--split-graph" if run.split_graph else "--no-split-graph",
                        "--profile" if run.profile else "--no-profile"]
         if run.bucket_cap_mb:
             worker_args.append(f"--bucket-cap-mb={run.bucket_cap_mb}")
@@ -333,7 +340,8 @@ def plan(args: argparse.Namespace, counts: list[int]) -> list[Run]:
     runs = [base[m] for m in args.models if "single" in args.modes or any(c > 1 for c in counts)]
     multi = [c for c in counts if c > 1]
     if "ddp" in args.modes:
-        runs += [replace(base[m], mode="ddp", gpus=c, static_graph=args.static_graph,
+        runs += [replace(base[m], mode="ddp", gpus=c, static_graph=args.static_graph, split_graph=args.split_graph,
+                         profile=args.profile,
                          bucket_cap_mb=args.bucket_cap_mb) for m in args.models for c in multi]
     if "dataparallel" in args.modes:
         dp = [replace(base[m], mode="dataparallel", compile="none") for m in args.models]
@@ -493,10 +501,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what --compile wraps: the model (default) or the whole step with the optimizer")
     p.add_argument("--static-graph", action=argparse.BooleanOptionalAction, default=False,
                    help="DDP static_graph=True (default off)")
+    p.add_argument("--split-graph", action=argparse.BooleanOptionalAction, default=True,
+                   help="compiled DDP: one graph per gradient bucket, all-reduces overlapping backward (default); "
+                        "--no-split-graph compiles one graph and all-reduces after backward")
     p.add_argument("--bucket-cap-mb", type=int, default=None,
                    help="DDP gradient bucket size in MB (default 25; at least 1: compiled DDP's first "
                         "bucket is 1 MB and may not be larger than the others)")
-    p.add_argument("--profile", action=argparse.BooleanOptionalAction, default=False, help=argparse.SUPPRESS)
+    p.add_argument("--profile", action=argparse.BooleanOptionalAction, default=False,
+                   help="DDP: profile 5 steps after the timed ones (NCCL against compute)")
     return p
 
 
