@@ -53,8 +53,6 @@ WORKLOADS = {  # model -> (image size, classes, default per-GPU batch)
 COMPILE_CHOICES = ("none", "default", "max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune")
 MODES = ("single", "dataparallel", "ddp")
 ROW_KEY = ("model", "mode", "gpus", "batch", "dtype", "compile", "cudnn_benchmark", "device", "scope", "ddp_options")
-# NVLink multicast stays off on shared hosts (see docs/multi-gpu.md); kept if already set
-SAFE_GPU_ENV = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
 
 
 @dataclass(frozen=True)
@@ -72,12 +70,15 @@ class Run:
     static_graph: bool = False     # DDP: the same graph every step (lets DDP skip per-step bookkeeping)
     bucket_cap_mb: int | None = None   # DDP: gradient bucket size (None: DDP's 25 MB)
     profile: bool = False          # DDP: also profile a few steps (NCCL vs compute)
+    split_graph: bool = True       # compiled DDP: cut the graph at each bucket (dynamo's optimize_ddp) so that
+    #                                all-reduces overlap backward; False: one graph, all-reduce after backward
 
     @property
     def ddp_options(self) -> str | None:
         if self.mode != "ddp":
             return None
-        return f"static_graph={self.static_graph},bucket_cap_mb={self.bucket_cap_mb or 25}"
+        text = f"static_graph={self.static_graph},bucket_cap_mb={self.bucket_cap_mb or 25}"
+        return text if self.split_graph or self.compile == "none" else text + ",optimize_ddp=False"
 
     @property
     def dtype(self) -> str:
@@ -86,7 +87,8 @@ class Run:
     def describe(self) -> str:
         extra = "" if self.cudnn_benchmark else ", cudnn.benchmark off"
         extra += "" if self.compile == "none" else f", compile={self.compile} ({self.scope})"
-        extra += f", {self.ddp_options}" if self.ddp_options and (self.static_graph or self.bucket_cap_mb) else ""
+        changed = self.static_graph or self.bucket_cap_mb or not self.split_graph
+        extra += f", {self.ddp_options}" if self.ddp_options and changed else ""
         return f"{self.model} {self.mode} x{self.gpus} (batch {self.batch}/GPU{extra})"
 
 
@@ -118,10 +120,12 @@ def synthetic_batch(name: str, batch: int, device: torch.device) -> tuple[torch.
 def make_step(model, opt, x, y, device: torch.device, compile: str = "none", scope: str = "model"):
     """One training step on the fixed batch ``x, y`` (see fast_step.build_step); compiles as asked."""
     train_step = build_step(model, opt, StepOptions(compile, scope, amp=device.type == "cuda"), device.type)
+    last: list[torch.Tensor] = []
 
     def step():
-        train_step(x, y)
+        last[:] = [train_step(x, y)]  # kept, never read inside the timed loop (no host sync)
 
+    step.last_loss = lambda: round(float(last[0]), 4)  # after a sync: does training work (loss falls)?
     return step
 
 
@@ -177,13 +181,14 @@ def run_in_process(run: Run) -> dict:
     step()  # first step alone: autotuning / compilation cost, reported separately
     sync(devices)
     first_step_s = time.perf_counter() - t0
+    first_loss = step.last_loss()
     for _ in range(max(0, run.warmup - 1)):
         step()
     each = run.mode == "dataparallel"
     seconds, per_step = time_steps(step, run.steps, devices, each)
     row: dict[str, Any] = {"img_per_s": round(run.batch * len(devices) * run.steps / seconds, 1),
            "peak_mem_gib": max(peak_gib(devices), default=None), "optimizer": opt_name,
-           "first_step_s": round(first_step_s, 2)}
+           "first_step_s": round(first_step_s, 2), "loss_first": first_loss, "loss_last": step.last_loss()}
     if run.mode == "dataparallel":
         row.update(step_ms=per_step, peak_mem_gib_per_gpu=peak_gib(devices),
                    replica_autocast_dtype=sorted(set(replica_dtypes)))
@@ -227,6 +232,8 @@ def _ddp_rank(args: argparse.Namespace, device: torch.device, local_rank: int) -
     on_gpu = device.type == "cuda"
     model = build_model(args.model, device)
     opt, opt_name = make_optimizer(model, device, lr_tensor=args.compile != "none" and args.scope == "step")
+    if not args.split_graph:
+        torch._dynamo.config.optimize_ddp = False
     ddp_kwargs = {"gradient_as_bucket_view": True, "static_graph": args.static_graph}
     if args.bucket_cap_mb:
         ddp_kwargs["bucket_cap_mb"] = args.bucket_cap_mb
@@ -237,10 +244,12 @@ def _ddp_rank(args: argparse.Namespace, device: torch.device, local_rank: int) -
     step()
     sync([device])
     first_step_s = time.perf_counter() - t0
+    first_loss = step.last_loss()
     for _ in range(max(0, args.warmup - 1)):
         step()
     dist.barrier()
     seconds, _ = time_steps(step, args.steps, [device], each=False)
+    last_loss = step.last_loss()  # before the profiled steps
     stats = torch.tensor([seconds, max(peak_gib([device]), default=0.0), first_step_s], dtype=torch.float64,
                          device=device)
     dist.all_reduce(stats, op=dist.ReduceOp.MAX)  # the slowest rank sets the pace
@@ -256,6 +265,7 @@ def _ddp_rank(args: argparse.Namespace, device: torch.device, local_rank: int) -
             "img_per_s": round(world * args.batch * args.steps / slowest, 1),
             "peak_mem_gib": round(peak, 3) if on_gpu else None, "optimizer": opt_name,
             "first_step_s": round(first, 2), "world_size": world,
+            "loss_first": first_loss, "loss_last": last_loss,  # rank 0's own batch
             **({"profile": profile} if profile else {})}))
 
 
@@ -266,24 +276,21 @@ def visible_gpu_ids(n: int) -> str:
 
 
 def run_ddp(run: Run, timeout_s: float) -> dict:
-    from ..distributed.launch import stop_processes
+    from ..distributed.launch import job_env, stop_processes, torchrun_command
 
     with tempfile.TemporaryDirectory(prefix="ddp-bench-") as tmp:
         result = Path(tmp) / "rank0.json"
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={run.gpus}",
-               "--max-restarts=0", "-m", "course_utils.bench.multi_gpu", "--worker", "--model", run.model,
-               "--batch", str(run.batch), "--steps", str(run.steps), "--warmup", str(run.warmup),
-               "--compile", run.compile, "--scope", run.scope, "--device", run.device, "--result", str(result),
-               "--cudnn-benchmark" if run.cudnn_benchmark else "--no-cudnn-benchmark",
-               "--static-graph" if run.static_graph else "--no-static-graph",
-               "--profile" if run.profile else "--no-profile"]
+        worker_args = ["--worker", "--model", run.model, "--batch", str(run.batch), "--steps", str(run.steps),
+                       "--warmup", str(run.warmup), "--compile", run.compile, "--scope", run.scope,
+                       "--device", run.device, "--result", str(result),
+                       "--cudnn-benchmark" if run.cudnn_benchmark else "--no-cudnn-benchmark",
+                       "--static-graph" if run.static_graph else "--no-static-graph",
+                       "--split-graph" if run.split_graph else "--no-split-graph",
+                       "--profile" if run.profile else "--no-profile"]
         if run.bucket_cap_mb:
-            cmd.append(f"--bucket-cap-mb={run.bucket_cap_mb}")
-        env = dict(os.environ, PYTHONUNBUFFERED="1",
-                   PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p))
-        for key, value in SAFE_GPU_ENV.items():
-            env.setdefault(key, value)
-        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // run.gpus)))
+            worker_args.append(f"--bucket-cap-mb={run.bucket_cap_mb}")
+        cmd = torchrun_command(None, run.gpus, module="course_utils.bench.multi_gpu", module_args=worker_args)
+        env = job_env(run.gpus)  # NVLink multicast off, PYTHONPATH to this checkout, cores shared
         if run.device == "cuda":
             env["CUDA_VISIBLE_DEVICES"] = visible_gpu_ids(run.gpus)
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
@@ -334,7 +341,8 @@ def plan(args: argparse.Namespace, counts: list[int]) -> list[Run]:
     runs = [base[m] for m in args.models if "single" in args.modes or any(c > 1 for c in counts)]
     multi = [c for c in counts if c > 1]
     if "ddp" in args.modes:
-        runs += [replace(base[m], mode="ddp", gpus=c, static_graph=args.static_graph,
+        runs += [replace(base[m], mode="ddp", gpus=c, static_graph=args.static_graph, split_graph=args.split_graph,
+                         profile=args.profile,
                          bucket_cap_mb=args.bucket_cap_mb) for m in args.models for c in multi]
     if "dataparallel" in args.modes:
         dp = [replace(base[m], mode="dataparallel", compile="none") for m in args.models]
@@ -380,10 +388,12 @@ def load_existing(path: Path) -> list[dict]:
     return list(data.get("runs", [])) if isinstance(data, dict) else list(data)
 
 
-def write_rows(path: Path, rows: list[dict], host: dict) -> None:
+def write_rows(path: Path, rows: list[dict], host: dict, extra: dict | None = None) -> None:
+    """Write atomically; ``extra``: more top-level keys (``bench speed`` adds its run's summary)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"updated": host["date"], "host": host, "runs": rows}, indent=2) + "\n")
+    data = {"updated": host["date"], "host": host, **(extra or {}), "runs": rows}
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
 
 
@@ -492,10 +502,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what --compile wraps: the model (default) or the whole step with the optimizer")
     p.add_argument("--static-graph", action=argparse.BooleanOptionalAction, default=False,
                    help="DDP static_graph=True (default off)")
+    p.add_argument("--split-graph", action=argparse.BooleanOptionalAction, default=True,
+                   help="compiled DDP: one graph per gradient bucket, all-reduces overlapping backward (default); "
+                        "--no-split-graph compiles one graph and all-reduces after backward")
     p.add_argument("--bucket-cap-mb", type=int, default=None,
                    help="DDP gradient bucket size in MB (default 25; at least 1: compiled DDP's first "
                         "bucket is 1 MB and may not be larger than the others)")
-    p.add_argument("--profile", action=argparse.BooleanOptionalAction, default=False, help=argparse.SUPPRESS)
+    p.add_argument("--profile", action=argparse.BooleanOptionalAction, default=False,
+                   help="DDP: profile 5 steps after the timed ones (NCCL against compute)")
     return p
 
 

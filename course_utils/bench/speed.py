@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -48,28 +49,36 @@ def plan(gpus: int, device: str, quick: bool, parts=PARTS) -> list[tuple[str, mg
 
 def _plan(gpus: int, device: str, quick: bool) -> list[tuple[str, str, mg.Run]]:
     steps, warmup = (2, 1) if quick else (30, 10)
-    r50 = 8 if quick else 256
-    r18 = 16 if quick else 2048
-    best = mg.Run("resnet50", "single", 1, r50, steps, warmup, "default", True, device, "step")
     if quick:  # tiny sizes: resnet50 at 224 px would take minutes on a CPU
-        best = replace(best, model="resnet18", batch=r18)
+        best = mg.Run("resnet18", "single", 1, 16, steps, warmup, "default", True, device, "step")
+    else:  # the fastest found on an H200 (docs/performance.md): whole step compiled, CUDA graphs, batch 512
+        best = mg.Run("resnet50", "single", 1, 512, steps, warmup, "reduce-overhead", True, device, "step")
     items = [("best", "run", best), ("reference", "reference", best)]
+    # DDP is compared with the single GPU of the same step (compiled, default mode: DDP's hooks and CUDA
+    # graphs do not mix), at the same batch per GPU
+    ddp_base = replace(best, compile="default")
     if gpus >= 2 and quick:  # one DDP run that passes every DDP option through the torchrun worker
-        items.append(("ddp", "run", replace(best, mode="ddp", gpus=gpus, profile=True, static_graph=True,
+        items.append(("ddp", "run", replace(ddp_base, mode="ddp", gpus=gpus, profile=True, static_graph=True,
                                             bucket_cap_mb=1)))
     elif gpus >= 2:
-        items.append(("ddp", "run", replace(best, mode="ddp", gpus=gpus, profile=True)))
-        # ResNet-18 at 32 px is launch-bound: a large batch per GPU, eager (no compile to wait for)
-        r18_single = replace(best, model="resnet18", batch=r18, compile="none", scope="model")
-        items += [("r18", "run", r18_single), ("r18", "run", replace(r18_single, mode="ddp", gpus=gpus, profile=True))]
-    if not quick:  # the likeliest to beat the best first: CUDA graphs, a larger batch
-        items += [("options", "run", replace(best, compile="reduce-overhead")),
-                  ("options", "run", replace(best, batch=384))]
-    items += [("options", "run", replace(best, compile="none", scope="model"))]  # eager: what compiling gives
+        items += [("ddp", "run", ddp_base), ("ddp", "run", replace(ddp_base, mode="ddp", gpus=gpus, profile=True))]
+        # ResNet-18 at 32 px: eager steps are launch-bound up to ~2048 images, so DDP's per-step host work
+        # shows; 8192 per GPU makes the step GPU-bound (no compile to wait for)
+        r18 = replace(best, model="resnet18", batch=8192, compile="none", scope="model")
+        items += [("r18", "run", r18), ("r18", "run", replace(r18, mode="ddp", gpus=gpus, profile=True))]
+    r50 = replace(best, batch=256, compile="default")
+    if not quick:  # what each option gives, the likeliest to beat the best first
+        items += [("options", "run", replace(best, batch=768))]
+    items += [("options", "run", replace(r50 if not quick else best, compile="none", scope="model"))]  # eager
     if not quick:
-        items += [("options", "run", replace(best, scope="model"))]              # model-only compile
-    if gpus >= 2 and not quick:
-        items += [("options", "run", replace(best, mode="ddp", gpus=gpus, static_graph=True, bucket_cap_mb=100))]
+        items += [("options", "run", r50)]                                   # compile the step, batch 256
+        if gpus >= 2:  # the launch-bound case: ResNet-18 at 2048 per GPU
+            r18_small = replace(best, model="resnet18", batch=2048, compile="none", scope="model")
+            items += [("options", "run", r18_small), ("options", "run", replace(r18_small, mode="ddp", gpus=gpus))]
+        items += [("options", "run", replace(r50, compile="reduce-overhead")),  # CUDA graphs at 256
+                  ("options", "run", replace(r50, scope="model"))]           # model-only compile
+        if gpus >= 2:
+            items += [("options", "run", replace(r50, mode="ddp", gpus=gpus, static_graph=True, bucket_cap_mb=100))]
     return items
 
 
@@ -83,28 +92,54 @@ def estimate_s(kind: str, item, seen: dict) -> float:
         return seen[key]
     if run.device == "cpu":
         return 15.0 if run.mode == "single" else 30.0
-    # ResNet-50 in default mode compiled in ~47 s on an H200 (model only); the step adds the optimizer
-    compile_s = {"none": 0.0, "default": 50.0, "reduce-overhead": 70.0}.get(run.compile, 240.0)
-    compile_s *= 1.3 if run.scope == "step" else 1.0  # the optimizer's graph too
-    return compile_s + (25.0 if run.mode == "single" else 45.0)
+    if run.compile == "none" and run.model == "resnet50":
+        return 30.0  # cudnn.benchmark tries every convolution's algorithms first: ~15 s
+    # measured on an H200 (2026-11-30): ResNet-50 step compile ~55 s (default), ~60 s with CUDA graphs;
+    # max-autotune did not finish in 180 s
+    compile_s = {"none": 0.0, "default": 50.0, "reduce-overhead": 55.0}.get(run.compile, 240.0)
+    compile_s *= 1.1 if run.scope == "step" else 1.0  # the optimizer's graph too
+    return compile_s + (15.0 if run.mode == "single" else 25.0)
 
 
-def run_reference(run: mg.Run, timeout_s: float) -> dict:
+def start_reference(run: mg.Run, gpu: str | None = None) -> subprocess.Popen:
+    """The reference script as a child process; ``gpu``: the one GPU it may see (to run it beside
+    the course's own single-GPU runs on another GPU)."""
+    env = dict(os.environ)
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
+    return subprocess.Popen(reference_command(run), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=str(mg.REPO_ROOT), env=env)
+
+
+def finish_reference(proc: subprocess.Popen, timeout_s: float) -> dict:
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise RuntimeError(f"reference script still running after {timeout_s:.0f} s; stopped") from None
+    if proc.returncode != 0:
+        last = (err.strip().splitlines() or [""])[-1]
+        raise RuntimeError(f"reference script exited {proc.returncode}: {last}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def reference_command(run: mg.Run) -> list[str]:
     size, classes, _ = mg.WORKLOADS[run.model]
     cmd = [sys.executable, str(REFERENCE), "--model", run.model, "--batch", str(run.batch),
            "--image-size", str(size), "--classes", str(classes), "--steps", str(run.steps),
            "--warmup", str(run.warmup), "--device", run.device,
            "--compile", "default" if run.device == "cuda" else "none"]  # CPU: a test of the script, no C++ compile
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, cwd=str(mg.REPO_ROOT))
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or [""])[-1]
-        raise RuntimeError(f"reference script exited {proc.returncode}: {last}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return cmd
+
+
+def run_reference(run: mg.Run, timeout_s: float) -> dict:
+    return finish_reference(start_reference(run), timeout_s)
 
 
 def summary_lines(rows: list[dict], reference: dict | None, host: dict) -> list[str]:
     lines = [f"machine: {host.get('gpu', 'CPU')} x{host.get('gpus_visible') or 0}, driver {host.get('driver')}, "
-             f"torch {host['torch']}, CUDA {host.get('cuda')}, {host['date']}"]
+             f"torch {host['torch']}, CUDA {host.get('cuda')}, {host.get('cpus')} CPUs, run started {host['run']}"]
     best = max((r for r in rows if r["mode"] == "single" and r["model"] == rows[0]["model"]),
                key=lambda r: r["img_per_s"], default=None)
     if best:
@@ -121,6 +156,28 @@ def summary_lines(rows: list[dict], reference: dict | None, host: dict) -> list[
                          f"img/s, scaling {'n/a' if eff is None else f'{100 * eff:.1f}%'}")
             if r.get("profile"):
                 lines.append(f"    profile: {json.dumps(r['profile'])}")
+    return lines
+
+
+TARGETS = {"single": 7000.0, "ddp_resnet50": 0.95, "ddp_resnet18": 0.90}  # issue 18
+
+
+def target_lines(rows: list[dict]) -> list[str]:
+    """Issue 18's three targets against this run's rows."""
+    def verdict(ok: bool | None) -> str:
+        return "not measured" if ok is None else ("met" if ok else "MISSED")
+
+    single = max((r["img_per_s"] for r in rows if r["mode"] == "single" and r["model"] == "resnet50"), default=None)
+    lines = [f"target ResNet-50 one GPU >= {TARGETS['single']:,.0f} img/s: "
+             f"{verdict(None if single is None else single >= TARGETS['single'])}"
+             + ("" if single is None else f" ({single:,.0f})")]
+    for model, key in (("resnet50", "ddp_resnet50"), ("resnet18", "ddp_resnet18")):
+        effs = [r["scaling_efficiency"] for r in rows
+                if r["mode"] == "ddp" and r["model"] == model and r.get("scaling_efficiency")]
+        best = max(effs, default=None)
+        lines.append(f"target {model} DDP scaling >= {100 * TARGETS[key]:.0f}%: "
+                     f"{verdict(None if best is None else best >= TARGETS[key])}"
+                     + ("" if best is None else f" (best {100 * best:.1f}%)"))
     return lines
 
 
@@ -162,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[fast_step.BACKEND_ENV] = fast_step.COMPILE_BACKEND = "aot_eager"
     host = mg.host_info(args.device)
     host["driver"] = _driver()
+    host["run"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # marks every row of this one run
+    command = "python -m course_utils bench speed " + " ".join(argv if argv is not None else sys.argv[1:])
     existing = mg.load_existing(args.out)
     items = plan(gpus, args.device, args.quick or args.device == "cpu", args.parts)
     print(f"bench speed: {len(items)} measurements on {host.get('gpu', 'CPU')} ({gpus} for DDP), "
@@ -171,9 +230,15 @@ def main(argv: list[str] | None = None) -> int:
     skipped: list[tuple[mg.Run, str]] = []
     seen: dict = {}
     reference = None
+    beside = None  # the reference script running on the last GPU while the course's runs use the first
+    ref_run = next((run for kind, run in items if kind == "reference"), None)
+    if ref_run is not None and args.device == "cuda" and visible >= 2:
+        gpu = mg.visible_gpu_ids(visible).split(",")[-1]
+        beside = (start_reference(ref_run, gpu), gpu)
+        print(f"  reference script started on GPU {gpu}, beside the course's single-GPU runs on GPU 0", flush=True)
     for kind, run in items:
         left = args.budget_s - (time.monotonic() - start)
-        need = estimate_s(kind, run, seen)
+        need = 0.0 if kind == "reference" and beside else estimate_s(kind, run, seen)
         label = "reference script" if kind == "reference" else run.describe()
         if need > left:
             skipped.append((run, f"skipped ({kind}): ~{need:.0f} s needed, {max(0, left):.0f} s left"))
@@ -183,11 +248,16 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.monotonic()
         try:
             if kind == "reference":
-                reference = run_reference(run, timeout_s=max(30.0, left))
+                if beside:
+                    reference = finish_reference(beside[0], timeout_s=max(30.0, left))
+                    reference["ran_beside"] = (f"on GPU {beside[1]} while the course's first single-GPU "
+                                               "runs used GPU 0")
+                else:
+                    reference = run_reference(run, timeout_s=max(30.0, left))
                 seen["reference"] = time.monotonic() - t0
                 reference.update(wall_s=round(seen["reference"], 1), mode="reference", gpus=1)
                 print(f"       {reference['img_per_s']:,.0f} img/s", flush=True)
-                _write(args.out, existing, done, reference, host)
+                _write(args.out, existing, done, reference, host, command)
                 continue
             measured = mg.run_ddp(run, timeout_s=max(30.0, left)) if run.mode == "ddp" else mg.run_in_process(run)
         except Exception as exc:  # one failed configuration (OOM, NCCL, compile) must not lose the others
@@ -199,29 +269,35 @@ def main(argv: list[str] | None = None) -> int:
             continue
         wall = time.monotonic() - t0
         seen[(run.model, run.mode, run.compile, run.scope)] = wall
-        row = mg.add_scaling(mg.make_row(run, measured, host, wall), done + existing)
+        row = mg.add_scaling(mg.make_row(run, measured, host, wall), done)  # baselines of this run only
+        row["run"] = host["run"]
         done.append(row)
         print(f"       {row['img_per_s']:,.0f} img/s" + (f", scaling {100 * row['scaling_efficiency']:.1f}%"
                                                           if row.get("scaling_efficiency") else "")
               + f" ({wall:.0f} s)", flush=True)
-        _write(args.out, existing, done, reference, host)
+        _write(args.out, existing, done, reference, host, command)
     print()
     print(mg.format_table(done, skipped))
     print()
     print("\n".join(summary_lines(done, reference, host)))
+    print("\n".join(target_lines(done)))
     print(f"\n{len(done)} runs{' + reference' if reference else ''} in {time.monotonic() - start:.0f} s; "
           f"written to {args.out}")
     return 0 if done else 1
 
 
-def _write(path: Path, existing: list[dict], done: list[dict], reference: dict | None, host: dict) -> None:
+def _write(path: Path, existing: list[dict], done: list[dict], reference: dict | None, host: dict,
+           command: str) -> None:
     rows = list(done)
+    summary = {"command": command, "run": host["run"], "lines": summary_lines(done, reference, host) if done else [],
+               "targets": target_lines(done)}
     if reference:
-        rows.append({"model": reference["model"], "mode": "reference", "gpus": 1, "batch": reference["batch"],
-                     "dtype": "bf16" if reference["device"] == "cuda" else "fp32", "compile": reference["compile"],
+        rows.append({"run": host["run"], "model": reference["model"], "mode": "reference", "gpus": 1,
+                     "batch": reference["batch"], "dtype": "bf16" if reference["device"] == "cuda" else "fp32",
+                     "compile": reference["compile"],
                      "cudnn_benchmark": True, "device": reference["device"], "scope": "model", "ddp_options": None,
                      "config": "plain PyTorch (benchmarks/reference_resnet.py)", **reference, "date": host["date"]})
-    mg.write_rows(path, mg.merge_rows(existing, rows), host)
+    mg.write_rows(path, mg.merge_rows(existing, rows), host, {"bench_speed": summary})
 
 
 def _driver() -> str | None:

@@ -86,9 +86,16 @@ def default_nproc() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 2
 
 
-def torchrun_command(cfg: TrainConfig, nproc: int, *, nnodes: int = 1, rdzv_endpoint: str | None = None,
-                     rdzv_id: str | None = None, python: str = sys.executable, max_restarts: int = 0) -> list[str]:
-    """The command line of one torchrun launcher (one per node)."""
+def torchrun_command(cfg: TrainConfig | None, nproc: int, *, nnodes: int = 1, rdzv_endpoint: str | None = None,
+                     rdzv_id: str | None = None, python: str = sys.executable, max_restarts: int = 0,
+                     module: str = "course_utils.distributed.worker",
+                     module_args: list[str] | None = None) -> list[str]:
+    """The command line of one torchrun launcher (one per node): the one place that builds it.
+
+    By default each rank runs the course's trainer on ``cfg``; another ``module`` (a benchmark's
+    worker, say) takes ``module_args`` instead, with ``cfg=None``."""
+    if cfg is None and module_args is None:
+        raise ValueError("torchrun_command needs a TrainConfig, or module_args for another module")
     cmd = [python, "-m", "torch.distributed.run"]
     if nnodes == 1 and rdzv_endpoint is None:
         cmd.append("--standalone")  # a private rendezvous on a free local port
@@ -97,8 +104,8 @@ def torchrun_command(cfg: TrainConfig, nproc: int, *, nnodes: int = 1, rdzv_endp
             raise ValueError("several nodes need rdzv_endpoint='HOST:PORT' (reachable from every node) and an rdzv_id")
         cmd += [f"--nnodes={nnodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_endpoint}",
                 f"--rdzv-id={rdzv_id}"]
-    cmd += [f"--nproc-per-node={nproc}", f"--max-restarts={max_restarts}",
-            "-m", "course_utils.distributed.worker", "--mode", "ddp", *cfg.to_argv()]
+    cmd += [f"--nproc-per-node={nproc}", f"--max-restarts={max_restarts}", "-m", module]
+    cmd += module_args if module_args is not None else ["--mode", "ddp", *cfg.to_argv()]
     return cmd
 
 

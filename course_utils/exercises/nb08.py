@@ -164,3 +164,68 @@ def check_sync_batchnorm(prepare) -> Feedback:
          "The converted model lost its weights or running statistics.", "Convert, do not re-create the model."),
     ], success="Right: with SyncBatchNorm every forward pass in training computes the batch statistics over "
                "all ranks' samples (one all-reduce per BN layer), so DDP matches one big batch again.")
+
+
+# ---- "How fast can one GPU go?": reading the recorded figures -------------------------------------------
+def speed_run(path) -> tuple[list[dict], dict]:
+    """The rows of the last ``bench speed`` run in ``path`` (docs/results/multi_gpu.json) and its
+    summary; ``([], {})`` when nothing was recorded. Only rows of one run are compared: figures from
+    different days or machines do not divide."""
+    path = Path(path)
+    if not path.exists():
+        return [], {}
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict):  # an old file: a bare list of rows, no run summary
+        return [], {}
+    summary, rows = data.get("bench_speed") or {}, data.get("runs", [])
+    if not summary.get("run"):
+        return [], {}
+    return [r for r in rows if r.get("run") == summary["run"]], summary
+
+
+def _eager_and_best(rows: list[dict]) -> tuple[dict | None, dict | None]:
+    single = [r for r in rows if r["model"] == "resnet50" and r["mode"] == "single"]
+    eager = next((r for r in single if r["compile"] == "none"), None)
+    best = max(single, key=lambda r: r["img_per_s"], default=None)
+    return eager, best
+
+
+def ddp_lost_ms(rows: list[dict]) -> tuple[dict, float] | None:
+    """The profiled ResNet-50 DDP row (the first, if none has a profile) and the milliseconds per
+    step it loses against one GPU of the same step."""
+    ddp = [r for r in rows if r["model"] == "resnet50" and r["mode"] == "ddp" and r.get("baseline_img_per_s")]
+    for r in sorted(ddp, key=lambda r: not r.get("profile")):
+            per_gpu = r["img_per_s"] / r["gpus"]
+            return r, 1e3 * r["batch"] / per_gpu - 1e3 * r["batch"] / r["baseline_img_per_s"]
+    return None
+
+
+def check_speed_reading(speedup, lost_ms, path) -> Feedback:
+    """Exercise 3: the learner reads the recorded run: how much faster is the best single-GPU step
+    than eager, and how many milliseconds per step does DDP lose against one GPU?"""
+    title = "Exercise 3: reading the speed figures"
+    rows, _ = speed_run(path)
+    eager, best = _eager_and_best(rows)
+    if not rows or eager is None or best is None:
+        return Feedback(False, title, "No recorded `bench speed` run with an eager and a best ResNet-50 row in "
+                        f"{path}.", "Run `python -m course_utils bench speed` on a GPU machine first.")
+    want = best["img_per_s"] / eager["img_per_s"]
+    ddp = ddp_lost_ms(rows)
+
+    def close(value, target, tol):
+        return isinstance(value, int | float) and not isinstance(value, bool) and abs(value - target) <= tol
+
+    return first_failure(title, [
+        (speedup is not None and lost_ms is not None, "`speedup` or `lost_ms` is still None.",
+         "Replace each None by an expression computed from `rows` (not a number typed in)."),
+        (close(speedup, want, 0.01 * want),
+         f"speedup = {speedup!r} is not the ratio of the fastest single-GPU ResNet-50 row to the eager one.",
+         "img/s of the fastest `single` resnet50 row divided by img/s of the row whose compile is 'none'."),
+        (ddp is None or close(lost_ms, ddp[1], max(0.05, 0.02 * abs(ddp[1]))),
+         f"lost_ms = {lost_ms!r} is not what DDP loses per step.",
+         "Take the ResNet-50 DDP row that has a 'profile'. One GPU's step lasts 1000 * batch / img_per_s "
+         "ms; for the DDP row use img/s per GPU (img_per_s / gpus), for one GPU its baseline_img_per_s; "
+         "subtract."),
+    ], success=f"Right: {want:.2f}x from eager to the best step, and DDP pays "
+               + (f"{ddp[1]:.2f} ms per step for its communication and bookkeeping" if ddp else "nothing measured")
+               + ": the profile (ddp['profile']) shows how much of it is NCCL time that compute did not hide.")

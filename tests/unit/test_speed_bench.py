@@ -11,18 +11,29 @@ from course_utils.bench import multi_gpu as mg
 
 def test_plan_puts_the_decisive_measurements_first():
     items = sp.plan(2, "cuda", quick=False)
-    first = [(k, r.model, r.mode, r.compile, r.scope, r.batch) for k, r in items[:5]]
-    assert first == [("run", "resnet50", "single", "default", "step", 256),
-                     ("reference", "resnet50", "single", "default", "step", 256),
-                     ("run", "resnet50", "ddp", "default", "step", 256),
-                     ("run", "resnet18", "single", "none", "model", 2048),
-                     ("run", "resnet18", "ddp", "none", "model", 2048)]
-    assert items[2][1].profile and items[4][1].profile
+    first = [(k, r.model, r.mode, r.compile, r.scope, r.batch) for k, r in items[:6]]
+    assert first == [("run", "resnet50", "single", "reduce-overhead", "step", 512),
+                     ("reference", "resnet50", "single", "reduce-overhead", "step", 512),
+                     ("run", "resnet50", "single", "default", "step", 512),   # the baseline DDP is compared with
+                     ("run", "resnet50", "ddp", "default", "step", 512),
+                     ("run", "resnet18", "single", "none", "model", 8192),
+                     ("run", "resnet18", "ddp", "none", "model", 8192)]
+    assert items[3][1].profile and items[5][1].profile
     one = sp.plan(1, "cuda", quick=False)
     assert all(r.mode == "single" for _, r in one), "no DDP with one GPU"
-    assert any(r.compile == "reduce-overhead" for _, r in one) and any(r.batch == 384 for _, r in one)
+    assert any(r.compile == "none" for _, r in one) and any(r.batch == 256 for _, r in one)
     only = sp.plan(2, "cuda", quick=False, parts=("ddp", "r18"))
-    assert [r.mode for _, r in only] == ["ddp", "single", "ddp"]
+    assert [r.mode for _, r in only] == ["single", "ddp", "single", "ddp"]
+
+
+def test_targets_are_judged_on_this_runs_rows():
+    rows = [{"model": "resnet50", "mode": "single", "img_per_s": 7100.0},
+            {"model": "resnet50", "mode": "ddp", "img_per_s": 13000.0, "scaling_efficiency": 0.94},
+            {"model": "resnet18", "mode": "ddp", "img_per_s": 1.0, "scaling_efficiency": None}]
+    lines = sp.target_lines(rows)
+    assert lines[0].endswith("met (7,100)")
+    assert "MISSED (best 94.0%)" in lines[1]
+    assert lines[2].endswith("not measured")
 
 
 def test_over_budget_runs_are_skipped_and_listed(tmp_path, monkeypatch, capsys):
