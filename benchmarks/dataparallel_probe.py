@@ -46,10 +46,10 @@ import torch.nn.functional as F  # noqa: E402
 
 from course_utils.bench.multi_gpu import (  # noqa: E402
     WORKLOADS,
+    FixedBatchStep,
     build_model,
     host_info,
     make_optimizer,
-    make_step,
 )
 from course_utils.distributed.dp_threads import PersistentThreadDataParallel  # noqa: E402
 
@@ -101,7 +101,7 @@ def thread_probe(model_name: str, batch: int, device: torch.device, configs, war
     model = build_model(model_name, device)
     opt, _ = make_optimizer(model, device)
     x, y = _batch(model_name, batch, device)
-    step = make_step(model, opt, x, y, device)  # the benchmark's own training step
+    step = FixedBatchStep(model, opt, x, y, device)  # the benchmark's own training step
 
     rows = []
     for where, bench in configs:

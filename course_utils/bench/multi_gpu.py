@@ -117,16 +117,23 @@ def synthetic_batch(name: str, batch: int, device: torch.device) -> tuple[torch.
     return x, y
 
 
-def make_step(model, opt, x, y, device: torch.device, compile: str = "none", scope: str = "model"):
-    """One training step on the fixed batch ``x, y`` (see fast_step.build_step); compiles as asked."""
-    train_step = build_step(model, opt, StepOptions(compile, scope, amp=device.type == "cuda"), device.type)
-    last: list[torch.Tensor] = []
+class FixedBatchStep:
+    """One training step on the fixed batch ``x, y`` (see fast_step.build_step), compiled as asked;
+    ``last_loss()`` after a sync says whether training works (the loss falls)."""
 
-    def step():
-        last[:] = [train_step(x, y)]  # kept, never read inside the timed loop (no host sync)
+    def __init__(self, model, opt, x, y, device: torch.device, compile: str = "none", scope: str = "model"):
+        self._step = build_step(model, opt, StepOptions(compile, scope, amp=device.type == "cuda"), device.type)
+        self._x, self._y = x, y
+        self._last: torch.Tensor | None = None
 
-    step.last_loss = lambda: round(float(last[0]), 4)  # after a sync: does training work (loss falls)?
-    return step
+    def __call__(self) -> None:
+        self._last = self._step(self._x, self._y)  # kept, never read inside the timed loop (no host sync)
+
+    def last_loss(self) -> float:
+        if self._last is None:
+            raise RuntimeError("no step has run yet")
+        return round(float(self._last), 4)
+
 
 
 def sync(devices: list[torch.device]) -> None:
@@ -176,7 +183,7 @@ def run_in_process(run: Run) -> dict:
         net = model
     torch._dynamo.reset()  # each run compiles afresh: its compile time is its own
     x, y = synthetic_batch(run.model, run.batch * len(devices), devices[0])
-    step = make_step(net, opt, x, y, devices[0], run.compile, run.scope)
+    step = FixedBatchStep(net, opt, x, y, devices[0], run.compile, run.scope)
     t0 = time.perf_counter()
     step()  # first step alone: autotuning / compilation cost, reported separately
     sync(devices)
@@ -239,7 +246,7 @@ def _ddp_rank(args: argparse.Namespace, device: torch.device, local_rank: int) -
         ddp_kwargs["bucket_cap_mb"] = args.bucket_cap_mb
     net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if on_gpu else None, **ddp_kwargs)
     x, y = synthetic_batch(args.model, args.batch, device)
-    step = make_step(net, opt, x, y, device, args.compile, args.scope)
+    step = FixedBatchStep(net, opt, x, y, device, args.compile, args.scope)
     t0 = time.perf_counter()
     step()
     sync([device])

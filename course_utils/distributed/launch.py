@@ -94,8 +94,10 @@ def torchrun_command(cfg: TrainConfig | None, nproc: int, *, nnodes: int = 1, rd
 
     By default each rank runs the course's trainer on ``cfg``; another ``module`` (a benchmark's
     worker, say) takes ``module_args`` instead, with ``cfg=None``."""
-    if cfg is None and module_args is None:
-        raise ValueError("torchrun_command needs a TrainConfig, or module_args for another module")
+    if module_args is None:
+        if cfg is None:
+            raise ValueError("torchrun_command needs a TrainConfig, or module_args for another module")
+        module_args = ["--mode", "ddp", *cfg.to_argv()]
     cmd = [python, "-m", "torch.distributed.run"]
     if nnodes == 1 and rdzv_endpoint is None:
         cmd.append("--standalone")  # a private rendezvous on a free local port
@@ -105,7 +107,7 @@ def torchrun_command(cfg: TrainConfig | None, nproc: int, *, nnodes: int = 1, rd
         cmd += [f"--nnodes={nnodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_endpoint}",
                 f"--rdzv-id={rdzv_id}"]
     cmd += [f"--nproc-per-node={nproc}", f"--max-restarts={max_restarts}", "-m", module]
-    cmd += module_args if module_args is not None else ["--mode", "ddp", *cfg.to_argv()]
+    cmd += module_args
     return cmd
 
 
