@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,9 +86,14 @@ def default_nproc() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 2
 
 
-def torchrun_command(cfg: TrainConfig, nproc: int, *, nnodes: int = 1, rdzv_endpoint: str | None = None,
-                     rdzv_id: str | None = None, python: str = sys.executable, max_restarts: int = 0) -> list[str]:
-    """The command line of one torchrun launcher (one per node)."""
+def torchrun_command(cfg: TrainConfig | None, nproc: int, *, nnodes: int = 1, rdzv_endpoint: str | None = None,
+                     rdzv_id: str | None = None, python: str = sys.executable, max_restarts: int = 0,
+                     program: Sequence[str | os.PathLike] | None = None) -> list[str]:
+    """The command line of one torchrun launcher (one per node). Each rank runs the course's
+    worker with ``cfg``, or ``program`` instead (``cfg`` None): a script and its arguments, or
+    ``["-m", module, ...]``, as after ``torchrun``'s own options."""
+    if (cfg is None) == (program is None):
+        raise ValueError("give either cfg (the course's worker) or program (your own script), not both")
     cmd = [python, "-m", "torch.distributed.run"]
     if nnodes == 1 and rdzv_endpoint is None:
         cmd.append("--standalone")  # a private rendezvous on a free local port
@@ -96,9 +102,10 @@ def torchrun_command(cfg: TrainConfig, nproc: int, *, nnodes: int = 1, rdzv_endp
             raise ValueError("several nodes need rdzv_endpoint='HOST:PORT' (reachable from every node) and an rdzv_id")
         cmd += [f"--nnodes={nnodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_endpoint}",
                 f"--rdzv-id={rdzv_id}"]
-    cmd += [f"--nproc-per-node={nproc}", f"--max-restarts={max_restarts}",
-            "-m", "course_utils.distributed.worker", "--mode", "ddp", *cfg.to_argv()]
-    return cmd
+    cmd += [f"--nproc-per-node={nproc}", f"--max-restarts={max_restarts}"]
+    if program is not None:
+        return cmd + [str(part) for part in program]
+    return [*cmd, "-m", "course_utils.distributed.worker", "--mode", "ddp", *cfg.to_argv()]
 
 
 def job_env(nproc_on_this_host: int, extra: dict[str, str] | None = None) -> dict[str, str]:
