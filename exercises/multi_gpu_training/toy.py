@@ -101,8 +101,8 @@ def launch(script, nproc: int = 2, args=(), timeout: float = 120.0) -> RunResult
     (``python -m torch.distributed.run`` is torchrun, with the same interpreter as the
     notebook). A run still going after ``timeout`` seconds (a rank waiting forever for the
     other, say) is killed with all its processes. 120 s: the solution's run takes about 5 s on
-    2 idle cores and 43 s at a load of 16 (docs/results/solution_times.json); it stays below the
-    grading cell limit, so a hung run is killed here, with its ranks, not orphaned by an interrupt.
+    2 idle cores and 43 s at a load of 16 (docs/results/solution_times.json). An interrupt (the
+    Stop button, or the grader's cell limit) kills the job too, so no rank outlives the cell.
     A run is never repeated: a script that crashes, even only sometimes, fails, and the summary
     shows why. Runs queued by ``also_run`` go in the same job, after this one (see ``_run_all``)."""
     from course_utils.distributed.launch import torchrun_command
@@ -126,6 +126,10 @@ def launch(script, nproc: int = 2, args=(), timeout: float = 120.0) -> RunResult
         out, err = proc.communicate()
         err += f"\n[launch] killed after {timeout:.0f} s: a rank never finished (waiting for another?)"
         code = -signal.SIGKILL
+    except BaseException:  # an interrupt (Stop, a time limit): the job goes with the cell
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
     seconds = time.perf_counter() - start
     if len(runs) == 1:
         return RunResult(command, code, out, err, seconds)
