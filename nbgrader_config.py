@@ -66,6 +66,9 @@ else:
         SaveAutoGrades,
     )
 
+    from course_grading.validation import show_points
+
+    show_points()  # `nbgrader validate` says what each failing test is worth
     c.Autograde.autograde_preprocessors = [
         RobustExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
         AssignLatePenalties, CheckCellMetadata,
