@@ -145,7 +145,7 @@ def _split(command, runs, nproc, code, out, err, seconds) -> RunResult:
         marker = f"{_DONE}{i}\n"
         finished = out_lines.count(marker) == nproc
         cut = len(out_lines) - out_lines[::-1].index(marker) if finished else len(out_lines)
-        err_cut = len(err_lines) - err_lines[::-1].index(marker) if marker in err_lines else len(err_lines)
+        err_cut = len(err_lines) - err_lines[::-1].index(marker) if finished and marker in err_lines else len(err_lines)
         text = "".join(line for line in out_lines[:cut] if not line.startswith(_DONE))
         text_err = "".join(line for line in err_lines[:err_cut] if not line.startswith(_DONE))
         out_lines, err_lines = out_lines[cut:], err_lines[err_cut:]
@@ -169,12 +169,13 @@ def _run_all(script: str, runs: list[list[str]]) -> None:
 
     sys.path[0] = str(Path(script).resolve().parent)  # where a script run by torchrun imports from
     rng = torch.get_rng_state()
+    agent = _agent_store()
     for i, argv in enumerate(runs):
         if dist.is_initialized():  # as a fresh job would, this run would find the group taken
             raise RuntimeError("the process group was still initialized after the run before: call "
                                "dist.destroy_process_group() at the end (the given main() does)")
         if i:
-            _fresh_store(i)
+            _fresh_store(i, agent)
         torch.set_rng_state(rng)
         sys.argv = [script, *argv]
         try:
@@ -183,25 +184,39 @@ def _run_all(script: str, runs: list[list[str]]) -> None:
             if exc.code not in (0, None):
                 raise
 
-        for stream in (sys.stdout, sys.stderr):
-            print(f"{_DONE}{i}", file=stream, flush=True)
+        for stream in (sys.stdout, sys.stderr):  # one write each: the ranks share the pipes
+            stream.flush()
+            os.write(stream.fileno(), f"{_DONE}{i}\n".encode())
+    _wait_for_all(agent)
 
 
-def _fresh_store(run: int) -> None:
+_STORES: list = []  # rank 0's stores for the runs after the first: they live as long as the rank
+
+
+def _agent_store():
+    """torchrun's own store (served by the launcher, which outlives every rank)."""
+    return dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False)
+
+
+def _fresh_store(run: int, agent) -> None:
     """Point this run's rendezvous (``env://``) at a new store: a destroyed group's keys stay in
     torchrun's store, and a new group under the same name would read the old addresses. Rank 0
-    picks a free port and tells the others through torchrun's store; its process group serves it."""
-    import socket
-
-    addr = os.environ["MASTER_ADDR"]
-    agent = dist.TCPStore(addr, int(os.environ["MASTER_PORT"]), is_master=False)  # torchrun's own store
+    serves it, for as long as it lives, and tells the others its port through torchrun's store."""
     key = f"toy/run{run}/port"
     if int(os.environ["RANK"]) == 0:
-        with socket.socket() as probe:
-            probe.bind((addr, 0))
-            agent.set(key, str(probe.getsockname()[1]))
-    os.environ["MASTER_PORT"] = agent.get(key).decode()
-    os.environ["TORCHELASTIC_USE_AGENT_STORE"] = "False"  # rank 0 serves the new store itself
+        _STORES.append(dist.TCPStore(os.environ["MASTER_ADDR"], 0, is_master=True, wait_for_workers=False))
+        agent.set(key, str(_STORES[-1].port))
+    os.environ["MASTER_PORT"] = agent.get(key).decode()  # a client of it, like of torchrun's
+
+
+def _wait_for_all(agent, timeout: float = 60.0) -> None:
+    """Rank 0 serves the later runs' stores: it leaves only once every rank is done with them."""
+    agent.add("toy/done", 1)
+    if int(os.environ["RANK"]) != 0:
+        return
+    deadline = time.monotonic() + timeout
+    while agent.add("toy/done", 0) < int(os.environ["WORLD_SIZE"]) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def save_outputs(out, rank: int, world_size: int, device, model, seen: list[list[int]], seconds: float) -> None:
