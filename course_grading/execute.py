@@ -126,7 +126,7 @@ class RobustExecute(Execute):
                     stopped = True
                     break
                 if cell.cell_type == "code" and self._budget_spent():
-                    self._stop_at(index, TIME_BUDGET, f"stopped for time: this submission's cells used their whole "
+                    self._stop_at(index, TIME_BUDGET, f"this submission's cells used their whole "
                                   f"time budget of {self.time_budget:.0f} s (a few times what the course's solution "
                                   "needs) by the end of this cell")
                     stopped = True
