@@ -28,14 +28,21 @@ c.CsvExportPlugin.to = os.path.join(_reports, "nbgrader-export.csv")
 if "export" in sys.argv[1:2]:  # nbgrader's exporter does not create the folder
     os.makedirs(_reports, exist_ok=True)
 
-# Per cell: a multiple of the solution's own slowest cell (`python -m course_grading.timing
-# measure`, figures in docs/results/solution_times.json), so a looping submission costs seconds.
-# Plain `nbgrader autograde` uses c.Execute.timeout: the larger of the two.
+# Time limits come from the solution's own run (`python -m course_grading.timing measure`,
+# docs/results/solution_times.json), as an idle 2-core CPU machine needs it: course-grade scales
+# them per submission by how much slower the machine runs then (a short busy loop) and on GPU workers
+# (course_grading/timing.py, scaled_limits), so a looping submission costs a few times an honest one.
+# Per cell: 10x the solution's slowest cell, at least 5 s. Dashboard: slowest cell ~0.4 s idle.
+# Training: the launch cell (one torchrun job) ~5 s idle -> 48 s (toy.launch stops its job on
+# the interrupt, so no rank outlives the cell).
+c.GradeSubmissions.cell_timeout = {"gpu_monitoring_dashboard": 5, "multi_gpu_training": 48}
+# All cells of one submission together: 3x the solution's cells plus one cell limit; once spent,
+# the cells below are not run and the report says "stopped for time" and where. Solution cells on
+# an idle machine: dashboard ~0.7 s (1 s used), training ~9.4 s (10 s used): 2026-11-30, measured
+# at a load of 7 on 2 cores and divided by 3.5.
+c.GradeSubmissions.solution_seconds = {"gpu_monitoring_dashboard": 1.0, "multi_gpu_training": 10.0}
+# Plain `nbgrader autograde` knows neither: it uses c.Execute.timeout, the larger limit, unscaled.
 c.Execute.timeout = 150
-# Dashboard: slowest solution cell 3.3 s at a load of 16 on 2 cores -> 10x = 33 s.
-# Training: torchrun cells took 43-45 s at that load (about 5 s idle); 150 s is over 3x that and
-# above toy.launch's own 120 s limit, so a hung DDP run is killed by the launcher with its ranks.
-c.GradeSubmissions.cell_timeout = {"gpu_monitoring_dashboard": 33, "multi_gpu_training": 150}
 # Kill the kernel once the notebook has run, instead of a polite shutdown that can take
 # a second or more: nothing in it is needed any more (logs are flushed row by row).
 c.Execute.shutdown_kernel = "immediate"
@@ -59,6 +66,9 @@ else:
         SaveAutoGrades,
     )
 
+    from course_grading.validation import show_points
+
+    show_points()  # `nbgrader validate` says what each failing test is worth
     c.Autograde.autograde_preprocessors = [
         RobustExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
         AssignLatePenalties, CheckCellMetadata,

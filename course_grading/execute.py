@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 from queue import Empty
 
@@ -22,11 +23,12 @@ from nbclient.client import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Integer
+from traitlets import Float, Integer
 
 from . import guard, sandbox
 
 INTEGRITY = "GradingIntegrityError"
+TIME_BUDGET = "TimeBudgetExceeded"
 
 
 def _is_test(cell) -> bool:
@@ -51,9 +53,26 @@ class RobustExecute(Execute):
         10, help="Seconds to wait for a timed-out cell to stop after the interrupt before the "
                  "kernel is treated as hung and the cells below are not run.").tag(config=True)
 
+    time_budget = Float(
+        0, help="Seconds for all the cells of a submission together (0: no budget). Each cell may "
+                "run until its own timeout or the rest of the budget, whichever comes first; once the "
+                "budget is spent, the cells below are not run, so a looping submission costs a few "
+                "times an honest one (grading.py sets it).").tag(config=True)
+
     def __init__(self, *args, **kwargs):
         kwargs["kernel_manager_class"] = sandbox.SandboxKernelManager
         super().__init__(*args, **kwargs)
+        self._budget_end: float | None = None
+
+    def _get_timeout(self, cell):
+        timeout = super()._get_timeout(cell)
+        if self._budget_end is None or cell is None:  # the guard's own probes are not the learner's time
+            return timeout
+        left = max(1, int(self._budget_end - time.monotonic() + 0.999))
+        return left if timeout is None else min(timeout, left)
+
+    def _budget_spent(self) -> bool:
+        return self._budget_end is not None and time.monotonic() >= self._budget_end
 
     async def _async_handle_timeout(self, timeout, cell=None):
         reply = await super()._async_handle_timeout(timeout, cell)
@@ -83,6 +102,8 @@ class RobustExecute(Execute):
             info_msg = self.wait_for_reply(self.kc.kernel_info())
             self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
             self._trusted_preamble(cwd)
+            if self.time_budget > 0:
+                self._budget_end = time.monotonic() + self.time_budget
             stopped = False
             for index, cell in enumerate(self.nb.cells):
                 if _is_test(cell) and not stopped:
@@ -102,6 +123,12 @@ class RobustExecute(Execute):
                     break
                 except KernelUnresponsiveError as exc:
                     self._stop_at(index, "KernelUnresponsive", str(exc))
+                    stopped = True
+                    break
+                if cell.cell_type == "code" and self._budget_spent():
+                    self._stop_at(index, TIME_BUDGET, f"this submission's cells used their whole "
+                                  f"time budget of {self.time_budget:.0f} s (a few times what the course's solution "
+                                  "needs) by the end of this cell")
                     stopped = True
                     break
             if not stopped:

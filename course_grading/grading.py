@@ -27,6 +27,18 @@ def cell_timeout(config, assignment: str, override: float | None) -> int:
     return int(per_assignment.get(assignment) or config.Execute.get("timeout", 30))
 
 
+def limits_for(config, assignment: str, cell_timeout_s: int, override: bool, gpus) -> dict | None:
+    """What the workers scale into each submission's time limits (timing.scaled_limits): the
+    cell limit and the solution's own cell time (``c.GradeSubmissions.solution_seconds``,
+    measured by ``python -m course_grading.timing measure``). None where that is not configured:
+    the flat cell limit only."""
+    section = config.GradeSubmissions if "GradeSubmissions" in config else {}
+    honest = section.get("solution_seconds", {}).get(assignment)
+    if not honest:
+        return None
+    return {"cell_s": cell_timeout_s, "solution_s": float(honest), "fixed_cell": override, "gpu": bool(gpus)}
+
+
 def grade_folder(course_dir: Path, assignment: str, submissions: Path, *, workers: int | None = None,
                  out: Path | None = None, students: list[str] | None = None, feedback: bool = True,
                  cell_timeout_s: float | None = None, submission_timeout_s: float = DEFAULT_SUBMISSION_TIMEOUT,
@@ -73,7 +85,8 @@ def grade_folder(course_dir: Path, assignment: str, submissions: Path, *, worker
         setup = {"assignment": assignment, "course_dir": str(course_dir), "template_db": str(template),
                  "workdir": scratch, "cell_timeout": timeout, "feedback": feedback, "feedback_detail": feedback_detail,
                  "unsafe": unsafe, "gpus": granted, "tmpfs_bytes": disk_mb << 20,
-                 "memory_bytes": memory_mb << 20}
+                 "memory_bytes": memory_mb << 20,
+                 "limits": limits_for(config, assignment, timeout, cell_timeout_s is not None, granted)}
         originals = {s.student: s.folder for s in found}
         setup_s = time.perf_counter() - started
         t0 = time.perf_counter()
@@ -83,6 +96,8 @@ def grade_folder(course_dir: Path, assignment: str, submissions: Path, *, worker
             result["timing"]["merge_s"] = time.perf_counter() - t
             row = {"student": result["student"], "status": result["status"], "notes": result["notes"],
                    "review": result.get("review", []), "seconds": result["timing"].get("worker_s", 0.0)}
+            if result.get("limits"):
+                row["limits"] = result["limits"]  # what this submission's cells were allowed, scaled
             if result["status"] != "error":
                 row.update(merge.read_back(config, info, result["student"]))
             elif result.get("error_log"):

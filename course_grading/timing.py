@@ -31,9 +31,33 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = {"gpu_monitoring_dashboard": "gpu_dashboard", "multi_gpu_training": "multi_gpu_training"}
-FACTOR = 10  # a loaded grading machine may run a cell several times slower than the measurement
-FLOOR_S = 10.0  # imports and first calls on a busy machine
+FACTOR = 10  # one cell may take this many times the solution's slowest cell (interpreter noise)
+FLOOR_S = 5.0  # imports and first calls
 SUBMISSION_FACTOR = 5  # the whole notebook: a hard limit per submission (--submission-timeout)
+# All cells of a submission together: BUDGET_FACTOR times the solution's cells, plus one cell
+# limit (so one looping part costs only that part). Measured on an idle CPU machine; at grading
+# time both limits grow with the machine's load and on a GPU machine (scaled_limits).
+BUDGET_FACTOR = 3
+GPU_SCALE = 3  # training on a GPU worker: ~31 s a submission (CUDA, NCCL start-up), ~18 s on an idle CPU one
+
+
+def load_scale(sample_s: float = 0.05) -> float:
+    """How much slower than on an idle machine this process runs now: the wall time a short busy
+    loop takes over the CPU time it gets (2 when it gets half a core). Not the load average, which
+    counts niced jobs that barely slow the grader down."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    while time.process_time() - cpu < sample_s:
+        pass
+    return min(20.0, max(1.0, (time.perf_counter() - wall) / (time.process_time() - cpu)))
+
+
+def scaled_limits(limits: dict) -> tuple[int, int]:
+    """(seconds per cell, seconds for all cells) for the submission about to be graded, from
+    ``limits`` (grading.limits_for): the idle-machine figures times the slowdown now, and GPU_SCALE
+    where the kernels get GPUs. A cell limit the instructor gave (--cell-timeout) is kept as is."""
+    scale = load_scale() * (GPU_SCALE if limits.get("gpu") else 1)
+    cell = limits["cell_s"] if limits.get("fixed_cell") else round(limits["cell_s"] * scale)
+    return cell, round(BUDGET_FACTOR * limits["solution_s"] * scale + cell)
 
 
 def _cell_seconds(cell) -> float | None:
@@ -93,6 +117,7 @@ def measure(runs: int) -> dict:
             "cells_s": {k: round(statistics.median(v), 2) for k, v in per_cell.items()},
             "graded_parts": sum(1 for _ in cells if _["test"]),
             "cell_timeout_s": round(max(FLOOR_S, FACTOR * worst)),
+            "solution_s": round(max(sum(c for c in (statistics.median(v) for v in per_cell.values())), 1.0), 1),
             "submission_timeout_s": round(max(60.0, SUBMISSION_FACTOR * max(totals))),
         }
     record["load_after"] = os.getloadavg()[0]
@@ -101,7 +126,9 @@ def measure(runs: int) -> dict:
 
 def config_line(record: dict) -> str:
     limits = {a: r["cell_timeout_s"] for a, r in record["assignments"].items()}
-    return f"c.GradeSubmissions.cell_timeout = {json.dumps(limits)}"
+    honest = {a: r["solution_s"] for a, r in record["assignments"].items()}
+    return (f"c.GradeSubmissions.cell_timeout = {json.dumps(limits)}\n"
+            f"c.GradeSubmissions.solution_seconds = {json.dumps(honest)}")
 
 
 def estimate(record: dict, per_submission_s: dict[str, dict[str, float]]) -> list[dict]:

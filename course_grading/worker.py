@@ -16,13 +16,14 @@ import traceback
 import warnings
 from pathlib import Path
 
-from . import course, feedback, layout, sandbox, scan
-from .execute import INTEGRITY
+from . import course, feedback, layout, sandbox, scan, timing
+from .execute import INTEGRITY, TIME_BUDGET
 
 # error names our Execute writes when a kernel dies or hangs (see execute.py)
 KERNEL_TROUBLE = {"KernelDied": "the kernel died", "KernelUnresponsive": "the kernel hung",
                   "CellTimeoutError": "a cell ran past the time limit",
-                  "GradingIntegrityError": "GradingIntegrityError (flagged for review)"}
+                  "GradingIntegrityError": "GradingIntegrityError (flagged for review)",
+                  TIME_BUDGET: "stopped for time"}
 
 
 class Worker:
@@ -40,6 +41,7 @@ class Worker:
         config.CourseDirectory.source_directory = str(course.source_dir(config).resolve())
         config.CourseDirectory.root = str(self.root)
         config.CourseDirectory.db_url = f"sqlite:///{self.db}"
+        self.limits = setup.get("limits")  # None: the flat cell limit only (see grading.limits_for)
         config.Execute.timeout = setup["cell_timeout"]
         self.feedback = setup["feedback"]
         feedback.configure(config, setup.get("feedback_detail", "results"))
@@ -80,6 +82,11 @@ class Worker:
             result["status"] = "missing"
             return result
         result["review"] = scan.scan_folder(self.dirs(student)["submitted"])
+        if self.limits:  # scaled to this machine's load now (and its GPUs): see timing.scaled_limits
+            cell_s, budget_s = timing.scaled_limits(self.limits)
+            self.api.config.Execute.timeout = cell_s
+            self.api.config.RobustExecute.time_budget = budget_s
+            result["limits"] = {"cell_s": cell_s, "budget_s": budget_s}
         t = time.perf_counter()
         try:
             outcome = self.api.autograde(self.assignment, student, force=True, create=True)
@@ -132,9 +139,16 @@ class Worker:
         notes = []
         for path in sorted(self.dirs(student)["autograded"].glob("*.ipynb")):
             for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+                names = {output.get("ename") for output in cell.get("outputs", [])}
                 for output in cell.get("outputs", []):
                     why = KERNEL_TROUBLE.get(output.get("ename"))
-                    if output.get("ename") == INTEGRITY:
+                    if output.get("ename") == "CellTimeoutError" and TIME_BUDGET in names:
+                        continue  # the budget's note below says it all
+                    if output.get("ename") == TIME_BUDGET:
+                        where = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
+                        notes.append(f"{path.name}: {why} in {where}: {output.get('evalue', '')} "
+                                     "The cells after it were not run.")
+                    elif output.get("ename") == INTEGRITY:
                         where = cell.metadata.get("nbgrader", {}).get("grade_id") or "the whole run"
                         notes.append(f"{path.name}: {why} in {where}: {output.get('evalue', '')[:300]}")
                     elif why:

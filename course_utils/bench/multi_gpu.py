@@ -296,7 +296,7 @@ def run_ddp(run: Run, timeout_s: float) -> dict:
                        "--profile" if run.profile else "--no-profile"]
         if run.bucket_cap_mb:
             worker_args.append(f"--bucket-cap-mb={run.bucket_cap_mb}")
-        cmd = torchrun_command(None, run.gpus, module="course_utils.bench.multi_gpu", module_args=worker_args)
+        cmd = torchrun_command(None, run.gpus, program=["-m", "course_utils.bench.multi_gpu", *worker_args])
         env = job_env(run.gpus)  # NVLink multicast off, PYTHONPATH to this checkout, cores shared
         if run.device == "cuda":
             env["CUDA_VISIBLE_DEVICES"] = visible_gpu_ids(run.gpus)

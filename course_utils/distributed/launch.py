@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,16 +89,12 @@ def default_nproc() -> int:
 
 def torchrun_command(cfg: TrainConfig | None, nproc: int, *, nnodes: int = 1, rdzv_endpoint: str | None = None,
                      rdzv_id: str | None = None, python: str = sys.executable, max_restarts: int = 0,
-                     module: str = "course_utils.distributed.worker",
-                     module_args: list[str] | None = None) -> list[str]:
-    """The command line of one torchrun launcher (one per node): the one place that builds it.
-
-    By default each rank runs the course's trainer on ``cfg``; another ``module`` (a benchmark's
-    worker, say) takes ``module_args`` instead, with ``cfg=None``."""
-    if module_args is None:
-        if cfg is None:
-            raise ValueError("torchrun_command needs a TrainConfig, or module_args for another module")
-        module_args = ["--mode", "ddp", *cfg.to_argv()]
+                     program: Sequence[str | os.PathLike] | None = None) -> list[str]:
+    """The command line of one torchrun launcher (one per node). Each rank runs the course's
+    worker with ``cfg``, or ``program`` instead (``cfg`` None): a script and its arguments, or
+    ``["-m", module, ...]``, as after ``torchrun``'s own options."""
+    if (cfg is None) == (program is None):
+        raise ValueError("give either cfg (the course's worker) or program (your own script), not both")
     cmd = [python, "-m", "torch.distributed.run"]
     if nnodes == 1 and rdzv_endpoint is None:
         cmd.append("--standalone")  # a private rendezvous on a free local port
@@ -106,9 +103,11 @@ def torchrun_command(cfg: TrainConfig | None, nproc: int, *, nnodes: int = 1, rd
             raise ValueError("several nodes need rdzv_endpoint='HOST:PORT' (reachable from every node) and an rdzv_id")
         cmd += [f"--nnodes={nnodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_endpoint}",
                 f"--rdzv-id={rdzv_id}"]
-    cmd += [f"--nproc-per-node={nproc}", f"--max-restarts={max_restarts}", "-m", module]
-    cmd += module_args
-    return cmd
+    cmd += [f"--nproc-per-node={nproc}", f"--max-restarts={max_restarts}"]
+    if cfg is None:
+        assert program is not None  # checked above: exactly one of them
+        return cmd + [str(part) for part in program]
+    return [*cmd, "-m", "course_utils.distributed.worker", "--mode", "ddp", *cfg.to_argv()]
 
 
 def job_env(nproc_on_this_host: int, extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -4,6 +4,7 @@ Fast: no kernel is started here."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -54,11 +55,13 @@ def test_every_graded_part_has_visible_and_hidden_tests_with_points(assignment):
     for cell in tests:
         name = meta(cell)["grade_id"]
         assert meta(cell)["locked"] and meta(cell)["points"] > 0, name
-        visible, _, rest = cell.source.partition("### BEGIN HIDDEN TESTS")
+        first, _, rest = cell.source.partition("### BEGIN HIDDEN TESTS")
         assert "### END HIDDEN TESTS" in rest and rest.split("### END HIDDEN TESTS")[0].strip(), f"{name}: hidden tests"
+        # what the learner sees: the cell without its hidden regions (there may be several)
+        visible = re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "", cell.source, flags=re.S)
         assert "assert" in visible or "C.assert" in visible, f"{name}: visible checks"
         # each test cell reloads its helpers and refuses shadowed builtins before checking anything
-        assert "C = importlib.reload(C)" in visible and "C.no_shadowed_builtins(globals())" in visible, name
+        assert "C = importlib.reload(C)" in first and "C.no_shadowed_builtins(globals())" in first, name
     for cell in answers:
         assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source, meta(cell)["grade_id"]
 

@@ -232,7 +232,7 @@ def test_a_submission_over_the_hard_limit_is_stopped_and_the_next_one_graded(cou
     subs = course / "incoming"
     V.write(V.prepend(good, "track", "import time\ntime.sleep(120)\n"), subs / "a_slow", NB)
     V.write(good, subs / "b_fine", NB)
-    done = run([*GRADE, A, subs, "--workers", "1",
+    done = run([*GRADE, A, subs, "--workers", "1", "--cell-timeout", "300",  # the cell limit must not come first
                 "--submission-timeout", "12", "--no-feedback", "--out", course / "reports"], cwd=course, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     rows = {r["student"]: r for r in json.loads((course / "reports" / "report.json").read_text())["students"]}
@@ -247,3 +247,26 @@ def test_a_submission_over_the_hard_limit_is_stopped_and_the_next_one_graded(cou
     # the stuck kernel (it ran in the worker's autograded/a_slow folder) is gone with its worker
     assert not [p.pid for p in psutil.process_iter() if "autograded/a_slow" in cwd(p)]
     assert not (course / "autograded" / "a_slow").exists(), "an error writes nothing for that student"
+
+
+def test_a_looping_submission_costs_a_few_times_an_honest_one(course: Path):
+    """Issue 19: time limits follow the solution's own time (nbgrader_config.py, scaled by the
+    load), and all cells of a submission share a budget, so a submission whose every part loops
+    is stopped after a few times an honest one's time, with a note that says so and where."""
+    source = V.read(course / "solutions" / A / f"{NB}.ipynb")
+    release = V.read(course / "exercises" / A / f"{NB}.ipynb")
+    good = looping = V.perfect(source, release)
+    for part in ("track", "log_csv", "summarise", "find_alerts", "plot_dashboard", "watch"):
+        looping = V.prepend(looping, part, V.BUSY_LOOP)
+    subs = course / "incoming"
+    V.write(good, subs / "honest", NB)
+    V.write(looping, subs / "looping", NB)
+    done = run([*GRADE, A, subs, "--workers", "1", "--out", course / "reports"], cwd=course, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = {r["student"]: r for r in json.loads((course / "reports" / "report.json").read_text())["students"]}
+    honest, loop = rows["honest"], rows["looping"]
+    assert honest["score"] == 10 and honest["notes"] == [], honest
+    assert loop["score"] == 0
+    stopped = [n for n in loop["notes"] if "stopped for time in " in n]
+    assert len(stopped) == 1 and "time budget" in stopped[0] and "not run" in stopped[0], loop["notes"]
+    assert loop["seconds"] < 5 * honest["seconds"], (loop, honest)

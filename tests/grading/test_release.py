@@ -59,6 +59,10 @@ def test_the_release_fails_every_graded_test(course: Path, assignment: str):
     path = course / "exercises" / assignment / f"{ASSIGNMENTS[assignment]}.ipynb"
     done = nbgrader("validate", "--invert", path.relative_to(course), cwd=course)
     assert "Success! The notebook does not pass any tests." in done.stdout, done.stdout[-3000:]
+    if assignment == "gpu_monitoring_dashboard":  # the quicker one: what a learner sees, with the points
+        done = nbgrader("validate", path.relative_to(course), cwd=course)
+        assert "VALIDATION FAILED" in done.stdout and "test_track: 0 of 2 point(s) as it stands" in done.stdout, (
+            done.stdout[-3000:])
     # and the graded tests are really there to fail: nbgrader counts them
     graded = [c for c in nbformat.read(path, as_version=4).cells
               if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")]

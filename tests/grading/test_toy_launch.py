@@ -34,3 +34,27 @@ def test_an_ordinary_error_is_reported_with_its_message(tmp_path):
     result = toy.launch(script, nproc=1, timeout=120)
     assert not result.ok and not result.killed_by_signal
     assert "ValueError: a bug in the training script" in result.summary()
+
+
+def test_queued_runs_share_one_job_and_keep_their_own_results(tmp_path):
+    """The autograder's run with other settings (toy.also_run) goes into the same torchrun job,
+    in a new process group; a failure in it leaves the first run's result as it was."""
+    script = tmp_path / "pg.py"
+    script.write_text(
+        "import sys, torch.distributed as dist\n"
+        "dist.init_process_group('gloo')\n"
+        "t = __import__('torch').ones(1)\n"
+        "dist.all_reduce(t)\n"
+        "if dist.get_rank() == 0:\n"
+        "    print('sum', int(t.item()), sys.argv[1:], flush=True)\n"
+        "if sys.argv[1:] == ['bad']:\n"
+        "    raise ValueError('only the second setting fails')\n"
+        "dist.destroy_process_group()\n")
+    toy.also_run(["again"])
+    toy.also_run(["bad"])
+    first = toy.launch(script, nproc=2, args=["first"], timeout=120)
+    assert first.ok and first.stdout == "sum 2 ['first']\n", first.summary()
+    again, bad = first.also
+    assert again.ok and again.stdout == "sum 2 ['again']\n", again.summary()
+    assert not bad.ok and "ValueError: only the second setting fails" in bad.summary()
+    assert toy.launch(script, nproc=1, args=["alone"]).also == [], "the queue is used up by one launch"

@@ -28,6 +28,16 @@ def test_several_nodes_use_a_c10d_rendezvous():
         torchrun_command(TrainConfig(), 8, nnodes=2)
 
 
+def test_a_script_of_ones_own_runs_in_place_of_the_worker(tmp_path):
+    cmd = torchrun_command(None, 2, program=[tmp_path / "train.py", "--out", "run"])
+    assert cmd[:3] == [sys.executable, "-m", "torch.distributed.run"] and "--standalone" in cmd
+    assert cmd[-3:] == [str(tmp_path / "train.py"), "--out", "run"] and "course_utils.distributed.worker" not in cmd
+    assert torchrun_command(None, 2, program=["-m", "toy", "x"])[-3:] == ["-m", "toy", "x"]
+    for cfg, program in ((None, None), (TrainConfig(), ["train.py"])):
+        with pytest.raises(ValueError, match="either cfg"):
+            torchrun_command(cfg, 2, program=program)
+
+
 def test_job_env_keeps_nvlink_multicast_off_and_finds_the_package(monkeypatch):
     monkeypatch.delenv("NCCL_NVLS_ENABLE", raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
