@@ -47,11 +47,11 @@ def mount_private_tmpfs(folder: Path, size: int) -> bool:
 
 
 class _Slot:
-    def __init__(self, index: int, setup: dict):
+    def __init__(self, index: int, setup: dict, uid: int | None):
         from .worker import serve
 
-        self.index = index
-        self.setup = setup = dict(setup, index=index, workdir=str(Path(setup["workdir"]) / f"worker-{index}"))
+        self.index, self.uid = index, uid
+        self.setup = setup = dict(setup, index=index, uid=uid, workdir=str(Path(setup["workdir"]) / f"worker-{index}"))
         self.mounted = not setup.get("unsafe") and mount_private_tmpfs(Path(setup["workdir"]), setup["tmpfs_bytes"])
         self.conn, child = _context().Pipe()
         self.process = _context().Process(target=serve, args=(child, setup), name=f"grader-{index}", daemon=True)
@@ -72,10 +72,8 @@ class _Slot:
             kill_tree(self.process.pid)
         self.process.join(1)
         self.conn.close()
-        if not self.setup.get("unsafe"):
-            from .sandbox import BASE_UID
-
-            kill_uid(BASE_UID + self.index)  # anything of a killed worker's sandbox
+        if self.uid is not None:
+            kill_uid(self.uid)  # anything of a killed worker's sandbox
         if self.mounted:
             subprocess.run(["umount", "-l", self.setup["workdir"]], capture_output=True)
 
@@ -83,8 +81,16 @@ class _Slot:
 def run(tasks: list[dict], setup: dict, workers: int, submission_timeout: float) -> Iterator[dict]:
     """Grade ``tasks`` on ``workers`` processes; yields each result as it arrives."""
     pending = deque(tasks)
-    slots = [_Slot(i, setup) for i in range(max(1, min(workers, len(tasks))))]
+    count = max(1, min(workers, len(tasks)))
+    lease = None
+    if not setup.get("unsafe"):  # uids of this run only: a worker kills all of its uid's processes
+        from .sandbox import claim_uids
+
+        lease = claim_uids(count)
+    uids: list[int | None] = list(lease.uids) if lease else [None] * count
+    slots: list[_Slot] = []
     try:
+        slots += [_Slot(i, setup, uids[i]) for i in range(count)]
         while pending or any(s.task for s in slots):
             for slot in slots:
                 if slot.ready and slot.task is None and pending:
@@ -114,12 +120,14 @@ def run(tasks: list[dict], setup: dict, workers: int, submission_timeout: float)
     finally:
         for slot in slots:
             slot.stop()
+        if lease is not None:
+            lease.release()
 
 
 def _replace(slots: list[_Slot], slot: _Slot, setup: dict, why: str) -> Iterator[dict]:
     task = slot.task
     slot.stop(kill=True)
-    slots[slots.index(slot)] = _Slot(slot.index, setup)
+    slots[slots.index(slot)] = _Slot(slot.index, setup, slot.uid)
     if task is not None:
         yield {"student": task["student"], "status": "error", "timing": {"worker_s": time.monotonic() - slot.started},
                "notes": [*task["problems"], why]}

@@ -22,6 +22,7 @@ with bubblewrap's init (``--die-with-parent``), whatever the students' processes
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import os
@@ -52,6 +53,47 @@ SANDBOX_USER = "student"  # the name the sandbox's /etc/passwd gives the kernel'
 
 class SandboxUnavailable(RuntimeError):
     """The machine cannot sandbox a kernel (no bwrap, no namespaces, not root)."""
+
+
+UID_SLOTS = 64  # sandbox uids BASE_UID .. BASE_UID + UID_SLOTS - 1, shared by every grading run here
+UID_LOCK_DIR: Path | str = "/run/course-grading"  # one lock file per uid, held while a run uses it
+
+
+class UidLease:
+    """Sandbox uids held by one grading run (a flock on each uid's lock file): no other run on
+    the machine gets them until ``release()`` or until the process ends, however it ends."""
+
+    def __init__(self, uids: list[int], fds: list[int]):
+        self.uids, self._fds = uids, fds
+
+    def release(self) -> None:
+        for fd in self._fds:
+            os.close(fd)  # closing drops the flock
+        self._fds = []
+
+
+def claim_uids(count: int) -> UidLease:
+    """``count`` sandbox uids no other grading run on this machine holds. A worker kills every
+    process of its uid after each submission, so two runs must never share one."""
+    folder = Path(UID_LOCK_DIR)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    uids: list[int] = []
+    fds: list[int] = []
+    for uid in range(BASE_UID, BASE_UID + UID_SLOTS):
+        fd = os.open(folder / f"uid-{uid}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        kill_uid(uid)  # whatever a run that died without cleaning up left under it
+        uids.append(uid)
+        fds.append(fd)
+        if len(uids) == count:
+            return UidLease(uids, fds)
+    UidLease(uids, fds).release()
+    raise SandboxUnavailable(f"only {len(uids)} of the {UID_SLOTS} sandbox uids are free: the others are in use "
+                             f"by other grading runs on this machine; wait for one to end, or use fewer --workers")
 
 
 def _within_hard_limit(value: int, which: int) -> int:

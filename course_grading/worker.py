@@ -52,7 +52,7 @@ class Worker:
         if not setup.get("unsafe"):
             slot = f"worker-{setup.get('index', 0)}-{os.getpid()}"
             limits = sandbox.Limits(memory_bytes=setup.get("memory_bytes", sandbox.Limits.memory_bytes))
-            self.sandbox = sandbox.Sandbox(uid=sandbox.BASE_UID + setup.get("index", 0), gpus=setup.get("gpus"),
+            self.sandbox = sandbox.Sandbox(uid=setup["uid"], gpus=setup.get("gpus"),
                                            limits=limits)
             self.sandbox.cgroups = sandbox.make_cgroups(slot, self.sandbox.limits)
         sandbox.CURRENT = self.sandbox

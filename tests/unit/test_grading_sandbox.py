@@ -197,3 +197,39 @@ def test_inside_the_sandbox_the_uid_resolves_to_a_name(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["61005", "student", "student"]
+
+
+def test_two_grading_runs_never_share_a_sandbox_uid(tmp_path, monkeypatch):
+    """Each run's worker kills everything of its uid after a submission: two runs on one machine
+    that shared uids killed each other's kernels (an honest student lost points)."""
+    monkeypatch.setattr(sandbox, "UID_LOCK_DIR", tmp_path / "locks")
+    monkeypatch.setattr(sandbox, "UID_SLOTS", 4)
+    killed = []
+    monkeypatch.setattr(sandbox, "kill_uid", lambda uid: killed.append(uid) or 0)
+    first = sandbox.claim_uids(3)
+    second = sandbox.claim_uids(1)
+    assert len(set(first.uids) | set(second.uids)) == 4
+    assert sorted(killed) == sorted(first.uids + second.uids)  # a dead run's leftovers go first
+    with pytest.raises(sandbox.SandboxUnavailable, match="in use by other grading runs"):
+        sandbox.claim_uids(1)
+    first.release()
+    third = sandbox.claim_uids(2)
+    assert set(third.uids) == set(first.uids[:2])
+    second.release()
+    third.release()
+    third.release()  # twice is harmless
+
+
+def test_a_killed_run_frees_its_uids(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox, "UID_LOCK_DIR", tmp_path / "locks")
+    monkeypatch.setattr(sandbox, "UID_SLOTS", 2)
+    monkeypatch.setattr(sandbox, "kill_uid", lambda uid: 0)
+    import subprocess
+    import sys
+    code = ("import os, sys; from course_grading import sandbox; sandbox.UID_LOCK_DIR = sys.argv[1]; "
+            "sandbox.kill_uid = lambda uid: 0; sandbox.claim_uids(2); print('held', flush=True); "
+            "os.kill(os.getpid(), 9)")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "locks")], capture_output=True, text=True,
+                          timeout=60)
+    assert "held" in done.stdout and done.returncode == -9
+    assert len(sandbox.claim_uids(2).uids) == 2  # the kernel dropped the dead run's locks
