@@ -31,8 +31,12 @@ _RANK = {"passed": 0, "skipped": 1, "failed": 2}
 
 
 def pytest_addoption(parser):
-    parser.addoption("--tiers", default=None, metavar="TIER,...",
-                     help="run only these test tiers (unit, notebooks, grading, browser, gpu, ...)")
+    parser.addoption(
+        "--tiers",
+        default=None,
+        metavar="TIER,...",
+        help="run only these test tiers (unit, notebooks, grading, browser, gpu, ...)",
+    )
 
 
 def declared_tiers(config) -> list[str]:
@@ -70,8 +74,10 @@ def pytest_collection_modifyitems(config, items):
             misplaced.append(item.nodeid)
         _TIER_OF[item.nodeid] = tier_of(item, tiers)
     if misplaced:
-        raise pytest.UsageError("gpu-marked tests must live in tests/gpu/ (the GPU validation runs that folder): "
-                                + ", ".join(misplaced[:5]))
+        raise pytest.UsageError(
+            "gpu-marked tests must live in tests/gpu/ (the GPU validation runs that folder): "
+            + ", ".join(misplaced[:5])
+        )
     wanted = config.getoption("--tiers")
     if wanted:
         keep = {t.strip() for t in wanted.split(",") if t.strip()}
@@ -111,6 +117,8 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(f"{'tier':<12}{'tests':>7}{'passed':>8}{'failed':>8}{'skipped':>9}{'seconds':>10}")
     for tier in sorted(counts, key=lambda t: -_TIER_SECONDS[t]):
         c = counts[tier]
-        terminalreporter.write_line(f"{tier:<12}{sum(c.values()):>7}{c['passed']:>8}{c['failed']:>8}"
-                                    f"{c['skipped']:>9}{_TIER_SECONDS[tier]:>10.1f}")
+        terminalreporter.write_line(
+            f"{tier:<12}{sum(c.values()):>7}{c['passed']:>8}{c['failed']:>8}"
+            f"{c['skipped']:>9}{_TIER_SECONDS[tier]:>10.1f}"
+        )
     terminalreporter.write_line(f"{'total':<12}{len(_OUTCOME):>7}{'':>25}{sum(_TIER_SECONDS.values()):>10.1f}")

@@ -70,6 +70,11 @@ else:
 
     show_points()  # `nbgrader validate` says what each failing test is worth
     c.Autograde.autograde_preprocessors = [
-        RobustExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
-        AssignLatePenalties, CheckCellMetadata,
+        RobustExecute,
+        IgnorePattern,
+        ClearMetadataPreprocessor,
+        LimitOutput,
+        SaveAutoGrades,
+        AssignLatePenalties,
+        CheckCellMetadata,
     ]

@@ -73,8 +73,13 @@ def _float(text: str) -> float | None:
 def query_smi(exe: str) -> tuple[float, dict[int, dict]]:
     """One ``nvidia-smi --query-gpu`` call: (middle of the call, {gpu: values})."""
     t0 = time.time()
-    out = subprocess.run([exe, f"--query-gpu={','.join(SMI_FIELDS)}", "--format=csv,noheader,nounits"],
-                         capture_output=True, text=True, check=True, timeout=30).stdout
+    out = subprocess.run(
+        [exe, f"--query-gpu={','.join(SMI_FIELDS)}", "--format=csv,noheader,nounits"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
     t1 = time.time()
     rows = {}
     for fields in csv.reader(io.StringIO(out)):
@@ -86,8 +91,9 @@ def query_smi(exe: str) -> tuple[float, dict[int, dict]]:
     return (t0 + t1) / 2, rows
 
 
-def train(stop: threading.Event, ready: threading.Event, stats: dict, device: str = "cuda:0",
-          width: int = 8192) -> None:
+def train(
+    stop: threading.Event, ready: threading.Event, stats: dict, device: str = "cuda:0", width: int = 8192
+) -> None:
     """A small bf16 training loop with rests, so memory is steady and utilisation moves."""
     import torch
 
@@ -132,15 +138,16 @@ def model_reading(model: DashboardModel, index: int) -> dict | None:
         "timestamp": model.timestamp,
         "memory_used_mib": None if r.memory_used_gib is None else r.memory_used_gib * 1024,
         "memory_total_mib": None if r.memory_total_gib is None else r.memory_total_gib * 1024,
-        "utilization_pct": r.utilization_pct, "power_w": r.power_w, "temperature_c": r.temperature_c,
+        "utilization_pct": r.utilization_pct,
+        "power_w": r.power_w,
+        "temperature_c": r.temperature_c,
         "sm_clock_mhz": r.sm_clock_mhz,
     }
 
 
 def window(readings, t_mid: float, field: str, half_s: float = WINDOW_HALF_S) -> list[float]:
     """The model's samples of ``field`` within +/- ``half_s`` of ``t_mid`` (readings: .timestamp, .FIELD)."""
-    return [getattr(r, field) for r in readings
-            if abs(r.timestamp - t_mid) <= half_s and getattr(r, field) is not None]
+    return [getattr(r, field) for r in readings if abs(r.timestamp - t_mid) <= half_s and getattr(r, field) is not None]
 
 
 def judge(value: float, samples: list[float], abs_margin: float, rel_margin_pct: float = 0.0) -> dict:
@@ -180,8 +187,17 @@ def compare(smi: dict, m: dict, util_window: list[float], power_window: list[flo
     return out
 
 
-def run(readings: int, gap_s: float, *, backend=None, smi: str | None = None, device: str = "cuda:0",
-        width: int = 8192, settle_s: float = 3.0, window_half_s: float = WINDOW_HALF_S) -> dict:
+def run(
+    readings: int,
+    gap_s: float,
+    *,
+    backend=None,
+    smi: str | None = None,
+    device: str = "cuda:0",
+    width: int = 8192,
+    settle_s: float = 3.0,
+    window_half_s: float = WINDOW_HALF_S,
+) -> dict:
     """Compare; ``backend``, ``smi``, ``device`` and ``width`` are for the test that runs this without a GPU
     (a fake NVML, a fake nvidia-smi, a tiny CPU loop)."""
     exe = smi or shutil.which("nvidia-smi")
@@ -199,8 +215,9 @@ def run(readings: int, gap_s: float, *, backend=None, smi: str | None = None, de
     model = DashboardModel(interval=SAMPLE_INTERVAL_S, recent=int(3 / SAMPLE_INTERVAL_S)).attach(sampler)
     stop, ready = threading.Event(), threading.Event()
     stats: dict[str, Any] = {}
-    trainer = threading.Thread(target=train, args=(stop, ready, stats, device, width), name="training-loop",
-                               daemon=True)
+    trainer = threading.Thread(
+        target=train, args=(stop, ready, stats, device, width), name="training-loop", daemon=True
+    )
     started = time.time()
     pairs = []
     try:
@@ -223,11 +240,18 @@ def run(readings: int, gap_s: float, *, backend=None, smi: str | None = None, de
                 recent = model.recent(d.index)
                 util_w = window(recent, t_mid, "utilization_pct", window_half_s)
                 power_w = window(recent, t_mid, "power_w", window_half_s)
-                pairs.append({"reading": i, "gpu": d.index, "t_s": round(t_mid - started, 3),
-                              "model_age_s": round(t_mid - m["timestamp"], 3), "nvidia_smi": smi_rows[d.index],
-                              "model": {k: (round(v, 2) if isinstance(v, float) else v) for k, v in m.items()},
-                              "model_window": {"utilization_pct": util_w, "power_w": power_w},
-                              **compare(smi_rows[d.index], m, util_w, power_w)})
+                pairs.append(
+                    {
+                        "reading": i,
+                        "gpu": d.index,
+                        "t_s": round(t_mid - started, 3),
+                        "model_age_s": round(t_mid - m["timestamp"], 3),
+                        "nvidia_smi": smi_rows[d.index],
+                        "model": {k: (round(v, 2) if isinstance(v, float) else v) for k, v in m.items()},
+                        "model_window": {"utilization_pct": util_w, "power_w": power_w},
+                        **compare(smi_rows[d.index], m, util_w, power_w),
+                    }
+                )
             time.sleep(gap_s)
     finally:
         stop.set()
@@ -250,26 +274,44 @@ def summarise(pairs, devices, backend, stats, seconds) -> dict:
     checks = {}
     for name, key in (("memory", "memory_ok"), ("utilization", "util_ok"), ("power", "power_ok")):
         judged = [p[key] for p in pairs if key in p]
-        checks[name] = {"readings": len(judged), "agree": sum(judged),
-                                           "all_agree": bool(judged) and all(judged)}
+        checks[name] = {"readings": len(judged), "agree": sum(judged), "all_agree": bool(judged) and all(judged)}
     return {
-        "date": date.today().isoformat(), "host": platform.node(), "python": platform.python_version(),
-        "torch": torch.__version__, "driver": backend.driver_version, "gpus": [d.name for d in devices],
-        "sample_interval_s": SAMPLE_INTERVAL_S, "seconds": round(seconds, 1), "training_steps": stats.get("steps"),
+        "date": date.today().isoformat(),
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "driver": backend.driver_version,
+        "gpus": [d.name for d in devices],
+        "sample_interval_s": SAMPLE_INTERVAL_S,
+        "seconds": round(seconds, 1),
+        "training_steps": stats.get("steps"),
         "training_peak_allocated_gib": round(stats.get("peak_allocated_gib", 0.0), 2),
-        "criteria": {"memory": f"within {MEMORY_TOLERANCE_PCT}% of nvidia-smi's value (or 1 MiB)",
-                     "utilization": f"nvidia-smi's value within the spread of the model's samples in "
-                                    f"+/- {WINDOW_HALF_S} s around the nvidia-smi read, +/- {UTIL_MARGIN_PCT_POINTS} "
-                                    "points",
-                     "power": f"nvidia-smi's value within the spread of the model's samples in +/- {WINDOW_HALF_S} s "
-                              f"around the nvidia-smi read, +/- {POWER_MARGIN_PCT}%"},
+        "criteria": {
+            "memory": f"within {MEMORY_TOLERANCE_PCT}% of nvidia-smi's value (or 1 MiB)",
+            "utilization": f"nvidia-smi's value within the spread of the model's samples in "
+            f"+/- {WINDOW_HALF_S} s around the nvidia-smi read, +/- {UTIL_MARGIN_PCT_POINTS} "
+            "points",
+            "power": f"nvidia-smi's value within the spread of the model's samples in +/- {WINDOW_HALF_S} s "
+            f"around the nvidia-smi read, +/- {POWER_MARGIN_PCT}%",
+        },
         "checks": checks,
-        "max_abs": {k: _max(pairs, k) for k in ("memory_diff_mib", "memory_diff_pct", "util_diff",
-                                                 "util_outside_window_points", "power_diff_w",
-                                                 "power_outside_window_pct", "temperature_c_diff",
-                                                 "sm_clock_mhz_diff", "model_age_s")},
-        "max_abs_gpu0_training": {k: _max(pairs, k, gpu=devices[0].index)
-                                  for k in ("memory_diff_pct", "util_diff", "power_diff_w")},
+        "max_abs": {
+            k: _max(pairs, k)
+            for k in (
+                "memory_diff_mib",
+                "memory_diff_pct",
+                "util_diff",
+                "util_outside_window_points",
+                "power_diff_w",
+                "power_outside_window_pct",
+                "temperature_c_diff",
+                "sm_clock_mhz_diff",
+                "model_age_s",
+            )
+        },
+        "max_abs_gpu0_training": {
+            k: _max(pairs, k, gpu=devices[0].index) for k in ("memory_diff_pct", "util_diff", "power_diff_w")
+        },
         "pairs": pairs,
     }
 
@@ -279,19 +321,23 @@ def _n(value, spec: str = ".0f") -> str:
 
 
 def format_table(r: dict) -> str:
-    lines = [f"dashboard model vs nvidia-smi: {r['gpus'][0]} x{len(r['gpus'])}, driver {r['driver']}, torch "
-             f"{r['torch']}, {len([p for p in r['pairs'] if p['gpu'] == 0])} readings in {r['seconds']} s",
-             f"{'#':>3} {'gpu':>3} {'t s':>6} {'mem smi':>9} {'mem model':>10} {'d%':>6} {'util smi':>8} "
-             f"{'model':>6} {'+/-1s':>10} {'pow smi':>8} {'model':>7} {'ok':>4}"]
+    lines = [
+        f"dashboard model vs nvidia-smi: {r['gpus'][0]} x{len(r['gpus'])}, driver {r['driver']}, torch "
+        f"{r['torch']}, {len([p for p in r['pairs'] if p['gpu'] == 0])} readings in {r['seconds']} s",
+        f"{'#':>3} {'gpu':>3} {'t s':>6} {'mem smi':>9} {'mem model':>10} {'d%':>6} {'util smi':>8} "
+        f"{'model':>6} {'+/-1s':>10} {'pow smi':>8} {'model':>7} {'ok':>4}",
+    ]
     for p in r["pairs"]:
         s, m = p["nvidia_smi"], p["model"]
         spread = p["model_window"]["utilization_pct"]
         rng = f"{min(spread):.0f}-{max(spread):.0f}" if spread else "n/a"
         ok = all(p.get(k, True) for k in ("memory_ok", "util_ok", "power_ok"))
-        lines.append(f"{p['reading']:>3} {p['gpu']:>3} {p['t_s']:>6.1f} {_n(s['memory.used']):>9} "
-                     f"{_n(m['memory_used_mib']):>10} {p.get('memory_diff_pct', 0):>6.2f} "
-                     f"{_n(s['utilization.gpu']):>8} {_n(m['utilization_pct']):>6} {rng:>10} "
-                     f"{_n(s['power.draw'], '.1f'):>8} {_n(m['power_w'], '.1f'):>7} {'yes' if ok else 'NO':>4}")
+        lines.append(
+            f"{p['reading']:>3} {p['gpu']:>3} {p['t_s']:>6.1f} {_n(s['memory.used']):>9} "
+            f"{_n(m['memory_used_mib']):>10} {p.get('memory_diff_pct', 0):>6.2f} "
+            f"{_n(s['utilization.gpu']):>8} {_n(m['utilization_pct']):>6} {rng:>10} "
+            f"{_n(s['power.draw'], '.1f'):>8} {_n(m['power_w'], '.1f'):>7} {'yes' if ok else 'NO':>4}"
+        )
     c = r["checks"]
     lines.append("agreement: " + ", ".join(f"{k} {v['agree']}/{v['readings']}" for k, v in c.items()))
     lines.append(f"largest deviations: {json.dumps(r['max_abs'])}")

@@ -96,8 +96,9 @@ def _run_in(where: str, fn, pool: ThreadPoolExecutor | None) -> None:
             raise errors[0]
 
 
-def thread_probe(model_name: str, batch: int, device: torch.device, configs, warmup: int, steps: int,
-                 slow_steps: int) -> list[dict]:
+def thread_probe(
+    model_name: str, batch: int, device: torch.device, configs, warmup: int, steps: int, slow_steps: int
+) -> list[dict]:
     model = build_model(model_name, device)
     opt, _ = make_optimizer(model, device)
     x, y = _batch(model_name, batch, device)
@@ -118,10 +119,20 @@ def thread_probe(model_name: str, batch: int, device: torch.device, configs, war
             times.append((time.perf_counter() - t) * 1e3)
         if pool is not None:
             pool.shutdown()
-        rows.append({"thread": where, "cudnn_benchmark": bench, "first_step_ms": round(times[0], 1),
-                     "step_ms": [round(t, 1) for t in times[warmup:]], "median_step_ms": _median(times[warmup:])})
-        print(f"  {where:>10}  cudnn.benchmark={'on ' if bench else 'off'}  first {times[0]:8.1f} ms  "
-              f"then median {rows[-1]['median_step_ms']:8.1f} ms over {n} steps", flush=True)
+        rows.append(
+            {
+                "thread": where,
+                "cudnn_benchmark": bench,
+                "first_step_ms": round(times[0], 1),
+                "step_ms": [round(t, 1) for t in times[warmup:]],
+                "median_step_ms": _median(times[warmup:]),
+            }
+        )
+        print(
+            f"  {where:>10}  cudnn.benchmark={'on ' if bench else 'off'}  first {times[0]:8.1f} ms  "
+            f"then median {rows[-1]['median_step_ms']:8.1f} ms over {n} steps",
+            flush=True,
+        )
     return rows
 
 
@@ -132,9 +143,23 @@ PART_B = [("main", True), ("new-thread", True)]
 def v7_control(args, timeout_s: float) -> dict:
     """Part A's decisive pair again with the cuDNN v7 API, in a fresh process."""
     env = dict(os.environ, TORCH_CUDNN_V8_API_DISABLED="1")
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--part-b-worker", "--model", args.model,
-           "--batch", str(args.batch), "--steps", str(args.steps), "--warmup", str(args.warmup),
-           "--slow-steps", str(args.slow_steps), "--device", args.device]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--part-b-worker",
+        "--model",
+        args.model,
+        "--batch",
+        str(args.batch),
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--slow-steps",
+        str(args.slow_steps),
+        "--device",
+        args.device,
+    ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -156,8 +181,9 @@ def dp_probe(model_name: str, batch: int, gpus: int, variants, warmup: int, step
         dp = cls(model, device_ids=list(range(gpus)))
         opt, _ = make_optimizer(model, devices[0])
         x, y = _batch(model_name, batch * gpus, devices[0])
-        phases: dict[str, list[float]] = {k: [] for k in ("scatter", "replicate", "parallel_apply", "gather",
-                                                          "backward_step", "step")}
+        phases: dict[str, list[float]] = {
+            k: [] for k in ("scatter", "replicate", "parallel_apply", "gather", "backward_step", "step")
+        }
         n = slow_steps if bench and cls is torch.nn.DataParallel else steps
         for i in range(warmup + n):
             marks = {}
@@ -189,15 +215,25 @@ def dp_probe(model_name: str, batch: int, gpus: int, variants, warmup: int, step
                     prev = marks[k]
                 phases["step"].append((marks["backward_step"] - t0) * 1e3)
         name = "nn.DataParallel" if cls is torch.nn.DataParallel else "DataParallel, long-lived threads"
-        rows.append({"variant": name, "gpus": gpus, "cudnn_benchmark": bench, "batch_per_gpu": batch,
-                     "phases_median_ms": {k: _median(v) for k, v in phases.items()},
-                     "step_ms": [round(v, 1) for v in phases["step"]],
-                     "img_per_s": round(batch * gpus / (statistics.median(phases["step"]) / 1e3), 1),
-                     "replica_autocast_dtype": sorted(set(dtypes))})
+        rows.append(
+            {
+                "variant": name,
+                "gpus": gpus,
+                "cudnn_benchmark": bench,
+                "batch_per_gpu": batch,
+                "phases_median_ms": {k: _median(v) for k, v in phases.items()},
+                "step_ms": [round(v, 1) for v in phases["step"]],
+                "img_per_s": round(batch * gpus / (statistics.median(phases["step"]) / 1e3), 1),
+                "replica_autocast_dtype": sorted(set(dtypes)),
+            }
+        )
         p = rows[-1]["phases_median_ms"]
-        print(f"  {name:>32}  cudnn.benchmark={'on ' if bench else 'off'}  scatter {p['scatter']} ms, replicate "
-              f"{p['replicate']} ms, parallel_apply {p['parallel_apply']} ms, gather {p['gather']} ms, backward+step "
-              f"{p['backward_step']} ms; replicas ran {'/'.join(sorted(set(dtypes)))}", flush=True)
+        print(
+            f"  {name:>32}  cudnn.benchmark={'on ' if bench else 'off'}  scatter {p['scatter']} ms, replicate "
+            f"{p['replicate']} ms, parallel_apply {p['parallel_apply']} ms, gather {p['gather']} ms, backward+step "
+            f"{p['backward_step']} ms; replicas ran {'/'.join(sorted(set(dtypes)))}",
+            flush=True,
+        )
         del dp, model, opt, x, y
         torch.cuda.empty_cache()
     return rows
@@ -209,8 +245,10 @@ def _find(rows, where, bench):
 
 
 def verdict(part_a: list[dict], part_b: dict, part_c: list[dict], on_gpu: bool = True) -> dict:
-    hypothesis = ("cuDNN v8/v9 plan cache is thread_local and DataParallel makes new threads every step, "
-                  "so cudnn.benchmark autotunes every step")
+    hypothesis = (
+        "cuDNN v8/v9 plan cache is thread_local and DataParallel makes new threads every step, "
+        "so cudnn.benchmark autotunes every step"
+    )
     if not on_gpu:
         return {"hypothesis": hypothesis, "result": "not tested (CPU smoke run: no cuDNN)", "evidence": []}
     evidence = []
@@ -220,39 +258,52 @@ def verdict(part_a: list[dict], part_b: dict, part_c: list[dict], on_gpu: bool =
     supported = None
     if same_on and new_on:
         ratio = new_on / same_on
-        evidence.append(f"one GPU, cudnn.benchmark on: a step in a new thread each time took {new_on:.0f} ms, "
-                        f"in one long-lived thread {same_on:.0f} ms (main thread {main_on:.0f} ms): {ratio:.1f}x")
+        evidence.append(
+            f"one GPU, cudnn.benchmark on: a step in a new thread each time took {new_on:.0f} ms, "
+            f"in one long-lived thread {same_on:.0f} ms (main thread {main_on:.0f} ms): {ratio:.1f}x"
+        )
         if same_off and new_off:
-            evidence.append(f"cudnn.benchmark off: new thread {new_off:.0f} ms, long-lived thread {same_off:.0f} ms "
-                            f"({new_off / same_off:.2f}x): without autotuning, new threads cost only the plan look-up")
+            evidence.append(
+                f"cudnn.benchmark off: new thread {new_off:.0f} ms, long-lived thread {same_off:.0f} ms "
+                f"({new_off / same_off:.2f}x): without autotuning, new threads cost only the plan look-up"
+            )
         supported = ratio > 3
     rows_b = part_b.get("rows") or []
     if rows_b:
         v7_main, v7_new = _find(rows_b, "main", True), _find(rows_b, "new-thread", True)
         if v7_main and v7_new:
-            evidence.append(f"with TORCH_CUDNN_V8_API_DISABLED=1 (v7 API, one cache for all threads): new thread "
-                            f"{v7_new:.0f} ms vs main thread {v7_main:.0f} ms ({v7_new / v7_main:.1f}x)")
+            evidence.append(
+                f"with TORCH_CUDNN_V8_API_DISABLED=1 (v7 API, one cache for all threads): new thread "
+                f"{v7_new:.0f} ms vs main thread {v7_main:.0f} ms ({v7_new / v7_main:.1f}x)"
+            )
             if supported and v7_new / v7_main > 2:
-                evidence.append("the v7 switch did not remove the slowdown: it may be ignored by this build, or the "
-                                "per-thread state is not only the v8 plan cache")
+                evidence.append(
+                    "the v7 switch did not remove the slowdown: it may be ignored by this build, or the "
+                    "per-thread state is not only the v8 plan cache"
+                )
     elif "skipped" in part_b:
         evidence.append(f"v7 control not run: {part_b['skipped']}")
     dp = {(r["variant"], r["cudnn_benchmark"]): r for r in part_c}
     on, off = dp.get(("nn.DataParallel", True)), dp.get(("nn.DataParallel", False))
     fixed = dp.get(("DataParallel, long-lived threads", True))
     if on and off:
-        evidence.append(f"DataParallel on {on['gpus']} GPUs: parallel_apply (the per-replica forward threads) "
-                        f"{on['phases_median_ms']['parallel_apply']:.0f} ms with cudnn.benchmark on, "
-                        f"{off['phases_median_ms']['parallel_apply']:.0f} ms off"
-                        + (f", {fixed['phases_median_ms']['parallel_apply']:.0f} ms on with long-lived threads"
-                           if fixed else ""))
-        evidence.append(f"replicate {off['phases_median_ms']['replicate']:.1f} ms and scatter+gather "
-                        f"{off['phases_median_ms']['scatter'] + off['phases_median_ms']['gather']:.1f} ms each step, "
-                        "costs DDP never pays (it replicates once and all-reduces gradients during backward)")
+        evidence.append(
+            f"DataParallel on {on['gpus']} GPUs: parallel_apply (the per-replica forward threads) "
+            f"{on['phases_median_ms']['parallel_apply']:.0f} ms with cudnn.benchmark on, "
+            f"{off['phases_median_ms']['parallel_apply']:.0f} ms off"
+            + (f", {fixed['phases_median_ms']['parallel_apply']:.0f} ms on with long-lived threads" if fixed else "")
+        )
+        evidence.append(
+            f"replicate {off['phases_median_ms']['replicate']:.1f} ms and scatter+gather "
+            f"{off['phases_median_ms']['scatter'] + off['phases_median_ms']['gather']:.1f} ms each step, "
+            "costs DDP never pays (it replicates once and all-reduces gradients during backward)"
+        )
         if on["replica_autocast_dtype"] and on["replica_autocast_dtype"] != ["bfloat16"]:
-            evidence.append(f"under torch.autocast(dtype=bfloat16) the replicas computed in "
-                            f"{'/'.join(on['replica_autocast_dtype'])}: parallel_apply re-enters autocast in its "
-                            "threads without the dtype, and the dtype is thread-local")
+            evidence.append(
+                f"under torch.autocast(dtype=bfloat16) the replicas computed in "
+                f"{'/'.join(on['replica_autocast_dtype'])}: parallel_apply re-enters autocast in its "
+                "threads without the dtype, and the dtype is thread-local"
+            )
     text = {True: "supported", False: "not supported", None: "not tested"}[supported]
     return {"hypothesis": hypothesis, "result": text, "evidence": evidence}
 
@@ -266,14 +317,20 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--gpus", type=int, default=2, help="GPUs for the DataParallel part (default 2)")
     p.add_argument("--no-v7-control", action="store_true", help="skip the TORCH_CUDNN_V8_API_DISABLED=1 run")
-    p.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
-                   help="cpu: a smoke test of the harness only (no cuDNN, nothing to conclude)")
+    p.add_argument(
+        "--device",
+        choices=("cuda", "cpu"),
+        default="cuda",
+        help="cpu: a smoke test of the harness only (no cuDNN, nothing to conclude)",
+    )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--part-b-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
-        print("error: no CUDA GPU is visible; this probe measures cuDNN on GPUs (--device cpu only smoke-tests it)",
-              file=sys.stderr)
+        print(
+            "error: no CUDA GPU is visible; this probe measures cuDNN on GPUs (--device cpu only smoke-tests it)",
+            file=sys.stderr,
+        )
         return 2
     device = torch.device(args.device, 0) if args.device == "cuda" else torch.device("cpu")
     if args.part_b_worker:
@@ -300,14 +357,26 @@ def main(argv=None) -> int:
         part_c = dp_probe(args.model, args.batch, args.gpus, variants, args.warmup, args.steps, args.slow_steps)
     else:
         print(f"Part C skipped: needs {args.gpus} GPUs, {available} visible", flush=True)
-    result: dict[str, Any] = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "host": host_info(args.device),
-              "config": {"model": args.model, "batch_per_gpu": args.batch, "image_size": WORKLOADS[args.model][0],
-                         "dtype": "bf16" if args.device == "cuda" else "fp32", "channels_last": True,
-                         "warmup": args.warmup, "steps": args.steps, "slow_steps": args.slow_steps,
-                         "device": args.device},
-              "single_gpu": part_a, "v7_control": part_b, "dataparallel": part_c,
-              "verdict": verdict(part_a, part_b, part_c, args.device == "cuda"),
-              "elapsed_s": round(time.monotonic() - start, 1)}
+    result: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "host": host_info(args.device),
+        "config": {
+            "model": args.model,
+            "batch_per_gpu": args.batch,
+            "image_size": WORKLOADS[args.model][0],
+            "dtype": "bf16" if args.device == "cuda" else "fp32",
+            "channels_last": True,
+            "warmup": args.warmup,
+            "steps": args.steps,
+            "slow_steps": args.slow_steps,
+            "device": args.device,
+        },
+        "single_gpu": part_a,
+        "v7_control": part_b,
+        "dataparallel": part_c,
+        "verdict": verdict(part_a, part_b, part_c, args.device == "cuda"),
+        "elapsed_s": round(time.monotonic() - start, 1),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nHypothesis: {result['verdict']['hypothesis']}\nResult: {result['verdict']['result']}")

@@ -46,6 +46,7 @@ FRAG_CONFIG = {"frag-default": None, "frag-expandable": "expandable_segments:Tru
 
 # ----------------------------------------------------------------------------- child side: one part per process
 
+
 def _torch():
     sys.path.insert(0, str(ROOT))  # course_utils from this checkout, installed or not
     import torch
@@ -57,11 +58,17 @@ def _torch():
 
 def _stats(torch) -> dict:
     s = torch.cuda.memory_stats(0)
-    return {"allocated": torch.cuda.memory_allocated(0), "reserved": torch.cuda.memory_reserved(0),
-            "peak_allocated": torch.cuda.max_memory_allocated(0), "peak_reserved": torch.cuda.max_memory_reserved(0),
-            "num_ooms": s.get("num_ooms"), "num_alloc_retries": s.get("num_alloc_retries"),
-            "num_device_alloc": s.get("num_device_alloc"), "num_device_free": s.get("num_device_free"),
-            "inactive_split_bytes": s.get("inactive_split_bytes.all.current")}
+    return {
+        "allocated": torch.cuda.memory_allocated(0),
+        "reserved": torch.cuda.memory_reserved(0),
+        "peak_allocated": torch.cuda.max_memory_allocated(0),
+        "peak_reserved": torch.cuda.max_memory_reserved(0),
+        "num_ooms": s.get("num_ooms"),
+        "num_alloc_retries": s.get("num_alloc_retries"),
+        "num_device_alloc": s.get("num_device_alloc"),
+        "num_device_free": s.get("num_device_free"),
+        "inactive_split_bytes": s.get("inactive_split_bytes.all.current"),
+    }
 
 
 def _first_line(exc: BaseException) -> str:
@@ -105,7 +112,7 @@ def part_cap(cap_gib: float, quick: bool) -> dict:
     x = torch.randn(batch, 1024, device="cuda")
     ref_chunk = 512
     with torch.no_grad():
-        reference = torch.cat([model(x[i:i + ref_chunk]) for i in range(0, batch, ref_chunk)])
+        reference = torch.cat([model(x[i : i + ref_chunk]) for i in range(0, batch, ref_chunk)])
         torch.cuda.synchronize()
         oom_before = torch.cuda.memory_stats(0).get("num_ooms", 0)
         try:
@@ -124,16 +131,24 @@ def part_cap(cap_gib: float, quick: bool) -> dict:
         direct, _ = forward_in_chunks(model, x, max_chunk=used)  # same chunk from the start: no failed tries
         torch.cuda.synchronize()
         direct_s = time.perf_counter() - t0
-    out.update({
-        "batch": batch, "hidden": hidden, "chunk_used": used, "ooms_during_recovery": ooms,
-        "outputs_shape": list(result.shape), "reference_chunk": ref_chunk,
-        "equal_to_reference": bool(torch.equal(result, reference)),
-        "max_abs_diff": float((result - reference).abs().max()),
-        "allclose_rtol1e-5": bool(torch.allclose(result, reference, rtol=1e-5, atol=1e-5)),
-        "same_chunk_again_equal": bool(torch.equal(direct, result)),
-        "recovered_s": recovered_s, "same_chunk_from_start_s": direct_s, "peak_allocated_bytes": peak,
-        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
-    })
+    out.update(
+        {
+            "batch": batch,
+            "hidden": hidden,
+            "chunk_used": used,
+            "ooms_during_recovery": ooms,
+            "outputs_shape": list(result.shape),
+            "reference_chunk": ref_chunk,
+            "equal_to_reference": bool(torch.equal(result, reference)),
+            "max_abs_diff": float((result - reference).abs().max()),
+            "allclose_rtol1e-5": bool(torch.allclose(result, reference, rtol=1e-5, atol=1e-5)),
+            "same_chunk_again_equal": bool(torch.equal(direct, result)),
+            "recovered_s": recovered_s,
+            "same_chunk_from_start_s": direct_s,
+            "peak_allocated_bytes": peak,
+            "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+        }
+    )
     return out
 
 
@@ -163,9 +178,15 @@ def _frag_workload(torch, steps: int, seed: int = 0) -> dict:
     stats = _stats(torch)
     kept = sum(t.numel() for t in keep)
     del keep, acts
-    return {"steps": steps, "ooms": ooms, "max_reserved_minus_allocated": waste_max,
-            "peak_reserved_over_peak_allocated": stats["peak_reserved"] / max(stats["peak_allocated"], 1),
-            "kept_bytes_at_end": kept, "seconds": seconds, **stats}
+    return {
+        "steps": steps,
+        "ooms": ooms,
+        "max_reserved_minus_allocated": waste_max,
+        "peak_reserved_over_peak_allocated": stats["peak_reserved"] / max(stats["peak_allocated"], 1),
+        "kept_bytes_at_end": kept,
+        "seconds": seconds,
+        **stats,
+    }
 
 
 def part_frag(config: str | None, cap_gib: float, quick: bool) -> dict:
@@ -173,8 +194,11 @@ def part_frag(config: str | None, cap_gib: float, quick: bool) -> dict:
     getter = getattr(torch._C, "_accelerator_getAllocatorSettings", None)
     steps = 60 if quick else 150
     torch.cuda.init()
-    out: dict = {"asked": config, "PYTORCH_ALLOC_CONF": os.environ.get("PYTORCH_ALLOC_CONF"),
-                 "allocator_settings_in_use": getter() if getter else None}
+    out: dict = {
+        "asked": config,
+        "PYTORCH_ALLOC_CONF": os.environ.get("PYTORCH_ALLOC_CONF"),
+        "allocator_settings_in_use": getter() if getter else None,
+    }
     out["uncapped"] = _frag_workload(torch, steps)
     segments = torch.cuda.memory_snapshot()
     out["uncapped"]["segments_at_end"] = len(segments)
@@ -193,8 +217,13 @@ def part_cache(quick: bool) -> dict:
     torch = _torch()
     torch.manual_seed(0)
     width, batch = 4096, 2048
-    model = torch.nn.Sequential(torch.nn.Linear(width, width), torch.nn.GELU(), torch.nn.Linear(width, width),
-                                torch.nn.GELU(), torch.nn.Linear(width, 1000)).cuda()
+    model = torch.nn.Sequential(
+        torch.nn.Linear(width, width),
+        torch.nn.GELU(),
+        torch.nn.Linear(width, width),
+        torch.nn.GELU(),
+        torch.nn.Linear(width, 1000),
+    ).cuda()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.randn(batch, width, device="cuda")
     y = torch.randint(0, 1000, (batch,), device="cuda")
@@ -217,9 +246,14 @@ def part_cache(quick: bool) -> dict:
             times.append(time.perf_counter() - t0)
             reserved_after.append(torch.cuda.memory_reserved(0))
         device_allocs = torch.cuda.memory_stats(0).get("num_device_alloc", 0) - device_alloc0
-        return {"median_step_ms": statistics.median(times) * 1e3, "min_step_ms": min(times) * 1e3,
-                "reserved_after_step_min": min(reserved_after), "reserved_after_step_max": max(reserved_after),
-                "cudamalloc_per_step": device_allocs / steps, "allocated_between_steps": torch.cuda.memory_allocated(0)}
+        return {
+            "median_step_ms": statistics.median(times) * 1e3,
+            "min_step_ms": min(times) * 1e3,
+            "reserved_after_step_min": min(reserved_after),
+            "reserved_after_step_max": max(reserved_after),
+            "cudamalloc_per_step": device_allocs / steps,
+            "allocated_between_steps": torch.cuda.memory_allocated(0),
+        }
 
     run(False)  # warm-up: cuBLAS handles, optimizer state, the allocator's first segments
     blocks: dict[str, list[dict]] = {"keep_cache": [], "empty_cache_each_step": []}
@@ -245,6 +279,7 @@ def run_part(name: str, cap_gib: float, frag_cap_gib: float, quick: bool) -> dic
 
 # ----------------------------------------------------------------------------- parent side: orchestrate, report
 
+
 def child_env(name: str, base: dict | None = None) -> dict:
     env = dict(os.environ if base is None else base)
     for var in ("PYTORCH_ALLOC_CONF", "PYTORCH_CUDA_ALLOC_CONF"):
@@ -257,14 +292,22 @@ def child_env(name: str, base: dict | None = None) -> dict:
 
 
 def spawn_part(name: str, args: argparse.Namespace, timeout: float = 150) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--part", name, "--cap-gib", str(args.cap_gib),
-           "--frag-cap-gib", str(args.frag_cap_gib)] + (["--quick"] if args.quick else [])
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--part",
+        name,
+        "--cap-gib",
+        str(args.cap_gib),
+        "--frag-cap-gib",
+        str(args.frag_cap_gib),
+    ] + (["--quick"] if args.quick else [])
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=child_env(name))
     lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         return {"error": f"part {name} failed (exit {proc.returncode}): {(proc.stderr or proc.stdout)[-1500:]}"}
-    result = json.loads(lines[-1][len("RESULT "):])
+    result = json.loads(lines[-1][len("RESULT ") :])
     result["wall_s"] = time.perf_counter() - t0
     return result
 
@@ -273,8 +316,13 @@ def machine_info() -> dict:
     import torch
 
     props = torch.cuda.get_device_properties(0)
-    return {"gpu": props.name, "total_bytes": props.total_memory, "torch": torch.__version__,
-            "cuda": torch.version.cuda, "visible_gpus": torch.cuda.device_count()}
+    return {
+        "gpu": props.name,
+        "total_bytes": props.total_memory,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "visible_gpus": torch.cuda.device_count(),
+    }
 
 
 def main(argv: list[str] | None = None, spawn=spawn_part, info=machine_info, cuda_available=None) -> int:
@@ -295,11 +343,14 @@ def main(argv: list[str] | None = None, spawn=spawn_part, info=machine_info, cud
 
         cuda_available = torch.cuda.is_available()
     if not cuda_available:
-        print("No CUDA GPU here: nothing measured and nothing written. Run this on the GPU machine.",
-              file=sys.stderr)
+        print("No CUDA GPU here: nothing measured and nothing written. Run this on the GPU machine.", file=sys.stderr)
         return 2
-    results = {"measured": True, "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-               "quick": args.quick, **info()}
+    results = {
+        "measured": True,
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        **info(),
+    }
     for name in PARTS:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         results[name] = spawn(name, args)

@@ -1,7 +1,7 @@
 """The Prometheus exporter's CPU and scrape response time, beside the sampler alone.
 
-    python benchmarks/prometheus_exporter_bench.py --simulate 8 [--json-out FILE] [--quick]
-    python benchmarks/prometheus_exporter_bench.py --json-out docs/results/exporter_gpu.json   # real GPUs
+python benchmarks/prometheus_exporter_bench.py --simulate 8 [--json-out FILE] [--quick]
+python benchmarks/prometheus_exporter_bench.py --json-out docs/results/exporter_gpu.json   # real GPUs
 """
 
 import sys

@@ -66,12 +66,27 @@ def main() -> None:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     img_per_s = args.batch * args.steps / seconds
-    print(f"{args.model} {args.image_size} px, batch {args.batch}, compile {args.compile}: {img_per_s:,.1f} img/s "
-          f"(warm-up {warm_s:.0f} s; loss {first:.3f} -> {last.item():.3f})")
-    print(json.dumps({"img_per_s": round(img_per_s, 1), "model": args.model, "batch": args.batch,
-                      "image_size": args.image_size, "compile": args.compile, "device": args.device,
-                      "device_name": torch.cuda.get_device_name(0) if cuda else "CPU", "torch": torch.__version__,
-                      "warmup_s": round(warm_s, 1), "first_loss": round(first, 4), "last_loss": round(last.item(), 4)}))
+    print(
+        f"{args.model} {args.image_size} px, batch {args.batch}, compile {args.compile}: {img_per_s:,.1f} img/s "
+        f"(warm-up {warm_s:.0f} s; loss {first:.3f} -> {last.item():.3f})"
+    )
+    print(
+        json.dumps(
+            {
+                "img_per_s": round(img_per_s, 1),
+                "model": args.model,
+                "batch": args.batch,
+                "image_size": args.image_size,
+                "compile": args.compile,
+                "device": args.device,
+                "device_name": torch.cuda.get_device_name(0) if cuda else "CPU",
+                "torch": torch.__version__,
+                "warmup_s": round(warm_s, 1),
+                "first_loss": round(first, 4),
+                "last_loss": round(last.item(), 4),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -48,12 +48,18 @@ async def main_async(runs: int) -> dict:
     times: dict[str, list[float]] = {"sandbox": [], "plain": []}
     with tempfile.TemporaryDirectory(prefix="sandbox-bench-") as tmp:
         for i in range(runs):
-            for mode in (("sandbox", "plain") if i % 2 == 0 else ("plain", "sandbox")):
+            for mode in ("sandbox", "plain") if i % 2 == 0 else ("plain", "sandbox"):
                 times[mode].append(await one(mode == "sandbox", Path(tmp) / f"{mode}-{i}", i))
     med = {k: statistics.median(v) for k, v in times.items()}
-    return {"when": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
-            "load_average": os.getloadavg(), "runs": runs, "seconds": times, "median_s": med,
-            "sandbox_cost_s": med["sandbox"] - med["plain"]}
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "runs": runs,
+        "seconds": times,
+        "median_s": med,
+        "sandbox_cost_s": med["sandbox"] - med["plain"],
+    }
 
 
 def main(argv=None) -> int:
@@ -63,9 +69,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     sandbox.check_available()
     record = asyncio.run(main_async(args.runs))
-    print(f"kernel start + one cell + kill, median of {args.runs}: sandbox {record['median_s']['sandbox']:.3f} s, "
-          f"plain {record['median_s']['plain']:.3f} s: the sandbox costs {record['sandbox_cost_s']:+.3f} s "
-          f"(load average {record['load_average'][0]:.1f} on {record['cpus']} CPUs)")
+    print(
+        f"kernel start + one cell + kill, median of {args.runs}: sandbox {record['median_s']['sandbox']:.3f} s, "
+        f"plain {record['median_s']['plain']:.3f} s: the sandbox costs {record['sandbox_cost_s']:+.3f} s "
+        f"(load average {record['load_average'][0]:.1f} on {record['cpus']} CPUs)"
+    )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(record, indent=1) + "\n")

@@ -1,6 +1,6 @@
 """Telemetry cost benchmark; same as `python -m course_utils bench telemetry`.
 
-    python benchmarks/telemetry_bench.py [--gpus N] [--simulate N] [--json-out FILE] [--quick]
+python benchmarks/telemetry_bench.py [--gpus N] [--simulate N] [--json-out FILE] [--quick]
 """
 
 import sys

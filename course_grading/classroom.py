@@ -39,8 +39,10 @@ class Classroom:
     def __post_init__(self):
         for name in (*self.instructors, *self.learners):
             if not _USER.match(name):
-                raise ClassFileError(f"{name!r} is not a valid account name: use lower-case letters, digits, "
-                                     "'-' and '_', starting with a letter (at most 32 characters)")
+                raise ClassFileError(
+                    f"{name!r} is not a valid account name: use lower-case letters, digits, "
+                    "'-' and '_', starting with a letter (at most 32 characters)"
+                )
         both = set(self.instructors) & set(self.learners)
         if both:
             raise ClassFileError(f"{sorted(both)} listed as instructor and learner: list each account once")
@@ -49,8 +51,10 @@ class Classroom:
             raise ClassFileError(f"learners listed twice: {dupes}")
         for device in (*self.gpus, *self.assign.values()):
             if not _DEVICE.match(str(device)):
-                raise ClassFileError(f"{device!r} is not a GPU: write an index (\"0\"), a GPU-... UUID or a MIG-... "
-                                     "UUID as `nvidia-smi -L` prints it")
+                raise ClassFileError(
+                    f'{device!r} is not a GPU: write an index ("0"), a GPU-... UUID or a MIG-... '
+                    "UUID as `nvidia-smi -L` prints it"
+                )
         unknown = sorted(set(self.assign) - set(self.learners))
         if unknown:
             raise ClassFileError(f"`assign` names {unknown}, who are not in `learners`")
@@ -120,6 +124,10 @@ def load(path: str | Path) -> Classroom:
     assign = data.get("assign") or {}
     if not isinstance(gpus, list) or not isinstance(assign, dict):
         raise ClassFileError(f"{path}: `gpus` is a list of devices, `assign` a mapping learner: device")
-    return Classroom(course_id=str(data.get("course_id") or "gpu-containers-course"),
-                     instructors=names("instructors"), learners=names("learners"),
-                     gpus=tuple(str(g) for g in gpus), assign={str(k): str(v) for k, v in assign.items()})
+    return Classroom(
+        course_id=str(data.get("course_id") or "gpu-containers-course"),
+        instructors=names("instructors"),
+        learners=names("learners"),
+        gpus=tuple(str(g) for g in gpus),
+        assign={str(k): str(v) for k, v in assign.items()},
+    )

@@ -23,8 +23,10 @@ def put_python_bins_on_path() -> None:
     bins = [str(Path(sys.executable).parent), sysconfig.get_path("scripts")]
     os.environ["PATH"] = os.pathsep.join([*dict.fromkeys(bins), os.environ.get("PATH", "")])
     if shutil.which("alembic") is None:
-        raise RuntimeError("nbgrader needs the `alembic` command (installed with nbgrader) and it is not on "
-                           f"PATH nor in {bins[0]}: install nbgrader into this Python or put its bin folder on PATH")
+        raise RuntimeError(
+            "nbgrader needs the `alembic` command (installed with nbgrader) and it is not on "
+            f"PATH nor in {bins[0]}: install nbgrader into this Python or put its bin folder on PATH"
+        )
 
 
 def prepare_environment() -> None:
@@ -44,8 +46,10 @@ def load_config(course_dir: Path):
 
     course_dir = Path(course_dir).resolve()
     if not (course_dir / "nbgrader_config.py").exists():
-        raise FileNotFoundError(f"no nbgrader_config.py in {course_dir}: run from the course directory "
-                                "(the repository root) or pass --course-dir")
+        raise FileNotFoundError(
+            f"no nbgrader_config.py in {course_dir}: run from the course directory "
+            "(the repository root) or pass --course-dir"
+        )
     config = PyFileConfigLoader("nbgrader_config.py", path=str(course_dir)).load_config()
     config.CourseDirectory.root = str(course_dir)
     return config
@@ -55,7 +59,7 @@ def db_path(config) -> Path:
     url = config.CourseDirectory.get("db_url") or f"sqlite:///{Path(config.CourseDirectory.root) / 'gradebook.db'}"
     if not url.startswith("sqlite:///"):
         raise ValueError(f"the gradebook {url} is not a SQLite file; this grader merges into SQLite only")
-    return Path(url[len("sqlite:///"):])
+    return Path(url[len("sqlite:///") :])
 
 
 def source_dir(config) -> Path:
@@ -120,8 +124,9 @@ def register_assignment(config, assignment: str) -> AssignmentInfo:
         scratch.CourseDirectory.release_directory = release  # absolute: the release goes to a scratch folder
         result = NbGraderAPI(config=scratch).generate_assignment(assignment, force=True, create=True)
     if not result["success"]:
-        raise RuntimeError(f"nbgrader could not register {assignment!r} in the gradebook:\n"
-                           f"{result.get('error') or result.get('log')}")
+        raise RuntimeError(
+            f"nbgrader could not register {assignment!r} in the gradebook:\n{result.get('error') or result.get('log')}"
+        )
     with Gradebook(f"sqlite:///{db_path(config)}", config.CourseDirectory.course_id) as gb:
         found = gb.find_assignment(assignment)
         notebooks = sorted(nb.name for nb in found.notebooks)
@@ -129,8 +134,9 @@ def register_assignment(config, assignment: str) -> AssignmentInfo:
         for nb in found.notebooks:
             manual = {cell.name for cell in nb.solution_cells}
             order = _positions(folder / f"{nb.name}.ipynb")
-            found_cells = [GradeCell(nb.name, cell.name, float(cell.max_score), cell.name in manual)
-                           for cell in nb.grade_cells]
+            found_cells = [
+                GradeCell(nb.name, cell.name, float(cell.max_score), cell.name in manual) for cell in nb.grade_cells
+            ]
             cells += sorted(found_cells, key=lambda c: order.get(c.name, len(order)))
     return AssignmentInfo(assignment, notebooks, sorted(cells, key=lambda c: c.notebook))
 

@@ -41,8 +41,7 @@ class KernelUnresponsiveError(RuntimeError):
 
 
 def _error_output(ename: str, evalue: str) -> NotebookNode:
-    return NotebookNode(output_type="error", ename=ename, evalue=evalue,
-                        traceback=[f"{ename}: {evalue}"])
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
 class RobustExecute(Execute):
@@ -50,14 +49,18 @@ class RobustExecute(Execute):
     integrity guard (guard.py) and the per-cell guard described above."""
 
     interrupt_grace = Integer(
-        10, help="Seconds to wait for a timed-out cell to stop after the interrupt before the "
-                 "kernel is treated as hung and the cells below are not run.").tag(config=True)
+        10,
+        help="Seconds to wait for a timed-out cell to stop after the interrupt before the "
+        "kernel is treated as hung and the cells below are not run.",
+    ).tag(config=True)
 
     time_budget = Float(
-        0, help="Seconds for all the cells of a submission together (0: no budget). Each cell may "
-                "run until its own timeout or the rest of the budget, whichever comes first; once the "
-                "budget is spent, the cells below are not run, so a looping submission costs a few "
-                "times an honest one (grading.py sets it).").tag(config=True)
+        0,
+        help="Seconds for all the cells of a submission together (0: no budget). Each cell may "
+        "run until its own timeout or the rest of the budget, whichever comes first; once the "
+        "budget is spent, the cells below are not run, so a looping submission costs a few "
+        "times an honest one (grading.py sets it).",
+    ).tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs["kernel_manager_class"] = sandbox.SandboxKernelManager
@@ -85,7 +88,8 @@ class RobustExecute(Execute):
         except Empty:
             raise KernelUnresponsiveError(
                 f"the cell ran past the {timeout} s limit and did not stop when interrupted "
-                f"(waited {self.interrupt_grace} s more)") from None
+                f"(waited {self.interrupt_grace} s more)"
+            ) from None
         return reply
 
     def preprocess(self, nb, resources=None, km=None):
@@ -110,15 +114,20 @@ class RobustExecute(Execute):
                     found = self._probe(cwd, checks_sha)
                     if found:
                         findings += [f for f in found if f not in findings]
-                        cell.outputs = [_error_output(INTEGRITY, "not run: the kernel was tampered with ("
-                                                      + "; ".join(found) + ")")]
+                        cell.outputs = [
+                            _error_output(INTEGRITY, "not run: the kernel was tampered with (" + "; ".join(found) + ")")
+                        ]
                         cell.execution_count = None
                         continue
                 try:
                     self.preprocess_cell(cell, resources, index)
                 except DeadKernelError:
-                    self._stop_at(index, "KernelDied", "the kernel died while running this cell "
-                                  "(os._exit, exit(), a crash, running out of memory, or the grading guard)")
+                    self._stop_at(
+                        index,
+                        "KernelDied",
+                        "the kernel died while running this cell "
+                        "(os._exit, exit(), a crash, running out of memory, or the grading guard)",
+                    )
                     stopped = True
                     break
                 except KernelUnresponsiveError as exc:
@@ -126,9 +135,13 @@ class RobustExecute(Execute):
                     stopped = True
                     break
                 if cell.cell_type == "code" and self._budget_spent():
-                    self._stop_at(index, TIME_BUDGET, f"this submission's cells used their whole "
-                                  f"time budget of {self.time_budget:.0f} s (a few times what the course's solution "
-                                  "needs) by the end of this cell")
+                    self._stop_at(
+                        index,
+                        TIME_BUDGET,
+                        f"this submission's cells used their whole "
+                        f"time budget of {self.time_budget:.0f} s (a few times what the course's solution "
+                        "needs) by the end of this cell",
+                    )
                     stopped = True
                     break
             if not stopped:
@@ -147,7 +160,8 @@ class RobustExecute(Execute):
 
     def _trusted_preamble(self, cwd: str) -> None:
         trusted = sandbox.readonly_python_paths() + [
-            str(p) for p in Path(cwd).iterdir() if p.is_file() and p.suffix == ".py" and p.stat().st_uid == 0]
+            str(p) for p in Path(cwd).iterdir() if p.is_file() and p.suffix == ".py" and p.stat().st_uid == 0
+        ]
         rundir = getattr(getattr(self.km, "provisioner", None), "rundir", None)
         log = str(Path(rundir) / guard.GUARD_LOG) if rundir else os.devnull
         reply = self.wait_for_reply(self.kc.execute(guard.preamble(trusted, log), silent=True, store_history=False))
@@ -155,9 +169,12 @@ class RobustExecute(Execute):
             raise RuntimeError(f"the grading guard could not be installed in the kernel: {reply}")
 
     def _probe(self, cwd: str, checks_sha: str | None) -> list[str]:
-        msg_id = self.kc.execute("", silent=True, store_history=False,
-                                 user_expressions={"probe": guard.probe_expression(
-                                     cwd, checks_sha, tuple(sandbox.readonly_python_paths()))})
+        msg_id = self.kc.execute(
+            "",
+            silent=True,
+            store_history=False,
+            user_expressions={"probe": guard.probe_expression(cwd, checks_sha, tuple(sandbox.readonly_python_paths()))},
+        )
         try:
             reply = self.wait_for_reply(msg_id)
         except (DeadKernelError, RuntimeError, TimeoutError) as exc:
@@ -168,7 +185,7 @@ class RobustExecute(Execute):
         self.log.warning("Cell %d: %s; the cells below it are marked as not run", index, why)
         cells = self.nb.cells
         cells[index].setdefault("outputs", []).append(_error_output(ename, why + "."))
-        for cell in cells[index + 1:]:
+        for cell in cells[index + 1 :]:
             if cell.cell_type == "code" and cell.source.strip():
                 cell.outputs = [_error_output("NotRun", f"not run: in an earlier cell {why}.")]
                 cell.execution_count = None

@@ -23,8 +23,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-FIXED = ["student", "assignment", "status", "score", "max_score", "auto_score", "manual_score",
-         "awaiting_manual_grade", "review", "timestamp"]
+FIXED = [
+    "student",
+    "assignment",
+    "status",
+    "score",
+    "max_score",
+    "auto_score",
+    "manual_score",
+    "awaiting_manual_grade",
+    "review",
+    "timestamp",
+]
 DEFAULT_OUT = Path("grading-reports") / "gradebook.csv"
 
 
@@ -32,8 +42,9 @@ def _num(value):
     return None if value is None else round(float(value), 4)
 
 
-def rows_from_gradebook(db_url: str, course_id: str, assignments: list[str] | None = None,
-                        students: list[str] | None = None) -> list[dict]:
+def rows_from_gradebook(
+    db_url: str, course_id: str, assignments: list[str] | None = None, students: list[str] | None = None
+) -> list[dict]:
     """One dict per (student, assignment): totals, each part's points (``NOTEBOOK:CELL``), flags."""
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -44,10 +55,12 @@ def rows_from_gradebook(db_url: str, course_id: str, assignments: list[str] | No
             try:
                 assignment = gb.find_assignment(name)
             except MissingEntry:
-                raise ValueError(f"no assignment {name!r} in the gradebook; known: "
-                                 f"{[a.name for a in gb.assignments]}") from None
-            parts = [(nb.name, cell.name, float(cell.max_score)) for nb in assignment.notebooks
-                     for cell in nb.grade_cells]
+                raise ValueError(
+                    f"no assignment {name!r} in the gradebook; known: {[a.name for a in gb.assignments]}"
+                ) from None
+            parts = [
+                (nb.name, cell.name, float(cell.max_score)) for nb in assignment.notebooks for cell in nb.grade_cells
+            ]
             max_score = sum(p[2] for p in parts)
             for student in sorted(s.id for s in gb.students):
                 if students and student not in students:
@@ -63,8 +76,15 @@ def _row(gb, assignment: str, student: str, parts, max_score: float) -> dict:
     try:
         submission = gb.find_submission(assignment, student)
     except MissingEntry:
-        row.update(status="missing", score=0.0, auto_score=None, manual_score=None, awaiting_manual_grade="",
-                   review="", timestamp="")
+        row.update(
+            status="missing",
+            score=0.0,
+            auto_score=None,
+            manual_score=None,
+            awaiting_manual_grade="",
+            review="",
+            timestamp="",
+        )
         row.update({f"{nb}:{cell}": None for nb, cell, _ in parts})
         return row
     awaiting, review, auto_total, manual_total = [], [], 0.0, 0.0
@@ -78,16 +98,23 @@ def _row(gb, assignment: str, student: str, parts, max_score: float) -> dict:
                 awaiting.append(cell)  # nobody has graded it yet
             else:
                 review.append(f"{cell} (kept {grade.manual_score:g} from before a resubmission)")
-    row.update(status="graded" if not awaiting else "partly graded", score=_num(submission.score),
-               auto_score=_num(auto_total), manual_score=_num(manual_total),
-               awaiting_manual_grade=" ".join(awaiting), review="; ".join(review),
-               timestamp=submission.timestamp.isoformat() if submission.timestamp else "")
+    row.update(
+        status="graded" if not awaiting else "partly graded",
+        score=_num(submission.score),
+        auto_score=_num(auto_total),
+        manual_score=_num(manual_total),
+        awaiting_manual_grade=" ".join(awaiting),
+        review="; ".join(review),
+        timestamp=submission.timestamp.isoformat() if submission.timestamp else "",
+    )
     return row
 
 
-def merge(existing: list[dict], fresh: list[dict], students: list[str] | None,
-          assignments: list[str] | None) -> list[dict]:
+def merge(
+    existing: list[dict], fresh: list[dict], students: list[str] | None, assignments: list[str] | None
+) -> list[dict]:
     """The file's rows with those in scope (these students, these assignments) replaced by fresh ones."""
+
     def in_scope(row):
         return (not students or row["student"] in students) and (not assignments or row["assignment"] in assignments)
 
@@ -126,24 +153,34 @@ def _course(course_dir: Path):
     from traitlets.config.loader import PyFileConfigLoader
 
     if not (course_dir / "nbgrader_config.py").exists():
-        raise FileNotFoundError(f"no nbgrader_config.py in {course_dir}: run from the course directory or pass "
-                                "--course-dir")
+        raise FileNotFoundError(
+            f"no nbgrader_config.py in {course_dir}: run from the course directory or pass --course-dir"
+        )
     config = PyFileConfigLoader("nbgrader_config.py", path=str(course_dir)).load_config()
     db_url = config.CourseDirectory.get("db_url") or f"sqlite:///{course_dir / 'gradebook.db'}"
-    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).exists():
-        raise FileNotFoundError(f"no gradebook at {db_url[len('sqlite:///'):]}: grade something first")
+    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///") :]).exists():
+        raise FileNotFoundError(f"no gradebook at {db_url[len('sqlite:///') :]}: grade something first")
     return db_url, config.CourseDirectory.get("course_id", "default_course")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("assignments", nargs="*", help="assignments to export (default: all in the gradebook)")
-    parser.add_argument("--student", action="append", dest="students", metavar="ID",
-                        help="export only this student (repeatable); the file's other rows are kept")
+    parser.add_argument(
+        "--student",
+        action="append",
+        dest="students",
+        metavar="ID",
+        help="export only this student (repeatable); the file's other rows are kept",
+    )
     parser.add_argument("--course-dir", type=Path, default=Path.cwd())
     parser.add_argument("--out", type=Path, help=f"CSV file (default: COURSE_DIR/{DEFAULT_OUT})")
-    parser.add_argument("--format", choices=("csv", "json"), default="csv",
-                        help="json: print the rows to standard output instead of writing the CSV")
+    parser.add_argument(
+        "--format",
+        choices=("csv", "json"),
+        default="csv",
+        help="json: print the rows to standard output instead of writing the CSV",
+    )
     args = parser.parse_args(argv)
     try:
         db_url, course_id = _course(args.course_dir.resolve())
@@ -161,8 +198,10 @@ def main(argv=None) -> int:
     waiting = [f"{r['student']}/{r['assignment']}" for r in rows if r.get("awaiting_manual_grade") or r.get("review")]
     print(f"wrote {len(rows)} row(s) to {out}" + (f" ({len(merged)} in the file)" if args.students else ""))
     if waiting:
-        print(f"{len(waiting)} wait for a person (formgrader): {', '.join(waiting[:10])}"
-              + (" ..." if len(waiting) > 10 else ""))
+        print(
+            f"{len(waiting)} wait for a person (formgrader): {', '.join(waiting[:10])}"
+            + (" ..." if len(waiting) > 10 else "")
+        )
     return 0
 
 

@@ -25,22 +25,34 @@ class RedactTests(Preprocessor):
     enabled = Bool(True)  # nbconvert's preprocessors are off unless enabled
 
     def preprocess(self, nb, resources):
-        self._test_lines = {line.strip() for cell in nb.cells if _is_test(cell)
-                            for line in cell.source.splitlines() if len(line.strip()) >= 16}
+        self._test_lines = {
+            line.strip()
+            for cell in nb.cells
+            if _is_test(cell)
+            for line in cell.source.splitlines()
+            if len(line.strip()) >= 16
+        }
         return super().preprocess(nb, resources)
 
     def _quotes_a_test(self, output) -> bool:
-        texts = [output.get("text", ""), *(str(v) for v in output.get("data", {}).values()),
-                 output.get("evalue", ""), *output.get("traceback", [])]
+        texts = [
+            output.get("text", ""),
+            *(str(v) for v in output.get("data", {}).values()),
+            output.get("evalue", ""),
+            *output.get("traceback", []),
+        ]
         blob = "\n".join(t if isinstance(t, str) else "".join(t) for t in texts)
         return any(line in blob for line in self._test_lines)
 
     def preprocess_cell(self, cell, resources, index):
         if not _is_test(cell):
             if cell.cell_type == "code":
-                cell.outputs = [o if not self._quotes_a_test(o) else
-                                new_output("stream", name="stdout", text="[output hidden: it quoted the tests' code]\n")
-                                for o in cell.get("outputs", [])]
+                cell.outputs = [
+                    o
+                    if not self._quotes_a_test(o)
+                    else new_output("stream", name="stdout", text="[output hidden: it quoted the tests' code]\n")
+                    for o in cell.get("outputs", [])
+                ]
             return cell, resources
         name = cell.metadata["nbgrader"].get("grade_id", f"cell {index + 1}")
         cell.source = f"# test {name} (its code is not shown)"

@@ -13,9 +13,11 @@ from . import course, journal, layout, merge, report, runner, sandbox
 from .worker import quiet_nbgrader
 
 DEFAULT_SUBMISSION_TIMEOUT = 900.0
-UNSAFE_WARNING = ("WARNING: --unsafe-no-sandbox: submissions run as you, with your files, environment and network. "
-                  "A hostile one can read the solutions and other submissions, change any grade or the gradebook, "
-                  "and leave processes behind. Use it only for code you trust.")
+UNSAFE_WARNING = (
+    "WARNING: --unsafe-no-sandbox: submissions run as you, with your files, environment and network. "
+    "A hostile one can read the solutions and other submissions, change any grade or the gradebook, "
+    "and leave processes behind. Use it only for code you trust."
+)
 
 
 def cell_timeout(config, assignment: str, override: float | None) -> int:
@@ -39,11 +41,25 @@ def limits_for(config, assignment: str, cell_timeout_s: int, override: bool, gpu
     return {"cell_s": cell_timeout_s, "solution_s": float(honest), "fixed_cell": override, "gpu": bool(gpus)}
 
 
-def grade_folder(course_dir: Path, assignment: str, submissions: Path, *, workers: int | None = None,
-                 out: Path | None = None, students: list[str] | None = None, feedback: bool = True,
-                 cell_timeout_s: float | None = None, submission_timeout_s: float = DEFAULT_SUBMISSION_TIMEOUT,
-                 unsafe: bool = False, gpus: str | None = None, feedback_detail: str = "results",
-                 resume: bool = False, memory_mb: int = 6144, disk_mb: int = 1024, quiet: bool = False) -> dict:
+def grade_folder(
+    course_dir: Path,
+    assignment: str,
+    submissions: Path,
+    *,
+    workers: int | None = None,
+    out: Path | None = None,
+    students: list[str] | None = None,
+    feedback: bool = True,
+    cell_timeout_s: float | None = None,
+    submission_timeout_s: float = DEFAULT_SUBMISSION_TIMEOUT,
+    unsafe: bool = False,
+    gpus: str | None = None,
+    feedback_detail: str = "results",
+    resume: bool = False,
+    memory_mb: int = 6144,
+    disk_mb: int = 1024,
+    quiet: bool = False,
+) -> dict:
     """Autograde every submission in ``submissions`` into the course at ``course_dir``.
 
     Returns the run's record (also written to ``out/report.json``, next to ``out/grades.csv``).
@@ -77,16 +93,38 @@ def grade_folder(course_dir: Path, assignment: str, submissions: Path, *, worker
             digests[sub.student] = journal.digest(sub.folder)
             kept = done_before.get(sub.student)
             if kept and kept.get("digest") == digests[sub.student]:
-                rows.append(dict(kept["row"], notes=[*kept["row"].get("notes", []), "kept from the interrupted "
-                                                    "run (--resume): this submission did not change"]))
+                rows.append(
+                    dict(
+                        kept["row"],
+                        notes=[
+                            *kept["row"].get("notes", []),
+                            "kept from the interrupted run (--resume): this submission did not change",
+                        ],
+                    )
+                )
                 continue
-            tasks.append({"student": sub.student, "folder": str(sub.folder) if sub.folder else None,
-                          "problems": sub.problems, "notebooks": info.notebooks})
-        setup = {"assignment": assignment, "course_dir": str(course_dir), "template_db": str(template),
-                 "workdir": scratch, "cell_timeout": timeout, "feedback": feedback, "feedback_detail": feedback_detail,
-                 "unsafe": unsafe, "gpus": granted, "tmpfs_bytes": disk_mb << 20,
-                 "memory_bytes": memory_mb << 20,
-                 "limits": limits_for(config, assignment, timeout, cell_timeout_s is not None, granted)}
+            tasks.append(
+                {
+                    "student": sub.student,
+                    "folder": str(sub.folder) if sub.folder else None,
+                    "problems": sub.problems,
+                    "notebooks": info.notebooks,
+                }
+            )
+        setup = {
+            "assignment": assignment,
+            "course_dir": str(course_dir),
+            "template_db": str(template),
+            "workdir": scratch,
+            "cell_timeout": timeout,
+            "feedback": feedback,
+            "feedback_detail": feedback_detail,
+            "unsafe": unsafe,
+            "gpus": granted,
+            "tmpfs_bytes": disk_mb << 20,
+            "memory_bytes": memory_mb << 20,
+            "limits": limits_for(config, assignment, timeout, cell_timeout_s is not None, granted),
+        }
         originals = {s.student: s.folder for s in found}
         setup_s = time.perf_counter() - started
         t0 = time.perf_counter()
@@ -94,8 +132,13 @@ def grade_folder(course_dir: Path, assignment: str, submissions: Path, *, worker
             t = time.perf_counter()
             merge.merge(config, info, result, originals.get(result["student"]))
             result["timing"]["merge_s"] = time.perf_counter() - t
-            row = {"student": result["student"], "status": result["status"], "notes": result["notes"],
-                   "review": result.get("review", []), "seconds": result["timing"].get("worker_s", 0.0)}
+            row = {
+                "student": result["student"],
+                "status": result["status"],
+                "notes": result["notes"],
+                "review": result.get("review", []),
+                "seconds": result["timing"].get("worker_s", 0.0),
+            }
             if result.get("limits"):
                 row["limits"] = result["limits"]  # what this submission's cells were allowed, scaled
             if result["status"] != "error":
@@ -103,15 +146,19 @@ def grade_folder(course_dir: Path, assignment: str, submissions: Path, *, worker
             elif result.get("error_log"):
                 row["error_log"] = result["error_log"]  # report.json keeps why nbgrader failed
             if result.get("feedback"):
-                row["feedback"] = sorted(str(p) for p in (course_dir / "feedback" / result["student"] / assignment)
-                                         .glob("*.html"))
+                row["feedback"] = sorted(
+                    str(p) for p in (course_dir / "feedback" / result["student"] / assignment).glob("*.html")
+                )
             rows.append(row)
             results.append(result)
             journal.record(out, row, digests.get(row["student"]))  # survives a kill of this process
             report.write_csv(out / "grades.csv", info, [row])
             if not quiet:
-                print(f"  {row['student']}: {row['status']}"
-                      + (f" {row['score']:g}/{info.max_score:g}" if row.get("score") is not None else ""), flush=True)
+                print(
+                    f"  {row['student']}: {row['status']}"
+                    + (f" {row['score']:g}/{info.max_score:g}" if row.get("score") is not None else ""),
+                    flush=True,
+                )
         grading_s = time.perf_counter() - t0
     rows.sort(key=lambda r: str(r["student"]))
 
@@ -119,17 +166,30 @@ def grade_folder(course_dir: Path, assignment: str, submissions: Path, *, worker
         values = [r["timing"][key] for r in results if key in r["timing"]]
         return statistics.fmean(values) if values else 0.0
 
-    timing = {"workers": min(workers, max(1, len(tasks))), "submissions": len(rows), "setup_s": setup_s,
-              "grading_s": grading_s, "per_submission_s": grading_s / max(1, len(tasks)),
-              "mean_worker_s": mean("worker_s"), "mean_autograde_s": mean("autograde_s"),
-              "mean_feedback_s": mean("feedback_s"), "mean_merge_s": mean("merge_s"),
-              "total_s": time.perf_counter() - started}
-    record = {"assignment": assignment, "course_dir": str(course_dir), "submissions": str(submissions),
-              "max_score": info.max_score, "auto_max_score": info.auto_max_score,
-              "cells": [{"column": c.column, "max_score": c.max_score, "manual": c.manual} for c in info.cells],
-              "cell_timeout_s": setup["cell_timeout"],
-              "kernels": "UNSANDBOXED (--unsafe-no-sandbox)" if unsafe else f"bubblewrap sandbox, GPUs {granted}",
-              "timing": timing, "students": rows}
+    timing = {
+        "workers": min(workers, max(1, len(tasks))),
+        "submissions": len(rows),
+        "setup_s": setup_s,
+        "grading_s": grading_s,
+        "per_submission_s": grading_s / max(1, len(tasks)),
+        "mean_worker_s": mean("worker_s"),
+        "mean_autograde_s": mean("autograde_s"),
+        "mean_feedback_s": mean("feedback_s"),
+        "mean_merge_s": mean("merge_s"),
+        "total_s": time.perf_counter() - started,
+    }
+    record = {
+        "assignment": assignment,
+        "course_dir": str(course_dir),
+        "submissions": str(submissions),
+        "max_score": info.max_score,
+        "auto_max_score": info.auto_max_score,
+        "cells": [{"column": c.column, "max_score": c.max_score, "manual": c.manual} for c in info.cells],
+        "cell_timeout_s": setup["cell_timeout"],
+        "kernels": "UNSANDBOXED (--unsafe-no-sandbox)" if unsafe else f"bubblewrap sandbox, GPUs {granted}",
+        "timing": timing,
+        "students": rows,
+    }
     report.write_csv(out / "grades.csv", info, rows)
     report.write_json(out / "report.json", record)
     if not quiet:

@@ -34,7 +34,7 @@ GUARD_EXIT = 86
 GUARD_LOG = "guard.log"  # in the kernel's private run folder
 
 # Runs once, first, in the kernel; ``preamble`` fills in @ARGS@.
-_PREAMBLE = r'''
+_PREAMBLE = r"""
 def _course_guard_install(trusted, log_path, guard_exit):
     import os, sys
     try:  # no ptrace / /proc/PID/mem from other processes of this uid
@@ -76,10 +76,10 @@ def _course_guard_install(trusted, log_path, guard_exit):
 
 _course_guard_install(@ARGS@)
 del _course_guard_install
-'''
+"""
 
 # Evaluated fresh by the kernel before each test cell; returns a JSON list of findings.
-_PROBE = r'''
+_PROBE = r"""
 def _probe(cwd, checks_sha256, trusted=()):
     import builtins, hashlib, importlib, json, os, sys, types
     found = []
@@ -152,7 +152,7 @@ def _probe(cwd, checks_sha256, trusted=()):
             if hashlib.sha256(f.read()).hexdigest() != checks_sha256:
                 found.append("course_checks.py was changed")
     return json.dumps(found)
-'''
+"""
 
 
 def preamble(trusted_prefixes: list[str], log_path: str) -> str:

@@ -35,8 +35,10 @@ def digest(folder: Path | None) -> str | None:
 
 
 def record(out: Path, row: dict, submission_digest: str | None) -> None:
-    atomic_write(Path(out) / "journal" / f"{row['student']}.json",
-                 json.dumps({"digest": submission_digest, "row": row}, indent=1))
+    atomic_write(
+        Path(out) / "journal" / f"{row['student']}.json",
+        json.dumps({"digest": submission_digest, "row": row}, indent=1),
+    )
 
 
 def load(out: Path) -> dict[str, dict]:

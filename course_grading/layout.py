@@ -38,12 +38,15 @@ class Submission:
 def bad_student_id(student: str) -> str | None:
     if STUDENT_ID.match(student):
         return None
-    return (f"{student!r} is not a usable student id (letters, digits and _ . @ - only, no spaces); "
-            "rename the folder and grade again")
+    return (
+        f"{student!r} is not a usable student id (letters, digits and _ . @ - only, no spaces); "
+        "rename the folder and grade again"
+    )
 
 
-def discover(submissions: Path, assignment: str, students: list[str] | None = None,
-             unpack_to: Path | None = None) -> list[Submission]:
+def discover(
+    submissions: Path, assignment: str, students: list[str] | None = None, unpack_to: Path | None = None
+) -> list[Submission]:
     """One :class:`Submission` per student folder (or ``STUDENT.zip``) of ``submissions``, sorted
     by id. Nothing is followed: a student folder that is a symbolic link is refused, and a
     zip is unpacked (into ``unpack_to``) only if it is small and holds plain files."""
@@ -56,9 +59,17 @@ def discover(submissions: Path, assignment: str, students: list[str] | None = No
         if entry.name.startswith(".") or (students and student not in students):
             continue
         if entry.is_symlink():
-            found.append(Submission(student, None, [f"{entry.name} is a symbolic link (to {os.readlink(entry)}): "
-                                                    "refused, links are never followed; put the student's own files "
-                                                    "there and grade again"]))
+            found.append(
+                Submission(
+                    student,
+                    None,
+                    [
+                        f"{entry.name} is a symbolic link (to {os.readlink(entry)}): "
+                        "refused, links are never followed; put the student's own files "
+                        "there and grade again"
+                    ],
+                )
+            )
             continue
         if entry.name.endswith(".zip") and entry.is_file() and unpack_to is not None:
             found.append(unpack(entry, student, Path(unpack_to) / student, assignment))
@@ -79,6 +90,7 @@ def discover(submissions: Path, assignment: str, students: list[str] | None = No
 
 def unpack(archive: Path, student: str, dest: Path, assignment: str) -> Submission:
     """A student's zip, unpacked if it holds at most MAX_FILES plain files of MAX_TOTAL_BYTES."""
+
     def refused(why: str) -> Submission:
         return Submission(student, None, [f"{archive.name}: {why}: refused (0 points); ask for the notebook itself"])
 
@@ -182,8 +194,10 @@ def stage(sub: Submission, expected: list[str], dest: Path) -> list[str]:
             problem = notebook_problem(path)
             if problem:
                 broken.add(path.stem)
-                sub.problems.append(f"{problem}: graded as missing (0 points). Repair it or ask for a "
-                                    f"new copy, then grade this student again")
+                sub.problems.append(
+                    f"{problem}: graded as missing (0 points). Repair it or ask for a "
+                    f"new copy, then grade this student again"
+                )
                 continue
             staged.append(path.stem)
         target = dest / rel
@@ -193,8 +207,10 @@ def stage(sub: Submission, expected: list[str], dest: Path) -> list[str]:
         if name not in staged and name not in broken:
             hint = ""
             if unknown:
-                hint = (f"; found {', '.join(unknown)} instead: if that is the answer, rename it to "
-                        f"{name}.ipynb and grade this student again")
+                hint = (
+                    f"; found {', '.join(unknown)} instead: if that is the answer, rename it to "
+                    f"{name}.ipynb and grade this student again"
+                )
             sub.problems.append(f"{name}.ipynb was not submitted: 0 points{hint}")
     return staged
 

@@ -89,6 +89,11 @@ def read_back(config, info: AssignmentInfo, student: str) -> dict:
             grade = gb.find_grade(cell.name, cell.notebook, info.name, student)
             cells[cell.column] = None if grade.needs_manual_grade else grade.score
         auto = sum(cells[c.column] or 0.0 for c in info.cells if not c.manual)
-        return {"score": sub.score, "max_score": sub.max_score, "auto_score": auto,
-                "needs_manual_grade": bool(sub.needs_manual_grade),
-                "late_penalty": sub.late_submission_penalty or 0.0, "cells": cells}
+        return {
+            "score": sub.score,
+            "max_score": sub.max_score,
+            "auto_score": auto,
+            "needs_manual_grade": bool(sub.needs_manual_grade),
+            "late_penalty": sub.late_submission_penalty or 0.0,
+            "cells": cells,
+        }

@@ -39,8 +39,18 @@ def atomic_write(path: Path, data: str | bytes) -> None:
 
 
 def columns(info: AssignmentInfo) -> list[str]:
-    return ["student_id", "assignment", "status", "score", "max_score", "needs_manual_grade",
-            *[c.column for c in info.cells], "review", "seconds", "notes"]
+    return [
+        "student_id",
+        "assignment",
+        "status",
+        "score",
+        "max_score",
+        "needs_manual_grade",
+        *[c.column for c in info.cells],
+        "review",
+        "seconds",
+        "notes",
+    ]
 
 
 def previous_rows(path: Path) -> dict[str, dict]:
@@ -60,12 +70,24 @@ def write_csv(path: Path, info: AssignmentInfo, rows: list[dict]) -> None:
     merged = {sid: {k: v for k, v in row.items() if k in cols} for sid, row in previous_rows(path).items()}
     for row in rows:
         cells = row.get("cells", {})
-        merged[row["student"]] = dict(zip(cols, [
-            row["student"], info.name, row["status"], _num(row.get("score")), _num(info.max_score),
-            "" if row.get("score") is None else int(row.get("needs_manual_grade", False)),
-            *[_num(cells.get(c.column)) for c in info.cells],
-            " | ".join(row.get("review", [])), f"{row.get('seconds', 0):.2f}", " | ".join(row.get("notes", []))],
-            strict=True))
+        merged[row["student"]] = dict(
+            zip(
+                cols,
+                [
+                    row["student"],
+                    info.name,
+                    row["status"],
+                    _num(row.get("score")),
+                    _num(info.max_score),
+                    "" if row.get("score") is None else int(row.get("needs_manual_grade", False)),
+                    *[_num(cells.get(c.column)) for c in info.cells],
+                    " | ".join(row.get("review", [])),
+                    f"{row.get('seconds', 0):.2f}",
+                    " | ".join(row.get("notes", [])),
+                ],
+                strict=True,
+            )
+        )
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=cols, restval="", extrasaction="ignore")
     writer.writeheader()
@@ -84,8 +106,10 @@ def write_json(path: Path, record: dict) -> None:
 
 def table(info: AssignmentInfo, rows: list[dict], timing: dict) -> str:
     width = max([len("student"), *(len(r["student"]) for r in rows)])
-    lines = [f"{info.name}: {len(rows)} submission(s), {timing['workers']} worker(s)",
-             f"{'student':<{width}}  {'status':<8}{'score':>12}{'seconds':>9}  notes"]
+    lines = [
+        f"{info.name}: {len(rows)} submission(s), {timing['workers']} worker(s)",
+        f"{'student':<{width}}  {'status':<8}{'score':>12}{'seconds':>9}  notes",
+    ]
     for row in rows:
         score = "" if row.get("score") is None else f"{row['score']:g}/{info.max_score:g}"
         if row.get("needs_manual_grade"):
@@ -95,15 +119,20 @@ def table(info: AssignmentInfo, rows: list[dict], timing: dict) -> str:
         notes = [*row.get("review", []), *row.get("notes", [])]
         note = notes[0] if notes else ""
         more = f" (+{len(notes) - 1} more)" if len(notes) > 1 else ""
-        lines.append(f"{row['student']:<{width}}  {row['status']:<8}{score:>12}{row.get('seconds', 0):>9.1f}  "
-                     f"{note[:110]}{more}")
+        lines.append(
+            f"{row['student']:<{width}}  {row['status']:<8}{score:>12}{row.get('seconds', 0):>9.1f}  {note[:110]}{more}"
+        )
     if any(r.get("needs_manual_grade") for r in rows):
         lines.append("* parts wait for manual grading (formgrader), then run `nbgrader generate_feedback` again")
     if any(r.get("review") for r in rows):
-        lines.append("! flagged for review: the submission reached for the grader's internals (see the review "
-                     "column of grades.csv and docs/grading-security.md)")
-    lines.append(f"setup {timing['setup_s']:.1f} s, grading {timing['grading_s']:.1f} s wall, "
-                 f"{timing['per_submission_s']:.2f} s per submission "
-                 f"(one submission takes {timing['mean_worker_s']:.1f} s on a worker: autograde "
-                 f"{timing['mean_autograde_s']:.1f} s, feedback {timing['mean_feedback_s']:.1f} s)")
+        lines.append(
+            "! flagged for review: the submission reached for the grader's internals (see the review "
+            "column of grades.csv and docs/grading-security.md)"
+        )
+    lines.append(
+        f"setup {timing['setup_s']:.1f} s, grading {timing['grading_s']:.1f} s wall, "
+        f"{timing['per_submission_s']:.2f} s per submission "
+        f"(one submission takes {timing['mean_worker_s']:.1f} s on a worker: autograde "
+        f"{timing['mean_autograde_s']:.1f} s, feedback {timing['mean_feedback_s']:.1f} s)"
+    )
     return "\n".join(lines)

@@ -41,8 +41,9 @@ def mount_private_tmpfs(folder: Path, size: int) -> bool:
     """A worker's folder (the kernels' private folders are in it) on its own tmpfs: a submission
     that fills its disk fills only that, and what it writes counts against its memory cgroup."""
     folder.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755,nosuid,nodev", "tmpfs", str(folder)],
-                          capture_output=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755,nosuid,nodev", "tmpfs", str(folder)], capture_output=True
+    )
     return done.returncode == 0
 
 
@@ -107,16 +108,26 @@ def run(tasks: list[dict], setup: dict, workers: int, submission_timeout: float)
                 elif message.get("fatal"):
                     raise RuntimeError(f"a grading worker could not start:\n{message['fatal']}")
                 elif message.get("died"):
-                    yield from _replace(slots, slot, setup, "the grading worker process died while grading this "
-                                                            "submission (it was restarted; the others are unaffected)")
+                    yield from _replace(
+                        slots,
+                        slot,
+                        setup,
+                        "the grading worker process died while grading this "
+                        "submission (it was restarted; the others are unaffected)",
+                    )
                 else:
                     slot.task = None
                     yield message
             now = time.monotonic()
             for slot in slots:
                 if slot.task and now - slot.started > submission_timeout:
-                    yield from _replace(slots, slot, setup, f"grading took longer than {submission_timeout:.0f} s "
-                                                            "and was stopped (a loop that ignores interrupts?)")
+                    yield from _replace(
+                        slots,
+                        slot,
+                        setup,
+                        f"grading took longer than {submission_timeout:.0f} s "
+                        "and was stopped (a loop that ignores interrupts?)",
+                    )
     finally:
         for slot in slots:
             slot.stop()
@@ -129,5 +140,9 @@ def _replace(slots: list[_Slot], slot: _Slot, setup: dict, why: str) -> Iterator
     slot.stop(kill=True)
     slots[slots.index(slot)] = _Slot(slot.index, setup, slot.uid)
     if task is not None:
-        yield {"student": task["student"], "status": "error", "timing": {"worker_s": time.monotonic() - slot.started},
-               "notes": [*task["problems"], why]}
+        yield {
+            "student": task["student"],
+            "status": "error",
+            "timing": {"worker_s": time.monotonic() - slot.started},
+            "notes": [*task["problems"], why],
+        }

@@ -92,8 +92,10 @@ def claim_uids(count: int) -> UidLease:
         if len(uids) == count:
             return UidLease(uids, fds)
     UidLease(uids, fds).release()
-    raise SandboxUnavailable(f"only {len(uids)} of the {UID_SLOTS} sandbox uids are free: the others are in use "
-                             f"by other grading runs on this machine; wait for one to end, or use fewer --workers")
+    raise SandboxUnavailable(
+        f"only {len(uids)} of the {UID_SLOTS} sandbox uids are free: the others are in use "
+        f"by other grading runs on this machine; wait for one to end, or use fewer --workers"
+    )
 
 
 def _within_hard_limit(value: int, which: int) -> int:
@@ -132,14 +134,37 @@ class Sandbox:
             binds.ro("/sys")
         # bwrap by its full path: the kernel is launched with the sandbox's cleared environment, whose
         # PATH need not hold the grader's bwrap (on the GPU machine it is unpacked under /tmp)
-        args = [shutil.which("bwrap") or "bwrap",
-                "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-                "--die-with-parent", "--new-session", "--hostname", HOSTNAME,
-                "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",  # only to drop to uid, below
-                # the empty /tmp first: binds below it (wheels unpacked in /tmp on the GPU machine,
-                # the student's folder) must land on top of it, not under it
-                "--perms", "1777", "--tmpfs", "/tmp", *binds.args, "--dev", "/dev", "--proc", "/proc",
-                "--perms", "1777", "--tmpfs", "/dev/shm"]
+        args = [
+            shutil.which("bwrap") or "bwrap",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--die-with-parent",
+            "--new-session",
+            "--hostname",
+            HOSTNAME,
+            "--cap-add",
+            "CAP_SETUID",
+            "--cap-add",
+            "CAP_SETGID",  # only to drop to uid, below
+            # the empty /tmp first: binds below it (wheels unpacked in /tmp on the GPU machine,
+            # the student's folder) must land on top of it, not under it
+            "--perms",
+            "1777",
+            "--tmpfs",
+            "/tmp",
+            *binds.args,
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--perms",
+            "1777",
+            "--tmpfs",
+            "/dev/shm",
+        ]
         for node in gpu_device_nodes(self.gpus, _dev_entries()):
             args += ["--dev-bind", node, node]
         args += [*binds.dirs_for(workdir), "--bind", str(workdir), str(workdir)]
@@ -154,10 +179,12 @@ class Sandbox:
         # unknown uid (torch's compile cache on the GPU did, failing every DDP job); the host's own
         # user list stays hidden
         home = env.get("HOME", "/nonexistent")
-        accounts = {"passwd": f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
-                              f"{SANDBOX_USER}:x:{self.uid}:{self.uid}:{SANDBOX_USER}:{home}:/usr/sbin/nologin\n"
-                              "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-                    "group": f"root:x:0:\n{SANDBOX_USER}:x:{self.uid}:\nnogroup:x:65534:\n"}
+        accounts = {
+            "passwd": f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
+            f"{SANDBOX_USER}:x:{self.uid}:{self.uid}:{SANDBOX_USER}:{home}:/usr/sbin/nologin\n"
+            "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+            "group": f"root:x:0:\n{SANDBOX_USER}:x:{self.uid}:\nnogroup:x:65534:\n",
+        }
         for name, text in accounts.items():
             (rundir / name).write_text(text)
             args += ["--ro-bind", str(rundir / name), f"/etc/{name}"]
@@ -170,17 +197,37 @@ class Sandbox:
         fsize = _within_hard_limit(lim.file_bytes, resource.RLIMIT_FSIZE)
         nofile = _within_hard_limit(lim.open_files, resource.RLIMIT_NOFILE)
         cpu = _within_hard_limit(lim.cpu_s, resource.RLIMIT_CPU)
-        args += ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
-                 "--inh-caps=-all", "--bounding-set=-all", "--",
-                 "prlimit", f"--nproc={nproc}", f"--fsize={fsize}", f"--nofile={nofile}",
-                 f"--cpu={cpu}", "--core=0", "--", *cmd]
+        args += [
+            "setpriv",
+            f"--reuid={self.uid}",
+            f"--regid={self.uid}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+            "prlimit",
+            f"--nproc={nproc}",
+            f"--fsize={fsize}",
+            f"--nofile={nofile}",
+            f"--cpu={cpu}",
+            "--core=0",
+            "--",
+            *cmd,
+        ]
         return args
 
     def environment(self, home: Path, pythonpath: list[str]) -> dict[str, str]:
         env = {key: os.environ[key] for key in PASSED_ENV if key in os.environ}
-        env.update(PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
-                   HOME=str(home), PYTHONPATH=os.pathsep.join(pythonpath), MPLCONFIGDIR=str(home / "mpl"),
-                   PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="agg", USER=SANDBOX_USER, LOGNAME=SANDBOX_USER)
+        env.update(
+            PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+            HOME=str(home),
+            PYTHONPATH=os.pathsep.join(pythonpath),
+            MPLCONFIGDIR=str(home / "mpl"),
+            PYTHONDONTWRITEBYTECODE="1",
+            MPLBACKEND="agg",
+            USER=SANDBOX_USER,
+            LOGNAME=SANDBOX_USER,
+        )
         if not self.gpus:
             env["CUDA_VISIBLE_DEVICES"] = ""
         return env
@@ -247,8 +294,13 @@ def readonly_python_paths() -> list[str]:
     kernel imports. Not the repository (it holds solutions/), only ``course_utils`` in it."""
     import site
 
-    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), sys.prefix,
-             str(Path(os.path.realpath(sys.executable)).parent.parent), *_extra_package_dirs()}
+    paths = {
+        os.path.realpath(sys.base_prefix),
+        os.path.realpath(sys.prefix),
+        sys.prefix,
+        str(Path(os.path.realpath(sys.executable)).parent.parent),
+        *_extra_package_dirs(),
+    }
     for folder in [*site.getsitepackages(), site.getusersitepackages()]:
         if os.path.isdir(folder):
             paths.add(os.path.realpath(folder))
@@ -304,28 +356,35 @@ def check_available() -> None:
     if missing:
         raise SandboxUnavailable(
             f"{', '.join(missing)} not found: install bubblewrap (`apt-get install bubblewrap`, or "
-            "`make sandbox-deps`; setpriv and prlimit are in util-linux) so that each submission runs in a sandbox")
+            "`make sandbox-deps`; setpriv and prlimit are in util-linux) so that each submission runs in a sandbox"
+        )
     if os.geteuid() != 0:
-        raise SandboxUnavailable("grading in a sandbox needs root (to give each kernel its own uid and cgroup); "
-                                 "run the grader as root, e.g. in the grading container")
+        raise SandboxUnavailable(
+            "grading in a sandbox needs root (to give each kernel its own uid and cgroup); "
+            "run the grader as root, e.g. in the grading container"
+        )
     probe = Sandbox(uid=BASE_UID)
     tmp = Path(os.environ.get("TMPDIR", "/tmp"))
     try:
-        done = subprocess.run(probe.command(["true"], tmp, tmp, {"PATH": "/usr/bin:/bin"}), capture_output=True,
-                              text=True, timeout=30)
+        done = subprocess.run(
+            probe.command(["true"], tmp, tmp, {"PATH": "/usr/bin:/bin"}), capture_output=True, text=True, timeout=30
+        )
     except OSError as exc:
         done = subprocess.CompletedProcess([], 1, "", str(exc))
     if done.returncode != 0:
-        raise SandboxUnavailable("bubblewrap could not create a sandbox here (namespaces not allowed?): "
-                                 + (done.stderr.strip()[-300:] or f"exit {done.returncode}"))
+        raise SandboxUnavailable(
+            "bubblewrap could not create a sandbox here (namespaces not allowed?): "
+            + (done.stderr.strip()[-300:] or f"exit {done.returncode}")
+        )
 
 
 def make_cgroups(slot: str, limits: Limits) -> dict[str, Path]:
     """This slot's memory and pids cgroups (v1), where mounted and writable; {} otherwise."""
     made = {}
-    for controller, settings in (("memory", {"memory.limit_in_bytes": limits.memory_bytes,
-                                              "memory.memsw.limit_in_bytes": limits.memory_bytes}),
-                                 ("pids", {"pids.max": limits.processes})):
+    for controller, settings in (
+        ("memory", {"memory.limit_in_bytes": limits.memory_bytes, "memory.memsw.limit_in_bytes": limits.memory_bytes}),
+        ("pids", {"pids.max": limits.processes}),
+    ):
         base = CGROUP_ROOT / controller
         if not (base / "cgroup.procs").exists():
             continue
@@ -471,8 +530,11 @@ class SandboxKernelManager(AsyncKernelManager):
 
     async def _async_pre_start_kernel(self, **kw):
         if CURRENT is not None and self.provisioner is None:
-            provisioner = SandboxProvisioner(kernel_id=self.kernel_id or kw.get("kernel_id") or "sandboxed",
-                                             kernel_spec=self.kernel_spec, parent=self)
+            provisioner = SandboxProvisioner(
+                kernel_id=self.kernel_id or kw.get("kernel_id") or "sandboxed",
+                kernel_spec=self.kernel_spec,
+                parent=self,
+            )
             provisioner.sandbox = CURRENT
             self.provisioner = provisioner
         return await super()._async_pre_start_kernel(**kw)

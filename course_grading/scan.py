@@ -36,13 +36,26 @@ SUSPICIOUS_NAMES = {
     "killpg": "sends signals to processes",
     "setsid": "detaches a process from the kernel",
 }
-SUSPICIOUS_MODULES = {"ctypes": "imports ctypes", "gc": "imports gc", "builtins": "imports builtins",
-                      "signal": "imports signal", "socket": "opens network sockets", "importlib": "imports importlib",
-                      "cffi": "imports cffi"}
-SUSPICIOUS_STRINGS = {"/proc": "reads /proc (other processes)", "solutions": "looks for the solutions folder",
-                      "gradebook": "looks for the gradebook", "submitted": "looks for other submissions"}
-SUSPICIOUS_CALLS = {("os", "kill"): "sends signals to processes", ("os", "fork"): "forks the kernel",
-                    ("sys", "modules"): "edits sys.modules"}
+SUSPICIOUS_MODULES = {
+    "ctypes": "imports ctypes",
+    "gc": "imports gc",
+    "builtins": "imports builtins",
+    "signal": "imports signal",
+    "socket": "opens network sockets",
+    "importlib": "imports importlib",
+    "cffi": "imports cffi",
+}
+SUSPICIOUS_STRINGS = {
+    "/proc": "reads /proc (other processes)",
+    "solutions": "looks for the solutions folder",
+    "gradebook": "looks for the gradebook",
+    "submitted": "looks for other submissions",
+}
+SUSPICIOUS_CALLS = {
+    ("os", "kill"): "sends signals to processes",
+    ("os", "fork"): "forks the kernel",
+    ("sys", "modules"): "edits sys.modules",
+}
 
 
 def _cell_code(source: str) -> str:
@@ -74,8 +87,11 @@ def scan_source(source: str) -> set[str]:
                     found.add(SUSPICIOUS_MODULES[top])
                 if top in SUSPICIOUS_NAMES:
                     found.add(SUSPICIOUS_NAMES[top])
-            if isinstance(node, ast.ImportFrom) and node.module in ("os",) and any(
-                    a.name in ("kill", "fork", "killpg", "setsid") for a in node.names):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module in ("os",)
+                and any(a.name in ("kill", "fork", "killpg", "setsid") for a in node.names)
+            ):
                 found.add("imports process functions from os")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             for text, why in SUSPICIOUS_STRINGS.items():

@@ -27,8 +27,10 @@ CASES: dict[str, dict[str, Any]] = {
         "cases": {
             "solution": (lambda s, r: variants.perfect(s, r), 10),
             "release": (lambda s, r: r, 0),
-            "kernel_crash_in_part3": (lambda s, r: variants.prepend(variants.perfect(s, r), "summarise",
-                                                                    variants.OS_EXIT), 4),
+            "kernel_crash_in_part3": (
+                lambda s, r: variants.prepend(variants.perfect(s, r), "summarise", variants.OS_EXIT),
+                4,
+            ),
             "plot_missing": (lambda s, r: variants.stub(variants.perfect(s, r), r, "plot_dashboard"), 9),
         },
     },
@@ -37,8 +39,10 @@ CASES: dict[str, dict[str, Any]] = {
         "cases": {
             "solution": (lambda s, r: variants.perfect(s, r), 11),
             "release": (lambda s, r: r, 0),
-            "every_rank_logs": (lambda s, r: variants.replace(variants.perfect(s, r), "ddp_script",
-                                                              "if rank == 0:", "if True:"), 10),
+            "every_rank_logs": (
+                lambda s, r: variants.replace(variants.perfect(s, r), "ddp_script", "if rank == 0:", "if True:"),
+                10,
+            ),
         },
     },
 }
@@ -60,10 +64,14 @@ print(json.dumps(info))
 def environment() -> dict:
     """What this machine offers, probed in a child process: the grader forks its workers, and a
     process that touched CUDA is best not forked."""
-    env: dict[str, Any] = {"python": platform.python_version(), "machine": platform.node(),
-           "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-           "nccl_nvls_enable": os.environ.get("NCCL_NVLS_ENABLE"),
-           "nbgrader": metadata.version("nbgrader"), "ipykernel": metadata.version("ipykernel")}
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "machine": platform.node(),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "nccl_nvls_enable": os.environ.get("NCCL_NVLS_ENABLE"),
+        "nbgrader": metadata.version("nbgrader"),
+        "ipykernel": metadata.version("ipykernel"),
+    }
     probe = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=300)
     if probe.returncode == 0:
         env.update(json.loads(probe.stdout.strip().splitlines()[-1]))
@@ -77,8 +85,11 @@ def make_course(root: Path) -> Path:
     course_dir = root / "course"
     course_dir.mkdir()
     shutil.copy2(course.REPO / "nbgrader_config.py", course_dir)
-    shutil.copytree(course.REPO / "solutions", course_dir / "solutions",
-                    ignore=shutil.ignore_patterns("work", "__pycache__", ".ipynb_checkpoints"))
+    shutil.copytree(
+        course.REPO / "solutions",
+        course_dir / "solutions",
+        ignore=shutil.ignore_patterns("work", "__pycache__", ".ipynb_checkpoints"),
+    )
     return course_dir
 
 
@@ -112,8 +123,12 @@ def evidence(course_dir: Path, assignment: str, student: str) -> dict:
 def selftest(out: Path | None, workers: int | None = None, unsafe: bool = False, gpus: str | None = None) -> int:
     course.prepare_environment()
     started = time.perf_counter()
-    record: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "environment": environment(),
-              "sandbox": "none (--unsafe-no-sandbox)" if unsafe else "bubblewrap", "assignments": {}}
+    record: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "environment": environment(),
+        "sandbox": "none (--unsafe-no-sandbox)" if unsafe else "bubblewrap",
+        "assignments": {},
+    }
     passed = True
     with tempfile.TemporaryDirectory(prefix="course_grading-selftest-") as tmp:
         course_dir = make_course(Path(tmp))
@@ -125,24 +140,40 @@ def selftest(out: Path | None, workers: int | None = None, unsafe: bool = False,
             for student, (make, _) in spec["cases"].items():
                 variants.write(make(source, release), subs / student, spec["notebook"])
             print(f"\n== {assignment}", flush=True)
-            graded = grade_folder(course_dir, assignment, subs, workers=workers or 2,
-                                  out=Path(tmp) / "reports" / assignment, unsafe=unsafe, gpus=gpus,
-                                  memory_mb=16384)  # CUDA contexts and NCCL: room for 2 ranks
+            graded = grade_folder(
+                course_dir,
+                assignment,
+                subs,
+                workers=workers or 2,
+                out=Path(tmp) / "reports" / assignment,
+                unsafe=unsafe,
+                gpus=gpus,
+                memory_mb=16384,
+            )  # CUDA contexts and NCCL: room for 2 ranks
             rows = {r["student"]: r for r in graded["students"]}
             checks: dict[str, dict[str, Any]] = {}
             for student, (_, want) in spec["cases"].items():
                 row = rows[student]
                 ok = row["status"] == "graded" and row.get("auto_score") == want
                 passed &= ok
-                checks[student] = {"expected_auto_score": want, "auto_score": row.get("auto_score"),
-                                   "status": row["status"], "cells": row.get("cells"), "notes": row["notes"],
-                                   "seconds": round(row["seconds"], 2), "ok": ok}
+                checks[student] = {
+                    "expected_auto_score": want,
+                    "auto_score": row.get("auto_score"),
+                    "status": row["status"],
+                    "cells": row.get("cells"),
+                    "notes": row["notes"],
+                    "seconds": round(row["seconds"], 2),
+                    "ok": ok,
+                }
                 if row.get("error_log"):  # why nbgrader could not grade it, in full
                     checks[student]["error_log"] = row["error_log"]
             record["assignments"][assignment] = {
-                "max_score": graded["max_score"], "auto_max_score": graded["auto_max_score"],
+                "max_score": graded["max_score"],
+                "auto_max_score": graded["auto_max_score"],
                 "timing": {k: round(v, 3) if isinstance(v, float) else v for k, v in graded["timing"].items()},
-                "submissions": checks, "evidence": evidence(course_dir, assignment, "solution")}
+                "submissions": checks,
+                "evidence": evidence(course_dir, assignment, "solution"),
+            }
     record["passed"] = passed
     record["total_s"] = round(time.perf_counter() - started, 1)
     text = json.dumps(record, indent=1) + "\n"
@@ -150,13 +181,17 @@ def selftest(out: Path | None, workers: int | None = None, unsafe: bool = False,
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(text)
         print(f"\nwrote {out}")
-    print("\nself-test " + ("PASSED" if passed else "FAILED") + f" in {record['total_s']} s on "
-          f"{record['environment'].get('cuda_devices', 0)} GPU(s)")
+    print(
+        "\nself-test " + ("PASSED" if passed else "FAILED") + f" in {record['total_s']} s on "
+        f"{record['environment'].get('cuda_devices', 0)} GPU(s)"
+    )
     for assignment, result in record["assignments"].items():
         for student, check in result["submissions"].items():
             verdict = "ok" if check["ok"] else "WRONG"
-            print(f"  {assignment:<26}{student:<24}{check['auto_score']!s:>6} / expected "
-                  f"{check['expected_auto_score']:<4}{verdict}")
+            print(
+                f"  {assignment:<26}{student:<24}{check['auto_score']!s:>6} / expected "
+                f"{check['expected_auto_score']:<4}{verdict}"
+            )
     return 0 if passed else 1
 
 

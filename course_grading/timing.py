@@ -76,30 +76,45 @@ def run_solution(assignment: str, notebook: str) -> tuple[float, list[dict]]:
 
     with tempfile.TemporaryDirectory(prefix=f"timing-{assignment}-") as scratch:
         folder = Path(scratch) / assignment
-        shutil.copytree(REPO / "solutions" / assignment, folder,
-                        ignore=shutil.ignore_patterns("work", "__pycache__", ".ipynb_checkpoints"))
+        shutil.copytree(
+            REPO / "solutions" / assignment,
+            folder,
+            ignore=shutil.ignore_patterns("work", "__pycache__", ".ipynb_checkpoints"),
+        )
         nb = nbformat.read(folder / f"{notebook}.ipynb", as_version=4)
         env_path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
         os.environ["PATH"] = env_path
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
         started = time.perf_counter()
-        NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}},
-                       record_timing=True).execute()
+        NotebookClient(
+            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}}, record_timing=True
+        ).execute()
         total = time.perf_counter() - started
     cells = []
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         meta = cell.metadata.get("nbgrader", {})
-        cells.append({"grade_id": meta.get("grade_id"), "test": bool(meta.get("grade") and not meta.get("solution")),
-                      "seconds": _cell_seconds(cell)})
+        cells.append(
+            {
+                "grade_id": meta.get("grade_id"),
+                "test": bool(meta.get("grade") and not meta.get("solution")),
+                "seconds": _cell_seconds(cell),
+            }
+        )
     return total, cells
 
 
 def measure(runs: int) -> dict:
-    record: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.node(),
-              "cpus": os.cpu_count(), "load_before": os.getloadavg()[0], "factor": FACTOR, "floor_s": FLOOR_S,
-              "assignments": {}}
+    record: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": platform.node(),
+        "cpus": os.cpu_count(),
+        "load_before": os.getloadavg()[0],
+        "factor": FACTOR,
+        "floor_s": FLOOR_S,
+        "assignments": {},
+    }
     for assignment, notebook in ASSIGNMENTS.items():
         totals, slowest = [], []
         per_cell: dict[str, list[float]] = {}
@@ -112,7 +127,8 @@ def measure(runs: int) -> dict:
                 per_cell.setdefault(c["grade_id"] or f"cell {i}", []).append(c["seconds"] or 0.0)
         worst = max(slowest)
         record["assignments"][assignment] = {
-            "runs": runs, "notebook_s": [round(t, 2) for t in totals],
+            "runs": runs,
+            "notebook_s": [round(t, 2) for t in totals],
             "slowest_cell_s": round(worst, 2),
             "cells_s": {k: round(statistics.median(v), 2) for k, v in per_cell.items()},
             "graded_parts": sum(1 for _ in cells if _["test"]),
@@ -127,8 +143,10 @@ def measure(runs: int) -> dict:
 def config_line(record: dict) -> str:
     limits = {a: r["cell_timeout_s"] for a, r in record["assignments"].items()}
     honest = {a: r["solution_s"] for a, r in record["assignments"].items()}
-    return (f"c.GradeSubmissions.cell_timeout = {json.dumps(limits)}\n"
-            f"c.GradeSubmissions.solution_seconds = {json.dumps(honest)}")
+    return (
+        f"c.GradeSubmissions.cell_timeout = {json.dumps(limits)}\n"
+        f"c.GradeSubmissions.solution_seconds = {json.dumps(honest)}"
+    )
 
 
 def estimate(record: dict, per_submission_s: dict[str, dict[str, float]]) -> list[dict]:
@@ -141,11 +159,18 @@ def estimate(record: dict, per_submission_s: dict[str, dict[str, float]]) -> lis
             honest = rates[assignment]
             loop = min(info["graded_parts"] * info["cell_timeout_s"], info["submission_timeout_s"]) / workers
             for students in (30, 100, 300):
-                rows.append({"machine": machine, "assignment": assignment, "students": students,
-                             "honest_min": round(students * honest / 60, 1),
-                             "all_looping_min": round(students * (honest + loop) / 60, 1),
-                             "one_looping_extra_min": round(min(info["graded_parts"] * info["cell_timeout_s"],
-                                                                info["submission_timeout_s"]) / 60, 1)})
+                rows.append(
+                    {
+                        "machine": machine,
+                        "assignment": assignment,
+                        "students": students,
+                        "honest_min": round(students * honest / 60, 1),
+                        "all_looping_min": round(students * (honest + loop) / 60, 1),
+                        "one_looping_extra_min": round(
+                            min(info["graded_parts"] * info["cell_timeout_s"], info["submission_timeout_s"]) / 60, 1
+                        ),
+                    }
+                )
     return rows
 
 
@@ -178,8 +203,11 @@ def main(argv=None) -> int:
 # workers on its 16 cores (CPU-bound checks; the training runs gloo on CPU or NCCL on 2 GPUs).
 DEFAULT_RATES = {
     "2-core CPU, 2 workers": {"workers": 2, "gpu_monitoring_dashboard": 1.11, "multi_gpu_training": 12.4},
-    "one GPU host, 16 cores, 8 workers": {"workers": 8, "gpu_monitoring_dashboard": 1.11 * 2 / 8,
-                                          "multi_gpu_training": 12.4 * 2 / 8},
+    "one GPU host, 16 cores, 8 workers": {
+        "workers": 8,
+        "gpu_monitoring_dashboard": 1.11 * 2 / 8,
+        "multi_gpu_training": 12.4 * 2 / 8,
+    },
 }
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ SYS_EXIT = "import sys\nsys.exit('giving up')\n"
 OS_EXIT = "import os\nos._exit(3)\n"
 SEGFAULT = "import ctypes\nctypes.string_at(0)\n"
 BUSY_LOOP = "while True:\n    pass\n"
-STUBBORN_LOOP = ("import time\nwhile True:\n    try:\n        time.sleep(0.1)\n"
-                 "    except KeyboardInterrupt:\n        pass\n")
+STUBBORN_LOOP = (
+    "import time\nwhile True:\n    try:\n        time.sleep(0.1)\n    except KeyboardInterrupt:\n        pass\n"
+)
 
 
 def _nb_id(cell) -> str | None:

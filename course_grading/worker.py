@@ -20,10 +20,13 @@ from . import course, feedback, layout, sandbox, scan, timing
 from .execute import INTEGRITY, TIME_BUDGET
 
 # error names our Execute writes when a kernel dies or hangs (see execute.py)
-KERNEL_TROUBLE = {"KernelDied": "the kernel died", "KernelUnresponsive": "the kernel hung",
-                  "CellTimeoutError": "a cell ran past the time limit",
-                  "GradingIntegrityError": "GradingIntegrityError (flagged for review)",
-                  TIME_BUDGET: "stopped for time"}
+KERNEL_TROUBLE = {
+    "KernelDied": "the kernel died",
+    "KernelUnresponsive": "the kernel hung",
+    "CellTimeoutError": "a cell ran past the time limit",
+    "GradingIntegrityError": "GradingIntegrityError (flagged for review)",
+    TIME_BUDGET: "stopped for time",
+}
 
 
 class Worker:
@@ -52,8 +55,7 @@ class Worker:
         if not setup.get("unsafe"):
             slot = f"worker-{setup.get('index', 0)}-{os.getpid()}"
             limits = sandbox.Limits(memory_bytes=setup.get("memory_bytes", sandbox.Limits.memory_bytes))
-            self.sandbox = sandbox.Sandbox(uid=setup["uid"], gpus=setup.get("gpus"),
-                                           limits=limits)
+            self.sandbox = sandbox.Sandbox(uid=setup["uid"], gpus=setup.get("gpus"), limits=limits)
             self.sandbox.cgroups = sandbox.make_cgroups(slot, self.sandbox.limits)
         sandbox.CURRENT = self.sandbox
 
@@ -63,8 +65,7 @@ class Worker:
             sandbox.remove_cgroups(self.sandbox.cgroups)
 
     def dirs(self, student: str) -> dict[str, Path]:
-        return {step: self.root / step / student / self.assignment
-                for step in ("submitted", "autograded", "feedback")}
+        return {step: self.root / step / student / self.assignment for step in ("submitted", "autograded", "feedback")}
 
     def grade(self, task: dict) -> dict:
         student, expected = task["student"], task["notebooks"]
@@ -97,8 +98,10 @@ class Worker:
         if not outcome["success"]:
             result["status"] = "error"
             log = outcome.get("log") or ""
-            result["notes"].append("nbgrader could not autograde this submission: "
-                                   + _last_error(log + "\n" + (outcome.get("error") or "")))
+            result["notes"].append(
+                "nbgrader could not autograde this submission: "
+                + _last_error(log + "\n" + (outcome.get("error") or ""))
+            )
             result["error_log"] = log[-6000:]  # the whole story for report.json: which cell, which file
             return result
         result.update(self.read_grades(student))
@@ -112,8 +115,9 @@ class Worker:
             if made["success"]:
                 result["feedback"] = str(self.dirs(student)["feedback"])
             else:
-                result["notes"].append("feedback could not be generated: "
-                                       + _last_error(made.get("error") or made.get("log") or ""))
+                result["notes"].append(
+                    "feedback could not be generated: " + _last_error(made.get("error") or made.get("log") or "")
+                )
         return result
 
     def read_grades(self, student: str) -> dict:
@@ -125,8 +129,10 @@ class Worker:
             for nb in sub.notebooks:
                 notebooks[nb.name] = {
                     "late_penalty": nb.late_submission_penalty,
-                    "grades": {g.name: {"auto_score": g.auto_score, "needs_manual_grade": bool(g.needs_manual_grade)}
-                               for g in nb.grades},
+                    "grades": {
+                        g.name: {"auto_score": g.auto_score, "needs_manual_grade": bool(g.needs_manual_grade)}
+                        for g in nb.grades
+                    },
                     "comments": {c.name: c.auto_comment for c in nb.comments},
                 }
             stamp = sub.timestamp.isoformat() if sub.timestamp else None
@@ -146,15 +152,19 @@ class Worker:
                         continue  # the budget's note below says it all
                     if output.get("ename") == TIME_BUDGET:
                         where = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
-                        notes.append(f"{path.name}: {why} in {where}: {output.get('evalue', '')} "
-                                     "The cells after it were not run.")
+                        notes.append(
+                            f"{path.name}: {why} in {where}: {output.get('evalue', '')} "
+                            "The cells after it were not run."
+                        )
                     elif output.get("ename") == INTEGRITY:
                         where = cell.metadata.get("nbgrader", {}).get("grade_id") or "the whole run"
                         notes.append(f"{path.name}: {why} in {where}: {output.get('evalue', '')[:300]}")
                     elif why:
                         where = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
-                        notes.append(f"{path.name}: {why} in {where}; cells after it were "
-                                     + ("not run" if output["ename"] != "CellTimeoutError" else "still run"))
+                        notes.append(
+                            f"{path.name}: {why} in {where}; cells after it were "
+                            + ("not run" if output["ename"] != "CellTimeoutError" else "still run")
+                        )
         return notes
 
 
@@ -207,8 +217,9 @@ def _last_error(text: str) -> str:
     """The line naming the real exception (nbgrader's own last lines only say "see above")."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     # an exception's last line: `module.Name: message` (NoSuchKernel, TimeoutError, OSError...)
-    causes = [line for line in lines if re.match(r"^(?:[a-z_]\w*\.)*[A-Z]\w*: \S", line)
-              and "NbGraderException" not in line]
+    causes = [
+        line for line in lines if re.match(r"^(?:[a-z_]\w*\.)*[A-Z]\w*: \S", line) and "NbGraderException" not in line
+    ]
     if causes:
         return causes[-1][:600]
     return " | ".join(lines[-3:])[-600:] if lines else "no details"
@@ -245,7 +256,11 @@ def _loop(conn, worker: Worker) -> None:
         try:
             result = worker.grade(task)
         except Exception:  # one submission must never take the worker (or the run) down
-            result = {"student": task["student"], "status": "error", "timing": {},
-                      "notes": [*task["problems"], "grading failed: " + _last_error(traceback.format_exc())]}
+            result = {
+                "student": task["student"],
+                "status": "error",
+                "timing": {},
+                "notes": [*task["problems"], "grading failed: " + _last_error(traceback.format_exc())],
+            }
         result["timing"]["worker_s"] = time.perf_counter() - start
         conn.send(result)

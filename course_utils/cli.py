@@ -28,11 +28,13 @@ class _Parser(argparse.ArgumentParser):
 
 def _arg(check, **limits):
     """An argparse ``type=`` from an :mod:`course_utils.inputs` check; argparse names the flag."""
+
     def parse(text: str):
         try:
             return check(text, **limits)
         except BadInput as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
+
     parse.__name__ = check.__name__
     return parse
 
@@ -44,27 +46,43 @@ def build_parser() -> argparse.ArgumentParser:
 
     doc = sub.add_parser("doctor", help="check driver, NVML, CUDA in PyTorch/TensorFlow, container setup")
     doc.add_argument("--json", action="store_true", help="print the results as JSON")
-    doc.add_argument("--no-frameworks", action="store_true",
-                     help="skip the PyTorch and TensorFlow checks (they take a few seconds)")
+    doc.add_argument(
+        "--no-frameworks", action="store_true", help="skip the PyTorch and TensorFlow checks (they take a few seconds)"
+    )
 
     mon = sub.add_parser("monitor", help="print a live GPU table until Ctrl-C or --duration")
     mon.add_argument("--simulate", type=simulated, metavar="N", help=f"show N simulated GPUs (1-{MAX_GPUS})")
-    mon.add_argument("--interval", type=_arg(seconds, minimum=MIN_INTERVAL_S, maximum=MAX_SECONDS), default=1.0,
-                     metavar="S", help=f"seconds between samples ({MIN_INTERVAL_S:g} or more)")
-    mon.add_argument("--duration", type=_arg(seconds, minimum=MIN_INTERVAL_S, maximum=MAX_SECONDS,
-                                             hint=" (leave it out to run until Ctrl-C)"),
-                     metavar="S", help="stop after S seconds")
+    mon.add_argument(
+        "--interval",
+        type=_arg(seconds, minimum=MIN_INTERVAL_S, maximum=MAX_SECONDS),
+        default=1.0,
+        metavar="S",
+        help=f"seconds between samples ({MIN_INTERVAL_S:g} or more)",
+    )
+    mon.add_argument(
+        "--duration",
+        type=_arg(seconds, minimum=MIN_INTERVAL_S, maximum=MAX_SECONDS, hint=" (leave it out to run until Ctrl-C)"),
+        metavar="S",
+        help="stop after S seconds",
+    )
     mon.add_argument("--csv", metavar="FILE", help="also log every sample to FILE (CSV)")
-    mon.add_argument("--prometheus", metavar="[HOST]:PORT",
-                     help="serve the metrics for Prometheus under dcgm-exporter's names, e.g. :9400 "
-                          "(this machine only) or 0.0.0.0:9400 (every interface)")
+    mon.add_argument(
+        "--prometheus",
+        metavar="[HOST]:PORT",
+        help="serve the metrics for Prometheus under dcgm-exporter's names, e.g. :9400 "
+        "(this machine only) or 0.0.0.0:9400 (every interface)",
+    )
 
-    bench = sub.add_parser("bench", help="benchmarks that print figures (dashboard, multi-gpu and speed take their "
-                                         "own options: `bench speed --help`)")
+    bench = sub.add_parser(
+        "bench",
+        help="benchmarks that print figures (dashboard, multi-gpu and speed take their "
+        "own options: `bench speed --help`)",
+    )
     bench.add_argument("what", choices=["telemetry", "dashboard", "multi-gpu", "speed"], help="which benchmark")
     bench.add_argument("--gpus", type=_arg(whole_number, minimum=1), help="read only the first N GPUs (default: all)")
-    bench.add_argument("--simulate", type=simulated, metavar="N",
-                       help=f"benchmark the simulated backend with N GPUs (1-{MAX_GPUS})")
+    bench.add_argument(
+        "--simulate", type=simulated, metavar="N", help=f"benchmark the simulated backend with N GPUs (1-{MAX_GPUS})"
+    )
     bench.add_argument("--json-out", metavar="FILE", help="write the figures as JSON")
     bench.add_argument("--quick", action="store_true", help="shorter runs (less precise)")
     return parser
@@ -93,8 +111,7 @@ def main(argv: list[str] | None = None, exit_now_on_signal: bool = False) -> int
         return 2
     except KeyboardInterrupt as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-        print(f"{PROG} {command}: stopped by {signal.Signals(signum).name}; nothing more was written",
-              file=sys.stderr)
+        print(f"{PROG} {command}: stopped by {signal.Signals(signum).name}; nothing more was written", file=sys.stderr)
         if exit_now_on_signal:
             # The interrupt may have landed anywhere, also in the clean-up that stops a benchmark's
             # sampler thread: leave now rather than wait at exit for a thread nobody will stop.
@@ -130,8 +147,13 @@ def _dispatch(argv: list[str]) -> int:
     if args.command == "monitor":
         from .monitor import monitor
 
-        return monitor(simulate=args.simulate, interval=args.interval, duration=args.duration,
-                       csv_path=args.csv, prometheus=args.prometheus)
+        return monitor(
+            simulate=args.simulate,
+            interval=args.interval,
+            duration=args.duration,
+            csv_path=args.csv,
+            prometheus=args.prometheus,
+        )
     if args.command == "bench":
         from .bench.telemetry import main as bench_main
 

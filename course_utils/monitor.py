@@ -24,16 +24,20 @@ def _cell(value, fmt: str) -> str:
 
 def format_table(snap: Snapshot, label: str) -> str:
     head = f"{label}   {time.strftime('%H:%M:%S', time.localtime(snap.timestamp))}"
-    rows = [head, f"{'GPU':>3} {'name':<26}{'mem used/total MiB':>22}{'util%':>7}{'temp C':>8}"
-                  f"{'power W':>14}{'SM MHz':>8}"]
+    rows = [
+        head,
+        f"{'GPU':>3} {'name':<26}{'mem used/total MiB':>22}{'util%':>7}{'temp C':>8}{'power W':>14}{'SM MHz':>8}",
+    ]
     for g in snap.gpus:
         if not g.healthy:
             rows.append(f"{g.index:>3} {g.name[:25]:<26} FAILED: {g.error}")
             continue
         mem = f"{_cell(g.memory_used_mib, '.0f')}/{_cell(g.memory_total_mib, '.0f')}"
         power = f"{_cell(g.power_w, '.0f')}/{_cell(g.power_limit_w, '.0f')}"
-        rows.append(f"{g.index:>3} {g.name[:25]:<26}{mem:>22}{_cell(g.utilization_pct, '.0f'):>7}"
-                    f"{_cell(g.temperature_c, '.0f'):>8}{power:>14}{_cell(g.sm_clock_mhz, '.0f'):>8}")
+        rows.append(
+            f"{g.index:>3} {g.name[:25]:<26}{mem:>22}{_cell(g.utilization_pct, '.0f'):>7}"
+            f"{_cell(g.temperature_c, '.0f'):>8}{power:>14}{_cell(g.sm_clock_mhz, '.0f'):>8}"
+        )
     return "\n".join(rows)
 
 
@@ -89,17 +93,26 @@ class SignalStop:
 PROCESSES_EVERY = 5
 
 
-def monitor(simulate: int | None = None, interval: float = 1.0, duration: float | None = None,
-            csv_path: str | None = None, out=None, prometheus: str | None = None) -> int:
+def monitor(
+    simulate: int | None = None,
+    interval: float = 1.0,
+    duration: float | None = None,
+    csv_path: str | None = None,
+    out=None,
+    prometheus: str | None = None,
+) -> int:
     """Print a live table (or serve Prometheus metrics) until SIGINT/SIGTERM or ``duration``;
     bad input raises :class:`BadInput` before anything starts."""
     out = out or sys.stdout
     if not (math.isfinite(interval) and MIN_INTERVAL_S <= interval <= MAX_SECONDS):
-        raise BadInput(f"--interval must be a number of seconds from {MIN_INTERVAL_S:g} to {MAX_SECONDS:g}, "
-                       f"got {interval!r}")
+        raise BadInput(
+            f"--interval must be a number of seconds from {MIN_INTERVAL_S:g} to {MAX_SECONDS:g}, got {interval!r}"
+        )
     if duration is not None and not (math.isfinite(duration) and 0 < duration <= MAX_SECONDS):
-        raise BadInput(f"--duration must be a number of seconds from more than 0 to {MAX_SECONDS:g} "
-                       f"(leave it out to run until Ctrl-C), got {duration!r}")
+        raise BadInput(
+            f"--duration must be a number of seconds from more than 0 to {MAX_SECONDS:g} "
+            f"(leave it out to run until Ctrl-C), got {duration!r}"
+        )
     if prometheus is not None:
         from .telemetry.prometheus import parse_address
 
@@ -124,8 +137,9 @@ def monitor(simulate: int | None = None, interval: float = 1.0, duration: float 
         print(f"No GPU to monitor: {reason}", file=out)
         print("Try `python -m course_utils monitor --simulate 2` to see simulated GPUs.", file=out)
         return 0
-    sampler = Sampler(backend, interval=interval, name="cli-monitor",
-                      processes_every=PROCESSES_EVERY if prometheus is not None else 0)
+    sampler = Sampler(
+        backend, interval=interval, name="cli-monitor", processes_every=PROCESSES_EVERY if prometheus is not None else 0
+    )
     if logger:
         sampler.subscribe(logger)
     tty = hasattr(out, "isatty") and out.isatty()
@@ -142,16 +156,19 @@ def monitor(simulate: int | None = None, interval: float = 1.0, duration: float 
                     exporter = start_exporter(sampler, prometheus)
                 except OSError as exc:
                     raise BadInput(f"--prometheus {prometheus}: {exc.strerror or exc}") from None
-                print(f"Prometheus metrics of {backend.label} at {exporter.url} "
-                      f"(listening on {exporter.host}:{exporter.port})", file=out, flush=True)
+                print(
+                    f"Prometheus metrics of {backend.label} at {exporter.url} "
+                    f"(listening on {exporter.host}:{exporter.port})",
+                    file=out,
+                    flush=True,
+                )
             while True:
                 snap = sampler.latest
                 if snap is not None and sampler.ticks != shown:
                     shown = sampler.ticks
                     # a service's log gets the exporter's address once, not a table a second
                     if exporter is None or tty:
-                        print(("\x1b[H\x1b[J" if tty else "") + format_table(snap, backend.label), file=out,
-                              flush=True)
+                        print(("\x1b[H\x1b[J" if tty else "") + format_table(snap, backend.label), file=out, flush=True)
                 timeout = interval if shown else 0.05  # the first table as soon as the first sample exists
                 if deadline is not None:
                     timeout = min(timeout, deadline - time.monotonic())

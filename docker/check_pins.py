@@ -70,8 +70,7 @@ def main(argv: list[str]) -> int:
     for line in found:
         print(f"check_pins: {line}", file=sys.stderr)
     if found:
-        print("check_pins: pin these in requirements.lock (or docker/constraints-gpu.txt) and rebuild",
-              file=sys.stderr)
+        print("check_pins: pin these in requirements.lock (or docker/constraints-gpu.txt) and rebuild", file=sys.stderr)
         return 1
     print(f"check_pins: all {len(installed())} installed distributions match the pins")
     return 0

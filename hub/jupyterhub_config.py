@@ -63,8 +63,9 @@ c.JupyterHub.pid_file = str(STATE / "jupyterhub.pid")
 c.ConfigurableHTTPProxy.pid_file = str(STATE / "jupyterhub-proxy.pid")
 # the proxy from npm, installed next to the repo by `make hub-deps` (hub/package-lock.json)
 _chp = REPO / ".hub-deps" / "node_modules" / ".bin" / "configurable-http-proxy"
-c.ConfigurableHTTPProxy.command = [str(_chp) if _chp.exists() else (shutil.which("configurable-http-proxy")
-                                                                     or "configurable-http-proxy")]
+c.ConfigurableHTTPProxy.command = [
+    str(_chp) if _chp.exists() else (shutil.which("configurable-http-proxy") or "configurable-http-proxy")
+]
 # One class, one day: stop servers idle for an hour? No: kernels may be training. The
 # instructor stops them from the admin page (Hub Control Panel > Admin) after the class.
 
@@ -80,12 +81,14 @@ c.JupyterHub.load_groups = {
     f"nbgrader-{CLASS.course_id}": {"users": sorted(CLASS.learners)},
 }
 # Instructors: the admin page to see, start and stop everyone's server and open it to help.
-c.JupyterHub.load_roles = [{
-    "name": "instructor",
-    "description": "Teaches the class: sees every learner's server and can open it to help",
-    "scopes": ["admin-ui", "list:users", "read:users", "admin:servers", "access:servers", "read:groups"],
-    "users": sorted(CLASS.instructors),
-}]
+c.JupyterHub.load_roles = [
+    {
+        "name": "instructor",
+        "description": "Teaches the class: sees every learner's server and can open it to help",
+        "scopes": ["admin-ui", "list:users", "read:users", "admin:servers", "access:servers", "read:groups"],
+        "users": sorted(CLASS.instructors),
+    }
+]
 
 # ---- each user's server ----
 c.Spawner.default_url = "/lab"
@@ -116,8 +119,9 @@ def _configure_spawner(spawner) -> None:
     spawner.environment.update(_common_environment(user))
     if SPAWNER == "docker":
         # paths inside the workshop image (docs/instructor.md, "Learner tools only")
-        spawner.environment.update(COURSE_EXCHANGE="/srv/nbgrader/exchange",
-                                   JUPYTER_CONFIG_PATH="/etc/jupyter/course-learner")
+        spawner.environment.update(
+            COURSE_EXCHANGE="/srv/nbgrader/exchange", JUPYTER_CONFIG_PATH="/etc/jupyter/course-learner"
+        )
         spawner.environment.pop("COURSE_DIR", None)  # instructors grade on the host, in COURSE_DIR
         _docker_devices(spawner, CLASS.gpu_for(user), all_gpus=CLASS.is_instructor(user))
 
@@ -154,8 +158,11 @@ def _docker_devices(spawner, device, all_gpus: bool) -> None:
 
     if device is None and not all_gpus and not CLASS.gpus:
         return  # no GPUs on this machine
-    request = (DeviceRequest(count=-1, capabilities=[["gpu"]]) if device is None
-               else DeviceRequest(device_ids=[device], capabilities=[["gpu"]]))
+    request = (
+        DeviceRequest(count=-1, capabilities=[["gpu"]])
+        if device is None
+        else DeviceRequest(device_ids=[device], capabilities=[["gpu"]])
+    )
     spawner.extra_host_config = {**spawner.extra_host_config, "device_requests": [request]}
     # inside the container the one device is index 0: the runtime sets what CUDA sees
     spawner.environment.pop("CUDA_VISIBLE_DEVICES", None)

@@ -53,14 +53,18 @@ def gpu_inventory() -> dict:
     smi = shutil.which("nvidia-smi")
     info = {"date": date.today().isoformat(), "gpus": 0, "gpu_model": None, "driver": None}
     if smi:
-        out = subprocess.run([smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True).stdout.strip().splitlines()
+        out = (
+            subprocess.run(
+                [smi, "--query-gpu=name,driver_version", "--format=csv,noheader"], capture_output=True, text=True
+            )
+            .stdout.strip()
+            .splitlines()
+        )
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         if visible:
             out = [out[int(i)] for i in visible.split(",") if i.strip().isdigit() and int(i) < len(out)]
         if out:
-            info.update(gpus=len(out), gpu_model=out[0].split(",")[0].strip(),
-                        driver=out[0].split(",")[1].strip())
+            info.update(gpus=len(out), gpu_model=out[0].split(",")[0].strip(), driver=out[0].split(",")[1].strip())
     try:
         import torch
 
@@ -93,30 +97,81 @@ def steps_for(n_gpus: int, tag: str) -> list[Step]:
     for path in [*sorted((ROOT / "notebooks").glob("*.ipynb")), *sorted((ROOT / "solutions").glob("*/*.ipynb"))]:
         rel = str(path.relative_to(ROOT))
         kernel = ["--nbval-kernel-name", own_kernel[rel]] if rel in own_kernel else ["--nbval-current-env"]
-        notebook_steps.append(Step(f"nbval {rel}", [*pytest_common, *nbval, *kernel, rel], 300, shared=True,
-                                   expect_s=60))
+        notebook_steps.append(
+            Step(f"nbval {rel}", [*pytest_common, *nbval, *kernel, rel], 300, shared=True, expect_s=60)
+        )
     return [
         Step("doctor", [py, "-m", "course_utils", "doctor", "--json"], 180, expect_s=10),
         Step("gpu tests", [*pytest_common, "-m", "gpu", "tests/gpu"], 600, expect_s=90),
-        Step("telemetry bench", [py, "-m", "course_utils", "bench", "telemetry", "--gpus", str(min(2, n_gpus)),
-                                 "--json-out", f"docs/results/telemetry_{tag}.json"], 240,
-             figures=f"telemetry_{tag}.json", expect_s=30),
-        Step("memory bench", [py, "benchmarks/memory_bench.py", "--out", "docs/results/memory.json"], 300,
-             figures="memory.json", needs="benchmarks/memory_bench.py", expect_s=40),
-        Step("dashboard vs nvidia-smi", [py, "benchmarks/dashboard_vs_nvidia_smi.py", "--json-out",
-                                         "docs/results/dashboard_vs_smi.json"], 240,
-             figures="dashboard_vs_smi.json", needs="benchmarks/dashboard_vs_nvidia_smi.py", expect_s=45),
-        Step("grading self-test", [py, "-m", "course_grading", "--selftest", "--out",
-                                   f"docs/results/grading_gpu_{tag}.json"], 600,
-             figures=f"grading_gpu_{tag}.json", needs="course_grading/selftest.py", shared=True, expect_s=90),
+        Step(
+            "telemetry bench",
+            [
+                py,
+                "-m",
+                "course_utils",
+                "bench",
+                "telemetry",
+                "--gpus",
+                str(min(2, n_gpus)),
+                "--json-out",
+                f"docs/results/telemetry_{tag}.json",
+            ],
+            240,
+            figures=f"telemetry_{tag}.json",
+            expect_s=30,
+        ),
+        Step(
+            "memory bench",
+            [py, "benchmarks/memory_bench.py", "--out", "docs/results/memory.json"],
+            300,
+            figures="memory.json",
+            needs="benchmarks/memory_bench.py",
+            expect_s=40,
+        ),
+        Step(
+            "dashboard vs nvidia-smi",
+            [py, "benchmarks/dashboard_vs_nvidia_smi.py", "--json-out", "docs/results/dashboard_vs_smi.json"],
+            240,
+            figures="dashboard_vs_smi.json",
+            needs="benchmarks/dashboard_vs_nvidia_smi.py",
+            expect_s=45,
+        ),
+        Step(
+            "grading self-test",
+            [py, "-m", "course_grading", "--selftest", "--out", f"docs/results/grading_gpu_{tag}.json"],
+            600,
+            figures=f"grading_gpu_{tag}.json",
+            needs="course_grading/selftest.py",
+            shared=True,
+            expect_s=90,
+        ),
         *notebook_steps,
-        Step("DataParallel probe", [py, "benchmarks/dataparallel_probe.py", "--out",
-                                    "docs/results/dataparallel_probe.json"], 300,
-             figures="dataparallel_probe.json", min_gpus=2, needs="benchmarks/dataparallel_probe.py", expect_s=90),
-        Step("multi-GPU bench", [py, "benchmarks/multi_gpu_bench.py", "--gpus", counts, "--out",
-                                 "docs/results/multi_gpu.json",
-                                 "--budget-s", os.environ.get("MULTI_GPU_BUDGET_S", "150")], 300,
-             figures="multi_gpu.json", needs="benchmarks/multi_gpu_bench.py", expect_s=170),
+        Step(
+            "DataParallel probe",
+            [py, "benchmarks/dataparallel_probe.py", "--out", "docs/results/dataparallel_probe.json"],
+            300,
+            figures="dataparallel_probe.json",
+            min_gpus=2,
+            needs="benchmarks/dataparallel_probe.py",
+            expect_s=90,
+        ),
+        Step(
+            "multi-GPU bench",
+            [
+                py,
+                "benchmarks/multi_gpu_bench.py",
+                "--gpus",
+                counts,
+                "--out",
+                "docs/results/multi_gpu.json",
+                "--budget-s",
+                os.environ.get("MULTI_GPU_BUDGET_S", "150"),
+            ],
+            300,
+            figures="multi_gpu.json",
+            needs="benchmarks/multi_gpu_bench.py",
+            expect_s=170,
+        ),
     ]
 
 
@@ -132,9 +187,17 @@ def cpu_steps() -> list[Step]:
     nbval = ["--nbval-lax", "--nbval-sanitize-with", "tests/notebooks/sanitize.cfg", "--nbval-current-env"]
     return [
         Step("doctor", [py, "-m", "course_utils", "doctor", "--json"], 180, min_gpus=0),
-        Step("torch on CPU", [py, "-c", "import torch; x = torch.randn(256, 256); "
-                              "assert torch.allclose(x @ torch.eye(256), x); print('torch', torch.__version__)"],
-             120, min_gpus=0),
+        Step(
+            "torch on CPU",
+            [
+                py,
+                "-c",
+                "import torch; x = torch.randn(256, 256); "
+                "assert torch.allclose(x @ torch.eye(256), x); print('torch', torch.__version__)",
+            ],
+            120,
+            min_gpus=0,
+        ),
         *[Step(f"nbval {nb}", [*pytest_common, *nbval, nb], 300, min_gpus=0) for nb in CPU_NOTEBOOKS],
     ]
 
@@ -146,9 +209,11 @@ def summarise(path: Path) -> str:
     data = json.loads(path.read_text())
     if isinstance(data, dict) and "snapshot_us_ours" in data:
         raw = data.get("snapshot_us_raw_nvml") or 0
-        return (f"snapshot {data['snapshot_us_ours']:.1f} us vs raw NVML {raw:.1f} us; "
-                f"sampler 10 Hz {data['sampler_cpu_pct_10hz']:.2f}% of a core; nvidia-smi "
-                f"{data.get('nvidia_smi_ms') or 0:.0f} ms")
+        return (
+            f"snapshot {data['snapshot_us_ours']:.1f} us vs raw NVML {raw:.1f} us; "
+            f"sampler 10 Hz {data['sampler_cpu_pct_10hz']:.2f}% of a core; nvidia-smi "
+            f"{data.get('nvidia_smi_ms') or 0:.0f} ms"
+        )
     if isinstance(data, dict) and isinstance(data.get("summary"), str):
         return data["summary"]
     if isinstance(data, dict) and isinstance(data.get("verdict"), dict):
@@ -217,10 +282,11 @@ def _pytest_counts(tail: list[str]) -> str:
 
 def _doctor_status(log: Path) -> tuple[str, str]:
     text = log.read_text()
-    report = json.loads(text[text.index("{"):])
+    report = json.loads(text[text.index("{") :])
     failed = [c["name"] for c in report["checks"] if c["status"] == "fail"]
-    return ("fail" if failed else "pass"), (f"failed: {', '.join(failed)}" if failed else f"mode {report['mode']}: "
-                                           + report["mode_detail"])
+    return ("fail" if failed else "pass"), (
+        f"failed: {', '.join(failed)}" if failed else f"mode {report['mode']}: " + report["mode_detail"]
+    )
 
 
 def matches(name: str, words: set[str]) -> bool:
@@ -232,14 +298,23 @@ def write_report() -> None:
     runs = []
     for path in sorted(RESULTS.glob("gpu_validation_*gpu.json")):
         runs.append(json.loads(path.read_text()))
-    lines = ["# GPU validation reports", "",
-             "Written by `scripts/gpu_validate.sh` (do not edit by hand). Each section is one GPU count; "
-             "steps marked *not run* did not run on that machine, with the reason.", ""]
+    lines = [
+        "# GPU validation reports",
+        "",
+        "Written by `scripts/gpu_validate.sh` (do not edit by hand). Each section is one GPU count; "
+        "steps marked *not run* did not run on that machine, with the reason.",
+        "",
+    ]
     for run in sorted(runs, key=lambda r: r["machine"]["gpus"]):
         m = run["machine"]
-        lines += [f"## {m['gpus']} x {m['gpu_model']}", "",
-                  f"Driver {m['driver']}, torch {m['torch']}, Python {m['python']}, run on {m['date']}.", "",
-                  "| item | result | time | key figures |", "|---|---|---|---|"]
+        lines += [
+            f"## {m['gpus']} x {m['gpu_model']}",
+            "",
+            f"Driver {m['driver']}, torch {m['torch']}, Python {m['python']}, run on {m['date']}.",
+            "",
+            "| item | result | time | key figures |",
+            "|---|---|---|---|",
+        ]
         for o in run["steps"]:
             figures = o["figures"].replace("|", "/").replace("\n", " ")
             lines.append(f"| {o['name']} | {o['status']} | {o['seconds']:.0f} s | {figures} |")
@@ -272,16 +347,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated step names to run")
     parser.add_argument("--skip", help="comma-separated step names to skip")
     parser.add_argument("--list", action="store_true", help="list the steps and exit")
-    parser.add_argument("--report-only", action="store_true",
-                        help="only rebuild docs/gpu-validation.md from docs/results/gpu_validation_*gpu.json")
-    parser.add_argument("--cpu", action="store_true",
-                        help="no GPU needed: the doctor, PyTorch on CPU and two short notebooks; results printed only")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="only rebuild docs/gpu-validation.md from docs/results/gpu_validation_*gpu.json",
+    )
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="no GPU needed: the doctor, PyTorch on CPU and two short notebooks; results printed only",
+    )
     parser.add_argument("--log-dir", default=os.environ.get("OUT") or "test-artifacts/gpu-validation")
-    parser.add_argument("--budget-s", type=float, default=float(os.environ.get("GPU_VALIDATE_BUDGET_S", 450)),
-                        help="end within this many seconds (default 450): a step that would not fit is "
-                             "'not run', and a later call with --only runs it; results merge across calls")
-    parser.add_argument("--jobs", type=int, default=max(1, min(4, (os.cpu_count() or 1) // 4)),
-                        help="notebook/grading steps run side by side (default: a quarter of the cores, at most 4)")
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=float(os.environ.get("GPU_VALIDATE_BUDGET_S", 450)),
+        help="end within this many seconds (default 450): a step that would not fit is "
+        "'not run', and a later call with --only runs it; results merge across calls",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=max(1, min(4, (os.cpu_count() or 1) // 4)),
+        help="notebook/grading steps run side by side (default: a quarter of the cores, at most 4)",
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.budget_s <= 0:
         parser.error("--jobs and --budget-s must be positive")
@@ -305,8 +394,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown step(s) {sorted(unknown)}; --list shows them")
     if n == 0 and not args.cpu:
-        print("No NVIDIA GPU found (nvidia-smi missing or lists none): nothing to validate on a GPU. "
-              "Run `python -m course_utils doctor` for the reason.")
+        print(
+            "No NVIDIA GPU found (nvidia-smi missing or lists none): nothing to validate on a GPU. "
+            "Run `python -m course_utils doctor` for the reason."
+        )
         return 1
     log_dir = Path(args.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -327,8 +418,10 @@ def main(argv: list[str] | None = None) -> int:
         export(results_file, log_dir)
 
     def skipped_for_time(step: Step, left: float) -> dict:
-        why = (f"time budget: ~{expected_s(step, last_run):.0f} s needed, {max(0, left):.0f} s left; "
-               f"run again with --only '{step.name}'")
+        why = (
+            f"time budget: ~{expected_s(step, last_run):.0f} s needed, {max(0, left):.0f} s left; "
+            f"run again with --only '{step.name}'"
+        )
         return asdict(Outcome(step.name, "not run", 0.0, why))
 
     def admit_and_run(step: Step) -> dict:
@@ -351,8 +444,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.cpu:
         print(f"\nCPU self-test (no GPU used), {machine['date']}; {time.monotonic() - started:.0f} s")
     else:
-        print(f"\n{n} x {machine['gpu_model']}, driver {machine['driver']}, {machine['date']}; report: {REPORT}; "
-              f"{time.monotonic() - started:.0f} s")
+        print(
+            f"\n{n} x {machine['gpu_model']}, driver {machine['driver']}, {machine['date']}; report: {REPORT}; "
+            f"{time.monotonic() - started:.0f} s"
+        )
     return 0 if all(o["status"] != "fail" for o in ordered) else 1
 
 

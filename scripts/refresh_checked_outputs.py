@@ -19,8 +19,9 @@ TAG = "nbval-check-output"  # nbval compares the outputs of cells with this tag
 def refresh(path: Path) -> int:
     nb = nbformat.read(path, as_version=4)
     executed = nbformat.read(path, as_version=4)
-    NotebookClient(executed, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        executed, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
     kept = 0
     for cell, run in zip(nb.cells, executed.cells, strict=True):
         if cell.cell_type != "code":

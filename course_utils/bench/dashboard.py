@@ -114,8 +114,9 @@ class KernelHarness:
             from ..telemetry import SimulatedBackend
             from ..widgets import Dashboard
 
-            dash = Dashboard(SimulatedBackend(gpus, seed=0), interval=interval, refresh_hz=refresh_hz,
-                             name="bench", autostart=False)
+            dash = Dashboard(
+                SimulatedBackend(gpus, seed=0), interval=interval, refresh_hz=refresh_hz, name="bench", autostart=False
+            )
             _prefill(dash.model, gpus, interval)
             display(dash)
             dash.start()
@@ -153,8 +154,7 @@ class KernelHarness:
         bytes_, msgs = self.counter.totals()
         cpu = {name: _thread_cpu(t) for name, t in self.threads.items()}
         cpu["iopub"] = _thread_cpu(self.iopub_thread)
-        return {"t": time.monotonic(), "cpu": cpu, "process_cpu": time.process_time(), "bytes": bytes_,
-                "msgs": msgs}
+        return {"t": time.monotonic(), "cpu": cpu, "process_cpu": time.process_time(), "bytes": bytes_, "msgs": msgs}
 
     def close(self) -> None:
         for close in self._closers:
@@ -183,11 +183,21 @@ def _plotly(model):
     figs = []
     for c in charts:
         fig = go.FigureWidget(
-            data=[go.Scatter(y=list(v), mode="lines", name=s.label, line={"color": s.color},
-                             fill="tozeroy" if s.fill else None)
-                  for s, v in zip(c.spec.series, c.values, strict=True)],
-            layout={"height": 150, "width": 320, "margin": {"l": 30, "r": 5, "t": 20, "b": 20},
-                    "title": {"text": f"GPU {c.gpu}"}, "showlegend": False, "yaxis": {"range": [0, 100]}})
+            data=[
+                go.Scatter(
+                    y=list(v), mode="lines", name=s.label, line={"color": s.color}, fill="tozeroy" if s.fill else None
+                )
+                for s, v in zip(c.spec.series, c.values, strict=True)
+            ],
+            layout={
+                "height": 150,
+                "width": 320,
+                "margin": {"l": 30, "r": 5, "t": 20, "b": 20},
+                "title": {"text": f"GPU {c.gpu}"},
+                "showlegend": False,
+                "yaxis": {"range": [0, 100]},
+            },
+        )
         figs.append(fig)
     box = widgets.GridBox(figs, layout=widgets.Layout(grid_template_columns="repeat(4, 330px)"))
 
@@ -212,12 +222,19 @@ def _bqplot(model):
     lines, figs = [], []
     for c in charts:
         sx, sy = bq.LinearScale(), bq.LinearScale(min=0.0, max=100.0)
-        mark = bq.Lines(x=np.arange(len(c.values[0])), y=arr(c), scales={"x": sx, "y": sy},
-                        colors=[s.color for s in c.spec.series])
+        mark = bq.Lines(
+            x=np.arange(len(c.values[0])), y=arr(c), scales={"x": sx, "y": sy}, colors=[s.color for s in c.spec.series]
+        )
         lines.append(mark)
-        figs.append(bq.Figure(marks=[mark], axes=[bq.Axis(scale=sy, orientation="vertical")], title=f"GPU {c.gpu}",
-                              layout=widgets.Layout(width="320px", height="150px"),
-                              fig_margin={"top": 25, "bottom": 15, "left": 35, "right": 5}))
+        figs.append(
+            bq.Figure(
+                marks=[mark],
+                axes=[bq.Axis(scale=sy, orientation="vertical")],
+                title=f"GPU {c.gpu}",
+                layout=widgets.Layout(width="320px", height="150px"),
+                fig_margin={"top": 25, "bottom": 15, "left": 35, "right": 5},
+            )
+        )
     box = widgets.GridBox(figs, layout=widgets.Layout(grid_template_columns="repeat(4, 330px)"))
 
     def update():
@@ -276,8 +293,11 @@ CHART_CANDIDATES = {
     "charts: bqplot": _bqplot,
     "charts: anywidget, new points only": _anywidget,
 }
-CANDIDATE_PACKAGES = {"charts: plotly FigureWidget": "plotly", "charts: bqplot": "bqplot",
-                      "charts: anywidget, new points only": "anywidget"}
+CANDIDATE_PACKAGES = {
+    "charts: plotly FigureWidget": "plotly",
+    "charts: bqplot": "bqplot",
+    "charts: anywidget, new points only": "anywidget",
+}
 
 
 # -- driver side -------------------------------------------------------------------
@@ -314,8 +334,14 @@ def _drain(client, seconds: float) -> None:
             pass
 
 
-def measure(candidate: str, gpus: int = 8, refresh_hz: float = 4.0, interval: float = 0.25,
-            seconds: float = 20.0, warmup: float = 3.0) -> dict:
+def measure(
+    candidate: str,
+    gpus: int = 8,
+    refresh_hz: float = 4.0,
+    interval: float = 0.25,
+    seconds: float = 20.0,
+    warmup: float = 3.0,
+) -> dict:
     from jupyter_client.manager import start_new_kernel
 
     env = dict(os.environ)
@@ -323,8 +349,11 @@ def measure(candidate: str, gpus: int = 8, refresh_hz: float = 4.0, interval: fl
     km, client = start_new_kernel(kernel_name="python3", env=env)
     try:
         args = json.dumps([candidate, gpus, refresh_hz, interval])
-        _execute(client, "import json\nfrom course_utils.bench.dashboard import KernelHarness\n"
-                         f"_h = KernelHarness(*json.loads({args!r}))")
+        _execute(
+            client,
+            "import json\nfrom course_utils.bench.dashboard import KernelHarness\n"
+            f"_h = KernelHarness(*json.loads({args!r}))",
+        )
         _drain(client, warmup)
         _execute(client, "_m0 = _h.mark()")
         _drain(client, seconds)
@@ -341,7 +370,10 @@ def measure(candidate: str, gpus: int = 8, refresh_hz: float = 4.0, interval: fl
     msgs = {k: (m1["msgs"].get(k, 0) - m0["msgs"].get(k, 0)) / wall for k in kinds}
     comm_bps = by_type.get("comm_msg", 0.0)
     result = {
-        "candidate": candidate, "gpus": gpus, "refresh_hz": refresh_hz, "sampler_interval_s": interval,
+        "candidate": candidate,
+        "gpus": gpus,
+        "refresh_hz": refresh_hz,
+        "sampler_interval_s": interval,
         "seconds": round(wall, 2),
         "cpu_pct_of_one_core": {k: round(v, 3) for k, v in cpu.items()},
         "dashboard_cpu_pct": round(cpu.get("sampler", 0.0) + cpu.get("refresh", 0.0), 3),
@@ -368,12 +400,17 @@ def run(gpus: int = 8, refresh_hz: float = 4.0, seconds: float = 20.0, candidate
     import ipywidgets
 
     result: dict = {
-        "date": date.today().isoformat(), "host": platform.node(), "python": platform.python_version(),
-        "cpu_count": os.cpu_count(), "ipykernel": ipykernel.__version__, "ipywidgets": ipywidgets.__version__,
+        "date": date.today().isoformat(),
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "ipykernel": ipykernel.__version__,
+        "ipywidgets": ipywidgets.__version__,
         "targets": {"dashboard_cpu_pct": TARGET_CPU_PCT, "bytes_per_s": TARGET_BYTES_PER_S},
         "method": "real ipykernel via jupyter_client; per-thread CPU clocks; every IOPub frame counted; "
-                  "charts pre-filled with 60 s of simulated history (steady state)",
-        "dashboard": [], "candidates": [],
+        "charts pre-filled with 60 s of simulated history (steady state)",
+        "dashboard": [],
+        "candidates": [],
     }
     for interval in (0.5, 0.25):  # default sampling, and a new sample at every 4 Hz refresh (worst case)
         result["dashboard"].append(measure("dashboard", gpus, refresh_hz, interval, seconds))
@@ -400,10 +437,12 @@ def _version(package: str) -> str | None:
 
 
 def format_result(r: dict) -> str:
-    lines = [f"dashboard benchmark, {r['date']}, {r['cpu_count']} CPU cores, ipykernel {r['ipykernel']}, "
-             f"ipywidgets {r['ipywidgets']}",
-             f"{'configuration':<44}{'sampler':>9}{'refresh':>9}{'iopub':>8}{'dash CPU':>10}{'kB/s':>8}"
-             f"{'msg/s':>7}  targets"]
+    lines = [
+        f"dashboard benchmark, {r['date']}, {r['cpu_count']} CPU cores, ipykernel {r['ipykernel']}, "
+        f"ipywidgets {r['ipywidgets']}",
+        f"{'configuration':<44}{'sampler':>9}{'refresh':>9}{'iopub':>8}{'dash CPU':>10}{'kB/s':>8}"
+        f"{'msg/s':>7}  targets",
+    ]
     for row in r["dashboard"] + r["candidates"]:
         name = row["candidate"]
         if "not_measured" in row:
@@ -412,13 +451,20 @@ def format_result(r: dict) -> str:
         if name == "dashboard":
             name = f"dashboard, {row['gpus']} GPUs, sample {row['sampler_interval_s']:g} s, {row['refresh_hz']:g} Hz"
         c = row["cpu_pct_of_one_core"]
-        ok = ("ok" if row["meets_cpu_target"] else "CPU OVER") + "/" + ("ok" if row["meets_bytes_target"] else
-                                                                          "BYTES OVER")
-        lines.append(f"{name:<44}{c.get('sampler', 0):>8.2f}%{c.get('refresh', 0):>8.2f}%{c.get('iopub', 0):>7.2f}%"
-                     f"{row['dashboard_cpu_pct']:>9.2f}%{row['bytes_per_s'] / 1000:>8.1f}"
-                     f"{sum(row['messages_per_s'].values()):>7.1f}  {ok}")
-    lines.append(f"targets: dashboard CPU (sampler + refresh threads) <= {TARGET_CPU_PCT:g}% of one core, "
-                 f"<= {TARGET_BYTES_PER_S / 1000:g} kB/s to the browser")
+        ok = (
+            ("ok" if row["meets_cpu_target"] else "CPU OVER")
+            + "/"
+            + ("ok" if row["meets_bytes_target"] else "BYTES OVER")
+        )
+        lines.append(
+            f"{name:<44}{c.get('sampler', 0):>8.2f}%{c.get('refresh', 0):>8.2f}%{c.get('iopub', 0):>7.2f}%"
+            f"{row['dashboard_cpu_pct']:>9.2f}%{row['bytes_per_s'] / 1000:>8.1f}"
+            f"{sum(row['messages_per_s'].values()):>7.1f}  {ok}"
+        )
+    lines.append(
+        f"targets: dashboard CPU (sampler + refresh threads) <= {TARGET_CPU_PCT:g}% of one core, "
+        f"<= {TARGET_BYTES_PER_S / 1000:g} kB/s to the browser"
+    )
     return "\n".join(lines)
 
 
@@ -429,8 +475,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpus", type=int, default=8, help="simulated GPUs (1-8, default 8)")
     parser.add_argument("--hz", type=float, default=4.0, help="refresh rate (default 4)")
     parser.add_argument("--seconds", type=float, default=20.0, help="measurement window per run (default 20)")
-    parser.add_argument("--candidates", action="store_true",
-                        help="also measure the charts drawn with plotly, bqplot and anywidget")
+    parser.add_argument(
+        "--candidates", action="store_true", help="also measure the charts drawn with plotly, bqplot and anywidget"
+    )
     parser.add_argument("--json-out", default="docs/results/dashboard.json", help="where to write the figures")
     args = parser.parse_args(argv)
     if not 1 <= args.gpus <= 8:

@@ -50,20 +50,26 @@ def summarise(events, steps: int, wall_s: float, on_gpu: bool) -> dict:
     overlap_us = comm_us + compute_us - union_us(comm + compute) if on_gpu else 0.0
     per = 1e-3 / max(1, steps)
     step_ms = wall_s * 1e3 / max(1, steps)
-    out: dict[str, Any] = {"steps_profiled": steps, "step_ms": round(step_ms, 3),
-           "comm_ms_per_step": round(comm_us * per, 3),
-           "comm_kernels": "NCCL kernels on the GPU" if on_gpu else "gloo collectives, host side"}
+    out: dict[str, Any] = {
+        "steps_profiled": steps,
+        "step_ms": round(step_ms, 3),
+        "comm_ms_per_step": round(comm_us * per, 3),
+        "comm_kernels": "NCCL kernels on the GPU" if on_gpu else "gloo collectives, host side",
+    }
     if on_gpu:
-        out.update(compute_ms_per_step=round(compute_us * per, 3),
-                   comm_overlapped_ms_per_step=round(overlap_us * per, 3),
-                   comm_exposed_ms_per_step=round((comm_us - overlap_us) * per, 3),
-                   gpu_idle_ms_per_step=round(max(0.0, step_ms - union_us(comm + compute) * per), 3))
+        out.update(
+            compute_ms_per_step=round(compute_us * per, 3),
+            comm_overlapped_ms_per_step=round(overlap_us * per, 3),
+            comm_exposed_ms_per_step=round((comm_us - overlap_us) * per, 3),
+            gpu_idle_ms_per_step=round(max(0.0, step_ms - union_us(comm + compute) * per), 3),
+        )
         out["compute_share_of_step"] = round(out["compute_ms_per_step"] / step_ms, 4) if step_ms else None
     return out
 
 
-def profile_steps(step: Callable[[], None], devices: list[torch.device], steps: int = 5,
-                  step_s: float | None = None) -> dict:
+def profile_steps(
+    step: Callable[[], None], devices: list[torch.device], steps: int = 5, step_s: float | None = None
+) -> dict:
     """Profile ``steps`` calls of ``step`` (already warmed up) and summarise them.
     ``step_s``: the step time measured without the profiler (the profiler itself adds some)."""
     from torch.profiler import ProfilerActivity, profile

@@ -34,7 +34,7 @@ import psutil
 # what Prometheus 2.x sends with every scrape
 SCRAPE_HEADERS = {
     "Accept": "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
-              "text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
     "Accept-Encoding": "gzip",
 }
 TARGET_PCT = 0.2
@@ -58,8 +58,17 @@ def serve(mode: str, simulate: int | None, interval: float) -> int:
     backend = _open(simulate)
     sampler = Sampler(backend, interval=interval, name=None, processes_every=5).start()
     port = start_exporter(sampler, "127.0.0.1:0").port if mode == "exporter" else 0
-    print(json.dumps({"port": port, "gpus": backend.device_count(), "label": backend.label,
-                      "gpu_name": backend.devices()[0].name}), flush=True)
+    print(
+        json.dumps(
+            {
+                "port": port,
+                "gpus": backend.device_count(),
+                "label": backend.label,
+                "gpu_name": backend.devices()[0].name,
+            }
+        ),
+        flush=True,
+    )
     try:
         while True:
             time.sleep(3600)
@@ -102,8 +111,12 @@ def measure(mode: str, simulate: int | None, interval: float, seconds: float, sc
         proc.wait(10)
     result = {"cpu_pct": 100.0 * (cpu1 - cpu0) / (wall1 - wall0), "seconds": wall1 - wall0, **info}
     if latencies:
-        result.update(scrapes=len(latencies), response_ms_median=statistics.median(latencies) * 1e3,
-                      response_ms_max=max(latencies) * 1e3, response_bytes=statistics.median(sizes))
+        result.update(
+            scrapes=len(latencies),
+            response_ms_median=statistics.median(latencies) * 1e3,
+            response_ms_max=max(latencies) * 1e3,
+            response_bytes=statistics.median(sizes),
+        )
     return result
 
 
@@ -136,8 +149,14 @@ def collect_cost_us(simulate: int | None, repeat: int = 300) -> tuple[float, int
 
 
 def run(simulate: int | None = 8, interval: float = 1.0, seconds: float = 60.0) -> dict:
-    result: dict = {"date": date.today().isoformat(), "host": platform.node(), "python": platform.python_version(),
-                    "cpu_count": psutil.cpu_count(), "interval_s": interval, "scrape_every_s": 1.0}
+    result: dict = {
+        "date": date.today().isoformat(),
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "cpu_count": psutil.cpu_count(),
+        "interval_s": interval,
+        "scrape_every_s": 1.0,
+    }
     result["collect_us"], result["exposition_bytes"] = collect_cost_us(simulate)
     result["sampler_alone"] = measure("sampler", simulate, interval, seconds)
     result["with_exporter"] = measure("exporter", simulate, interval, seconds)
@@ -150,22 +169,26 @@ def run(simulate: int | None = 8, interval: float = 1.0, seconds: float = 60.0) 
 def format_result(r: dict) -> str:
     s, e = r["sampler_alone"], r["with_exporter"]
     cost = r["exporter_cost_pct"]
-    return "\n".join([
-        f"exporter benchmark: {r['backend']} backend, {r['gpus']} GPU(s) ({r['gpu_name']}), "
-        f"sampling every {r['interval_s']:g} s, one scrape a second, {r['date']}",
-        f"  sampler alone                     {s['cpu_pct']:.3f}% of one core ({s['seconds']:.0f} s)",
-        f"  sampler + exporter, scraped       {e['cpu_pct']:.3f}% of one core ({e['scrapes']} scrapes)",
-        f"  the exporter's share              {cost:.3f}% of one core",
-        f"  scrape response time              {e['response_ms_median']:.2f} ms median, "
-        f"{e['response_ms_max']:.2f} ms max; {e['response_bytes']:.0f} bytes (no compression)",
-        f"  one collect + rendering           {r['collect_us']:.0f} us CPU ({r['exposition_bytes']} bytes of text)",
-        f"  target: exporter < {TARGET_PCT}% of a core ... {'met' if cost < TARGET_PCT else 'MISSED'}",
-    ])
+    return "\n".join(
+        [
+            f"exporter benchmark: {r['backend']} backend, {r['gpus']} GPU(s) ({r['gpu_name']}), "
+            f"sampling every {r['interval_s']:g} s, one scrape a second, {r['date']}",
+            f"  sampler alone                     {s['cpu_pct']:.3f}% of one core ({s['seconds']:.0f} s)",
+            f"  sampler + exporter, scraped       {e['cpu_pct']:.3f}% of one core ({e['scrapes']} scrapes)",
+            f"  the exporter's share              {cost:.3f}% of one core",
+            f"  scrape response time              {e['response_ms_median']:.2f} ms median, "
+            f"{e['response_ms_max']:.2f} ms max; {e['response_bytes']:.0f} bytes (no compression)",
+            f"  one collect + rendering           {r['collect_us']:.0f} us CPU ({r['exposition_bytes']} bytes of text)",
+            f"  target: exporter < {TARGET_PCT}% of a core ... {'met' if cost < TARGET_PCT else 'MISSED'}",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python benchmarks/prometheus_exporter_bench.py",
-                                     description="CPU and response time of the Prometheus exporter")
+    parser = argparse.ArgumentParser(
+        prog="python benchmarks/prometheus_exporter_bench.py",
+        description="CPU and response time of the Prometheus exporter",
+    )
     parser.add_argument("--simulate", type=int, metavar="N", help="N simulated GPUs (default: real GPUs via NVML)")
     parser.add_argument("--interval", type=float, default=1.0, help="sampler interval, seconds (default 1)")
     parser.add_argument("--seconds", type=float, default=60.0, help="measuring window per run (default 60)")

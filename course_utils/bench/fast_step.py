@@ -36,10 +36,10 @@ COMPILE_BACKEND = os.environ.get(BACKEND_ENV, "inductor")
 
 @dataclass(frozen=True)
 class StepOptions:
-    compile: str = "none"    # one of COMPILE_MODES
-    scope: str = "model"     # what torch.compile wraps: the model, or the whole step
-    amp: bool = True         # bf16 autocast
-    fused: bool = True       # fused optimizer kernel (when this PyTorch has one for the device)
+    compile: str = "none"  # one of COMPILE_MODES
+    scope: str = "model"  # what torch.compile wraps: the model, or the whole step
+    amp: bool = True  # bf16 autocast
+    fused: bool = True  # fused optimizer kernel (when this PyTorch has one for the device)
 
     def __post_init__(self) -> None:
         if self.compile not in COMPILE_MODES:
@@ -65,15 +65,24 @@ def compile_fn(fn, mode: str):
     return torch.compile(fn, mode=None if mode == "default" else mode)
 
 
-def make_optimizer(params, kind: str = "sgd", lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0,
-                   fused: bool = True, lr_tensor: bool = False) -> tuple[torch.optim.Optimizer, str]:
+def make_optimizer(
+    params,
+    kind: str = "sgd",
+    lr: float = 0.01,
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    fused: bool = True,
+    lr_tensor: bool = False,
+) -> tuple[torch.optim.Optimizer, str]:
     """SGD (momentum) or AdamW; fused when asked and supported, else PyTorch's foreach default.
     Returns the optimizer and its name for results (``sgd-fused``, ``adamw-foreach``...).
     ``lr_tensor``: the learning rate as a 0-d tensor (for a compiled step: no recompiles)."""
     params = list(params)
     rate = torch.tensor(lr, device=params[0].device) if lr_tensor else lr
-    make = {"sgd": lambda **kw: torch.optim.SGD(params, lr=rate, momentum=momentum, weight_decay=weight_decay, **kw),
-            "adamw": lambda **kw: torch.optim.AdamW(params, lr=rate, weight_decay=weight_decay, **kw)}
+    make = {
+        "sgd": lambda **kw: torch.optim.SGD(params, lr=rate, momentum=momentum, weight_decay=weight_decay, **kw),
+        "adamw": lambda **kw: torch.optim.AdamW(params, lr=rate, weight_decay=weight_decay, **kw),
+    }
     if kind not in make:
         raise ValueError(f"optimizer must be one of {', '.join(make)}; got {kind!r}")
     if fused:
@@ -90,8 +99,9 @@ def make_optimizer(params, kind: str = "sgd", lr: float = 0.01, momentum: float 
         return make[kind](), f"{kind}-foreach"
 
 
-def build_step(model: torch.nn.Module, opt: torch.optim.Optimizer, options: StepOptions,
-               device_type: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def build_step(
+    model: torch.nn.Module, opt: torch.optim.Optimizer, options: StepOptions, device_type: str
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """``step(x, y) -> loss`` (a detached tensor): one training step as ``options`` say.
 
     With ``scope='model'`` the model is compiled and the step around it stays Python; with

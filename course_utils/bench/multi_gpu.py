@@ -60,17 +60,17 @@ class Run:
     model: str
     mode: str
     gpus: int
-    batch: int                 # per GPU (per process on CPU)
+    batch: int  # per GPU (per process on CPU)
     steps: int
     warmup: int
     compile: str = "none"
     cudnn_benchmark: bool = True
     device: str = "cuda"
-    scope: str = "model"       # torch.compile the model, or the whole step (see fast_step)
-    static_graph: bool = False     # DDP: the same graph every step (lets DDP skip per-step bookkeeping)
-    bucket_cap_mb: int | None = None   # DDP: gradient bucket size (None: DDP's 25 MB)
-    profile: bool = False          # DDP: also profile a few steps (NCCL vs compute)
-    split_graph: bool = True       # compiled DDP: cut the graph at each bucket (dynamo's optimize_ddp) so that
+    scope: str = "model"  # torch.compile the model, or the whole step (see fast_step)
+    static_graph: bool = False  # DDP: the same graph every step (lets DDP skip per-step bookkeeping)
+    bucket_cap_mb: int | None = None  # DDP: gradient bucket size (None: DDP's 25 MB)
+    profile: bool = False  # DDP: also profile a few steps (NCCL vs compute)
+    split_graph: bool = True  # compiled DDP: cut the graph at each bucket (dynamo's optimize_ddp) so that
     #                                all-reduces overlap backward; False: one graph, all-reduce after backward
 
     @property
@@ -105,8 +105,9 @@ def build_model(name: str, device: torch.device):
 def make_optimizer(model, device: torch.device, lr_tensor: bool = False) -> tuple[torch.optim.Optimizer, str]:
     """SGD with momentum: one fused kernel for the whole update on CUDA (older builds fall back to
     foreach); ``lr_tensor`` for a compiled step (no recompiles when the rate changes)."""
-    return make_fast_optimizer(model.parameters(), "sgd", lr=0.01, momentum=0.9, fused=device.type == "cuda",
-                               lr_tensor=lr_tensor)
+    return make_fast_optimizer(
+        model.parameters(), "sgd", lr=0.01, momentum=0.9, fused=device.type == "cuda", lr_tensor=lr_tensor
+    )
 
 
 def synthetic_batch(name: str, batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,7 +134,6 @@ class FixedBatchStep:
         if self._last is None:
             raise RuntimeError("no step has run yet")
         return round(float(self._last), 4)
-
 
 
 def sync(devices: list[torch.device]) -> None:
@@ -165,8 +165,10 @@ def time_steps(step, n: int, devices: list[torch.device], each: bool) -> tuple[f
 def run_in_process(run: Run) -> dict:
     if run.device == "cuda":
         torch.backends.cudnn.benchmark = run.cudnn_benchmark
-    devices = [torch.device(run.device, i) if run.device == "cuda" else torch.device("cpu")
-               for i in range(run.gpus if run.mode == "dataparallel" else 1)]
+    devices = [
+        torch.device(run.device, i) if run.device == "cuda" else torch.device("cpu")
+        for i in range(run.gpus if run.mode == "dataparallel" else 1)
+    ]
     for d in devices:
         if d.type == "cuda":
             torch.cuda.reset_peak_memory_stats(d)
@@ -193,12 +195,18 @@ def run_in_process(run: Run) -> dict:
         step()
     each = run.mode == "dataparallel"
     seconds, per_step = time_steps(step, run.steps, devices, each)
-    row: dict[str, Any] = {"img_per_s": round(run.batch * len(devices) * run.steps / seconds, 1),
-           "peak_mem_gib": max(peak_gib(devices), default=None), "optimizer": opt_name,
-           "first_step_s": round(first_step_s, 2), "loss_first": first_loss, "loss_last": step.last_loss()}
+    row: dict[str, Any] = {
+        "img_per_s": round(run.batch * len(devices) * run.steps / seconds, 1),
+        "peak_mem_gib": max(peak_gib(devices), default=None),
+        "optimizer": opt_name,
+        "first_step_s": round(first_step_s, 2),
+        "loss_first": first_loss,
+        "loss_last": step.last_loss(),
+    }
     if run.mode == "dataparallel":
-        row.update(step_ms=per_step, peak_mem_gib_per_gpu=peak_gib(devices),
-                   replica_autocast_dtype=sorted(set(replica_dtypes)))
+        row.update(
+            step_ms=per_step, peak_mem_gib_per_gpu=peak_gib(devices), replica_autocast_dtype=sorted(set(replica_dtypes))
+        )
     del net, model, opt, x, y, step
     gc.collect()
     if run.device == "cuda":
@@ -228,8 +236,11 @@ def worker_main(args: argparse.Namespace) -> int:
     _ddp_rank(args, device, local_rank)  # the DDP model lives and dies in there
     left = end_process_group()
     if left:
-        print(f"warning: gloo threads still alive after the process group ended: {', '.join(left)}",
-              file=sys.stderr, flush=True)
+        print(
+            f"warning: gloo threads still alive after the process group ended: {', '.join(left)}",
+            file=sys.stderr,
+            flush=True,
+        )
     return 0
 
 
@@ -257,8 +268,9 @@ def _ddp_rank(args: argparse.Namespace, device: torch.device, local_rank: int) -
     dist.barrier()
     seconds, _ = time_steps(step, args.steps, [device], each=False)
     last_loss = step.last_loss()  # before the profiled steps
-    stats = torch.tensor([seconds, max(peak_gib([device]), default=0.0), first_step_s], dtype=torch.float64,
-                         device=device)
+    stats = torch.tensor(
+        [seconds, max(peak_gib([device]), default=0.0), first_step_s], dtype=torch.float64, device=device
+    )
     dist.all_reduce(stats, op=dist.ReduceOp.MAX)  # the slowest rank sets the pace
     world = dist.get_world_size()
     profile = None
@@ -268,12 +280,20 @@ def _ddp_rank(args: argparse.Namespace, device: torch.device, local_rank: int) -
         profile = profile_steps(step, [device], steps=min(5, args.steps), step_s=seconds / args.steps)
     if dist.get_rank() == 0:
         slowest, peak, first = stats.tolist()
-        Path(args.result).write_text(json.dumps({
-            "img_per_s": round(world * args.batch * args.steps / slowest, 1),
-            "peak_mem_gib": round(peak, 3) if on_gpu else None, "optimizer": opt_name,
-            "first_step_s": round(first, 2), "world_size": world,
-            "loss_first": first_loss, "loss_last": last_loss,  # rank 0's own batch
-            **({"profile": profile} if profile else {})}))
+        Path(args.result).write_text(
+            json.dumps(
+                {
+                    "img_per_s": round(world * args.batch * args.steps / slowest, 1),
+                    "peak_mem_gib": round(peak, 3) if on_gpu else None,
+                    "optimizer": opt_name,
+                    "first_step_s": round(first, 2),
+                    "world_size": world,
+                    "loss_first": first_loss,
+                    "loss_last": last_loss,  # rank 0's own batch
+                    **({"profile": profile} if profile else {}),
+                }
+            )
+        )
 
 
 def visible_gpu_ids(n: int) -> str:
@@ -287,31 +307,57 @@ def run_ddp(run: Run, timeout_s: float) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="ddp-bench-") as tmp:
         result = Path(tmp) / "rank0.json"
-        worker_args = ["--worker", "--model", run.model, "--batch", str(run.batch), "--steps", str(run.steps),
-                       "--warmup", str(run.warmup), "--compile", run.compile, "--scope", run.scope,
-                       "--device", run.device, "--result", str(result),
-                       "--cudnn-benchmark" if run.cudnn_benchmark else "--no-cudnn-benchmark",
-                       "--static-graph" if run.static_graph else "--no-static-graph",
-                       "--split-graph" if run.split_graph else "--no-split-graph",
-                       "--profile" if run.profile else "--no-profile"]
+        worker_args = [
+            "--worker",
+            "--model",
+            run.model,
+            "--batch",
+            str(run.batch),
+            "--steps",
+            str(run.steps),
+            "--warmup",
+            str(run.warmup),
+            "--compile",
+            run.compile,
+            "--scope",
+            run.scope,
+            "--device",
+            run.device,
+            "--result",
+            str(result),
+            "--cudnn-benchmark" if run.cudnn_benchmark else "--no-cudnn-benchmark",
+            "--static-graph" if run.static_graph else "--no-static-graph",
+            "--split-graph" if run.split_graph else "--no-split-graph",
+            "--profile" if run.profile else "--no-profile",
+        ]
         if run.bucket_cap_mb:
             worker_args.append(f"--bucket-cap-mb={run.bucket_cap_mb}")
         cmd = torchrun_command(None, run.gpus, program=["-m", "course_utils.bench.multi_gpu", *worker_args])
         env = job_env(run.gpus)  # NVLink multicast off, PYTHONPATH to this checkout, cores shared
         if run.device == "cuda":
             env["CUDA_VISIBLE_DEVICES"] = visible_gpu_ids(run.gpus)
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                                cwd=str(REPO_ROOT), start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=str(REPO_ROOT),
+            start_new_session=True,
+        )
         try:
             output, _ = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             stop_processes([proc])  # torchrun, then every rank it started: no GPU left held
             output, _ = proc.communicate()
-            raise RuntimeError(f"DDP run stopped after {timeout_s:.0f} s (budget); last output:\n"
-                               + "\n".join(output.splitlines()[-15:])) from None
+            raise RuntimeError(
+                f"DDP run stopped after {timeout_s:.0f} s (budget); last output:\n"
+                + "\n".join(output.splitlines()[-15:])
+            ) from None
         if proc.returncode != 0 or not result.exists():
-            raise RuntimeError(f"torchrun exited with code {proc.returncode}; last output:\n"
-                               + "\n".join(output.splitlines()[-30:]))
+            raise RuntimeError(
+                f"torchrun exited with code {proc.returncode}; last output:\n" + "\n".join(output.splitlines()[-30:])
+            )
         return json.loads(result.read_text())
 
 
@@ -327,8 +373,10 @@ def gpu_counts(text: str | None, available: int) -> list[int]:
             raise ValueError(f"--gpus counts must be at least 1; got {text!r}")
         if counts[-1] > available:
             example = ",".join(map(str, gpu_counts(None, available)))
-            raise ValueError(f"--gpus asks for {counts[-1]} GPUs but {available} are visible; "
-                             f"use counts up to {available} (e.g. --gpus {example})")
+            raise ValueError(
+                f"--gpus asks for {counts[-1]} GPUs but {available} are visible; "
+                f"use counts up to {available} (e.g. --gpus {example})"
+            )
         return counts
     counts, n = [1], 2
     while n <= available:
@@ -343,14 +391,37 @@ def plan(args: argparse.Namespace, counts: list[int]) -> list[Run]:
     """Cheap, decisive runs first: single (the baseline), DDP, DataParallel with cudnn.benchmark
     off, and last DataParallel with it on (seconds per step)."""
     batches = {"resnet50": args.batch, "resnet18": args.batch_r18}
-    base = {m: Run(m, "single", 1, batches[m] or WORKLOADS[m][2], args.steps, args.warmup, args.compile,
-                   True, args.device, args.scope) for m in args.models}
+    base = {
+        m: Run(
+            m,
+            "single",
+            1,
+            batches[m] or WORKLOADS[m][2],
+            args.steps,
+            args.warmup,
+            args.compile,
+            True,
+            args.device,
+            args.scope,
+        )
+        for m in args.models
+    }
     runs = [base[m] for m in args.models if "single" in args.modes or any(c > 1 for c in counts)]
     multi = [c for c in counts if c > 1]
     if "ddp" in args.modes:
-        runs += [replace(base[m], mode="ddp", gpus=c, static_graph=args.static_graph, split_graph=args.split_graph,
-                         profile=args.profile,
-                         bucket_cap_mb=args.bucket_cap_mb) for m in args.models for c in multi]
+        runs += [
+            replace(
+                base[m],
+                mode="ddp",
+                gpus=c,
+                static_graph=args.static_graph,
+                split_graph=args.split_graph,
+                profile=args.profile,
+                bucket_cap_mb=args.bucket_cap_mb,
+            )
+            for m in args.models
+            for c in multi
+        ]
     if "dataparallel" in args.modes:
         dp = [replace(base[m], mode="dataparallel", compile="none") for m in args.models]
         if args.dp_benchmark in ("off", "both"):
@@ -390,8 +461,9 @@ def load_existing(path: Path) -> list[dict]:
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise SystemExit(f"{path} is not valid JSON ({exc}); move it aside so nothing measured is lost, "
-                         "then run again") from None
+        raise SystemExit(
+            f"{path} is not valid JSON ({exc}); move it aside so nothing measured is lost, then run again"
+        ) from None
     return list(data.get("runs", [])) if isinstance(data, dict) else list(data)
 
 
@@ -405,11 +477,20 @@ def write_rows(path: Path, rows: list[dict], host: dict, extra: dict | None = No
 
 
 def host_info(device: str) -> dict:
-    info = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "torch": torch.__version__,
-            "python": platform.python_version(), "cpus": os.cpu_count()}
+    info = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }
     if device == "cuda":
-        info.update(gpu=torch.cuda.get_device_name(0), gpus_visible=torch.cuda.device_count(),
-                    cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(), nccl=_nccl_version())
+        info.update(
+            gpu=torch.cuda.get_device_name(0),
+            gpus_visible=torch.cuda.device_count(),
+            cuda=torch.version.cuda,
+            cudnn=torch.backends.cudnn.version(),
+            nccl=_nccl_version(),
+        )
     return info
 
 
@@ -424,15 +505,24 @@ def _nccl_version() -> str | None:
 def add_scaling(row: dict, rows: list[dict]) -> dict:
     """Scaling efficiency against the single-GPU row of the same model, batch and precision
     (cudnn.benchmark on, the same compile mode for DDP; eager for DataParallel)."""
-    want = {"model": row["model"], "mode": "single", "gpus": 1, "batch": row["batch"], "dtype": row["dtype"],
-            "cudnn_benchmark": True, "device": row["device"],
-            "compile": row["compile"] if row["mode"] != "dataparallel" else "none",
-            "scope": row.get("scope", "model") if row["mode"] != "dataparallel" else "model"}
+    want = {
+        "model": row["model"],
+        "mode": "single",
+        "gpus": 1,
+        "batch": row["batch"],
+        "dtype": row["dtype"],
+        "cudnn_benchmark": True,
+        "device": row["device"],
+        "compile": row["compile"] if row["mode"] != "dataparallel" else "none",
+        "scope": row.get("scope", "model") if row["mode"] != "dataparallel" else "model",
+    }
     if row["mode"] == "single":
         rows = [*rows, row]  # a single-GPU row is its own baseline (100%)
     # rows written before "scope" existed compiled the model
-    base = next((r for r in reversed(rows) if all(r.get(k, "model" if k == "scope" else None) == v
-                                                  for k, v in want.items())), None)
+    base = next(
+        (r for r in reversed(rows) if all(r.get(k, "model" if k == "scope" else None) == v for k, v in want.items())),
+        None,
+    )
     if base and base.get("img_per_s"):
         row["baseline_img_per_s"] = base["img_per_s"]
         row["scaling_efficiency"] = round(row["img_per_s"] / (row["gpus"] * base["img_per_s"]), 4)
@@ -442,15 +532,30 @@ def add_scaling(row: dict, rows: list[dict]) -> dict:
 
 
 def make_row(run: Run, measured: dict, host: dict, wall: float) -> dict:
-    return {"model": run.model, "mode": run.mode, "gpus": run.gpus, **measured,
-            "date": host["date"], "batch": run.batch, "global_batch": run.batch * run.gpus,
-            "image_size": WORKLOADS[run.model][0], "dtype": run.dtype, "channels_last": True,
-            "compile": run.compile, "scope": run.scope,
-            "config": StepOptions(run.compile, run.scope).label, "ddp_options": run.ddp_options,
-            "steps": run.steps, "warmup_steps": run.warmup,
-            "cudnn_benchmark": run.cudnn_benchmark, "device": run.device,
-            "device_name": host.get("gpu", "CPU"), "gpus_visible": host.get("gpus_visible"),
-            "torch": host["torch"], "wall_s": round(wall, 1)}
+    return {
+        "model": run.model,
+        "mode": run.mode,
+        "gpus": run.gpus,
+        **measured,
+        "date": host["date"],
+        "batch": run.batch,
+        "global_batch": run.batch * run.gpus,
+        "image_size": WORKLOADS[run.model][0],
+        "dtype": run.dtype,
+        "channels_last": True,
+        "compile": run.compile,
+        "scope": run.scope,
+        "config": StepOptions(run.compile, run.scope).label,
+        "ddp_options": run.ddp_options,
+        "steps": run.steps,
+        "warmup_steps": run.warmup,
+        "cudnn_benchmark": run.cudnn_benchmark,
+        "device": run.device,
+        "device_name": host.get("gpu", "CPU"),
+        "gpus_visible": host.get("gpus_visible"),
+        "torch": host["torch"],
+        "wall_s": round(wall, 1),
+    }
 
 
 def format_table(rows: list[dict], skipped: list[tuple[Run, str]]) -> str:
@@ -464,59 +569,124 @@ def format_table(rows: list[dict], skipped: list[tuple[Run, str]]) -> str:
             if ran and ran != [r["dtype"].replace("bf16", "bfloat16")]:
                 note += f"; replicas ran {'/'.join(ran)}"
         eff = r.get("scaling_efficiency")
-        body.append([r["model"], r["mode"], str(r["gpus"]), str(r["batch"]), "on" if r["cudnn_benchmark"] else "off",
-                     r["compile"], f"{r['img_per_s']:,.0f}", "n/a" if eff is None else f"{100 * eff:.0f}%",
-                     "n/a" if r.get("peak_mem_gib") is None else f"{r['peak_mem_gib']:.1f}", note])
+        body.append(
+            [
+                r["model"],
+                r["mode"],
+                str(r["gpus"]),
+                str(r["batch"]),
+                "on" if r["cudnn_benchmark"] else "off",
+                r["compile"],
+                f"{r['img_per_s']:,.0f}",
+                "n/a" if eff is None else f"{100 * eff:.0f}%",
+                "n/a" if r.get("peak_mem_gib") is None else f"{r['peak_mem_gib']:.1f}",
+                note,
+            ]
+        )
     for run, why in skipped:
-        body.append([run.model, run.mode, str(run.gpus), str(run.batch), "on" if run.cudnn_benchmark else "off",
-                     run.compile, "-", "-", "-", why])
+        body.append(
+            [
+                run.model,
+                run.mode,
+                str(run.gpus),
+                str(run.batch),
+                "on" if run.cudnn_benchmark else "off",
+                run.compile,
+                "-",
+                "-",
+                "-",
+                why,
+            ]
+        )
     widths = [max([len(h)] + [len(b[i]) for b in body]) for i, h in enumerate(head)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
-             "  ".join("-" * w for w in widths)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(b, widths, strict=True)).rstrip() for b in body]
     return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python benchmarks/multi_gpu_bench.py", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python benchmarks/multi_gpu_bench.py",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--gpus", help="GPU counts, e.g. 1,2,4 (default: 1, 2, 4, ... up to every GPU present)")
-    p.add_argument("--models", default="resnet50,resnet18",
-                   type=lambda s: [m for m in s.split(",") if m], help="resnet50 and/or resnet18")
+    p.add_argument(
+        "--models",
+        default="resnet50,resnet18",
+        type=lambda s: [m for m in s.split(",") if m],
+        help="resnet50 and/or resnet18",
+    )
     p.add_argument("--modes", default="single,dataparallel,ddp", type=lambda s: [m for m in s.split(",") if m])
     p.add_argument("--batch", type=int, default=None, help="ResNet-50 images per GPU (default 256)")
     p.add_argument("--batch-r18", type=int, default=None, help="ResNet-18 images per GPU (default 512)")
     p.add_argument("--steps", type=int, default=20, help="timed steps (default 20)")
     p.add_argument("--warmup", type=int, default=10, help="untimed steps first (default 10)")
-    p.add_argument("--dp-steps", type=int, default=3,
-                   help="timed DataParallel steps with cudnn.benchmark on (each can take seconds; default 3)")
+    p.add_argument(
+        "--dp-steps",
+        type=int,
+        default=3,
+        help="timed DataParallel steps with cudnn.benchmark on (each can take seconds; default 3)",
+    )
     p.add_argument("--dp-warmup", type=int, default=1, help="their warm-up steps (default 1)")
-    p.add_argument("--dp-benchmark", choices=("on", "off", "both"), default="both",
-                   help="DataParallel with cudnn.benchmark on, off or both (default both)")
-    p.add_argument("--compile", choices=COMPILE_CHOICES, default="none",
-                   help="torch.compile mode for single and DDP (about a minute per model, max-autotune "
-                        "several; reduce-overhead and max-autotune add CUDA graphs; default none)")
+    p.add_argument(
+        "--dp-benchmark",
+        choices=("on", "off", "both"),
+        default="both",
+        help="DataParallel with cudnn.benchmark on, off or both (default both)",
+    )
+    p.add_argument(
+        "--compile",
+        choices=COMPILE_CHOICES,
+        default="none",
+        help="torch.compile mode for single and DDP (about a minute per model, max-autotune "
+        "several; reduce-overhead and max-autotune add CUDA graphs; default none)",
+    )
     p.add_argument("--budget-s", type=float, default=480.0, help="skip runs that would end past this (default 480)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON to merge rows into (default {DEFAULT_OUT})")
-    p.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
-                   help="cpu: a smoke test of the harness with gloo processes (not a benchmark)")
+    p.add_argument(
+        "--device",
+        choices=("cuda", "cpu"),
+        default="cuda",
+        help="cpu: a smoke test of the harness with gloo processes (not a benchmark)",
+    )
     # internal: one DDP rank under torchrun
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--model", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
     p.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=True, help=argparse.SUPPRESS)
-    p.add_argument("--scope", choices=("model", "step"), default="model",
-                   help="what --compile wraps: the model (default) or the whole step with the optimizer")
-    p.add_argument("--static-graph", action=argparse.BooleanOptionalAction, default=False,
-                   help="DDP static_graph=True (default off)")
-    p.add_argument("--split-graph", action=argparse.BooleanOptionalAction, default=True,
-                   help="compiled DDP: one graph per gradient bucket, all-reduces overlapping backward (default); "
-                        "--no-split-graph compiles one graph and all-reduces after backward")
-    p.add_argument("--bucket-cap-mb", type=int, default=None,
-                   help="DDP gradient bucket size in MB (default 25; at least 1: compiled DDP's first "
-                        "bucket is 1 MB and may not be larger than the others)")
-    p.add_argument("--profile", action=argparse.BooleanOptionalAction, default=False,
-                   help="DDP: profile 5 steps after the timed ones (NCCL against compute)")
+    p.add_argument(
+        "--scope",
+        choices=("model", "step"),
+        default="model",
+        help="what --compile wraps: the model (default) or the whole step with the optimizer",
+    )
+    p.add_argument(
+        "--static-graph",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="DDP static_graph=True (default off)",
+    )
+    p.add_argument(
+        "--split-graph",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="compiled DDP: one graph per gradient bucket, all-reduces overlapping backward (default); "
+        "--no-split-graph compiles one graph and all-reduces after backward",
+    )
+    p.add_argument(
+        "--bucket-cap-mb",
+        type=int,
+        default=None,
+        help="DDP gradient bucket size in MB (default 25; at least 1: compiled DDP's first "
+        "bucket is 1 MB and may not be larger than the others)",
+    )
+    p.add_argument(
+        "--profile",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="DDP: profile 5 steps after the timed ones (NCCL against compute)",
+    )
     return p
 
 
@@ -524,8 +694,10 @@ def validate(args: argparse.Namespace) -> None:
     bad_models = [m for m in args.models if m not in WORKLOADS]
     bad_modes = [m for m in args.modes if m not in MODES]
     if bad_models or bad_modes:
-        raise ValueError(f"unknown {'models ' + str(bad_models) if bad_models else 'modes ' + str(bad_modes)}; "
-                         f"models: {', '.join(WORKLOADS)}; modes: {', '.join(MODES)}")
+        raise ValueError(
+            f"unknown {'models ' + str(bad_models) if bad_models else 'modes ' + str(bad_modes)}; "
+            f"models: {', '.join(WORKLOADS)}; modes: {', '.join(MODES)}"
+        )
     for name in ("steps", "warmup", "dp_steps", "batch", "batch_r18", "bucket_cap_mb"):
         value = getattr(args, name)
         if value is not None and value < (0 if name == "warmup" else 1):
@@ -539,8 +711,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         validate(args)
         if args.device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("no CUDA GPU is visible (python -m course_utils doctor says why); "
-                             "--device cpu runs a smoke test of the harness instead")
+            raise ValueError(
+                "no CUDA GPU is visible (python -m course_utils doctor says why); "
+                "--device cpu runs a smoke test of the harness instead"
+            )
         available = torch.cuda.device_count() if args.device == "cuda" else (os.cpu_count() or 1)
         counts = gpu_counts(args.gpus, available)
     except ValueError as exc:
@@ -553,8 +727,11 @@ def main(argv: list[str] | None = None) -> int:
     host = host_info(args.device)
     existing = load_existing(args.out)
     runs = plan(args, counts)
-    print(f"{len(runs)} runs on {host.get('gpu', 'CPU')} (counts {counts}), budget {args.budget_s:.0f} s; "
-          f"results merge into {args.out}", flush=True)
+    print(
+        f"{len(runs)} runs on {host.get('gpu', 'CPU')} (counts {counts}), budget {args.budget_s:.0f} s; "
+        f"results merge into {args.out}",
+        flush=True,
+    )
     start = time.monotonic()
     done: list[dict] = []
     skipped: list[tuple[Run, str]] = []
@@ -581,9 +758,12 @@ def main(argv: list[str] | None = None) -> int:
         seen[(run.mode, run.cudnn_benchmark, run.compile != "none")] = wall
         row = add_scaling(make_row(run, measured, host, wall), done + existing)
         done.append(row)
-        print(f"       {row['img_per_s']:,.0f} img/s"
-              + (f", scaling {100 * row['scaling_efficiency']:.0f}%" if row["scaling_efficiency"] else "")
-              + f" ({wall:.0f} s)", flush=True)
+        print(
+            f"       {row['img_per_s']:,.0f} img/s"
+            + (f", scaling {100 * row['scaling_efficiency']:.0f}%" if row["scaling_efficiency"] else "")
+            + f" ({wall:.0f} s)",
+            flush=True,
+        )
         write_rows(args.out, merge_rows(existing, done), host)
     print()
     print(format_table(done, skipped))

@@ -58,8 +58,9 @@ def _plan(gpus: int, device: str, quick: bool) -> list[tuple[str, str, mg.Run]]:
     # graphs do not mix), at the same batch per GPU
     ddp_base = replace(best, compile="default")
     if gpus >= 2 and quick:  # one DDP run that passes every DDP option through the torchrun worker
-        items.append(("ddp", "run", replace(ddp_base, mode="ddp", gpus=gpus, profile=True, static_graph=True,
-                                            bucket_cap_mb=1)))
+        items.append(
+            ("ddp", "run", replace(ddp_base, mode="ddp", gpus=gpus, profile=True, static_graph=True, bucket_cap_mb=1))
+        )
     elif gpus >= 2:
         items += [("ddp", "run", ddp_base), ("ddp", "run", replace(ddp_base, mode="ddp", gpus=gpus, profile=True))]
         # ResNet-18 at 32 px: eager steps are launch-bound up to ~2048 images, so DDP's per-step host work
@@ -71,12 +72,14 @@ def _plan(gpus: int, device: str, quick: bool) -> list[tuple[str, str, mg.Run]]:
         items += [("options", "run", replace(best, batch=768))]
     items += [("options", "run", replace(r50 if not quick else best, compile="none", scope="model"))]  # eager
     if not quick:
-        items += [("options", "run", r50)]                                   # compile the step, batch 256
+        items += [("options", "run", r50)]  # compile the step, batch 256
         if gpus >= 2:  # the launch-bound case: ResNet-18 at 2048 per GPU
             r18_small = replace(best, model="resnet18", batch=2048, compile="none", scope="model")
             items += [("options", "run", r18_small), ("options", "run", replace(r18_small, mode="ddp", gpus=gpus))]
-        items += [("options", "run", replace(r50, compile="reduce-overhead")),  # CUDA graphs at 256
-                  ("options", "run", replace(r50, scope="model"))]           # model-only compile
+        items += [
+            ("options", "run", replace(r50, compile="reduce-overhead")),  # CUDA graphs at 256
+            ("options", "run", replace(r50, scope="model")),
+        ]  # model-only compile
         if gpus >= 2:
             items += [("options", "run", replace(r50, mode="ddp", gpus=gpus, static_graph=True, bucket_cap_mb=100))]
     return items
@@ -107,8 +110,14 @@ def start_reference(run: mg.Run, gpu: str | None = None) -> subprocess.Popen:
     env = dict(os.environ)
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
-    return subprocess.Popen(reference_command(run), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=str(mg.REPO_ROOT), env=env)
+    return subprocess.Popen(
+        reference_command(run),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=str(mg.REPO_ROOT),
+        env=env,
+    )
 
 
 def finish_reference(proc: subprocess.Popen, timeout_s: float) -> dict:
@@ -126,10 +135,26 @@ def finish_reference(proc: subprocess.Popen, timeout_s: float) -> dict:
 
 def reference_command(run: mg.Run) -> list[str]:
     size, classes, _ = mg.WORKLOADS[run.model]
-    cmd = [sys.executable, str(REFERENCE), "--model", run.model, "--batch", str(run.batch),
-           "--image-size", str(size), "--classes", str(classes), "--steps", str(run.steps),
-           "--warmup", str(run.warmup), "--device", run.device,
-           "--compile", "default" if run.device == "cuda" else "none"]  # CPU: a test of the script, no C++ compile
+    cmd = [
+        sys.executable,
+        str(REFERENCE),
+        "--model",
+        run.model,
+        "--batch",
+        str(run.batch),
+        "--image-size",
+        str(size),
+        "--classes",
+        str(classes),
+        "--steps",
+        str(run.steps),
+        "--warmup",
+        str(run.warmup),
+        "--device",
+        run.device,
+        "--compile",
+        "default" if run.device == "cuda" else "none",
+    ]  # CPU: a test of the script, no C++ compile
     return cmd
 
 
@@ -138,13 +163,20 @@ def run_reference(run: mg.Run, timeout_s: float) -> dict:
 
 
 def summary_lines(rows: list[dict], reference: dict | None, host: dict) -> list[str]:
-    lines = [f"machine: {host.get('gpu', 'CPU')} x{host.get('gpus_visible') or 0}, driver {host.get('driver')}, "
-             f"torch {host['torch']}, CUDA {host.get('cuda')}, {host.get('cpus')} CPUs, run started {host['run']}"]
-    best = max((r for r in rows if r["mode"] == "single" and r["model"] == rows[0]["model"]),
-               key=lambda r: r["img_per_s"], default=None)
+    lines = [
+        f"machine: {host.get('gpu', 'CPU')} x{host.get('gpus_visible') or 0}, driver {host.get('driver')}, "
+        f"torch {host['torch']}, CUDA {host.get('cuda')}, {host.get('cpus')} CPUs, run started {host['run']}"
+    ]
+    best = max(
+        (r for r in rows if r["mode"] == "single" and r["model"] == rows[0]["model"]),
+        key=lambda r: r["img_per_s"],
+        default=None,
+    )
     if best:
-        lines.append(f"course best single: {best['img_per_s']:,.0f} img/s ({best['model']}, {best['config']}, "
-                     f"batch {best['batch']})")
+        lines.append(
+            f"course best single: {best['img_per_s']:,.0f} img/s ({best['model']}, {best['config']}, "
+            f"batch {best['batch']})"
+        )
     if reference:
         lines.append(f"plain-PyTorch reference: {reference['img_per_s']:,.0f} img/s (batch {reference['batch']})")
         if best:
@@ -152,8 +184,10 @@ def summary_lines(rows: list[dict], reference: dict | None, host: dict) -> list[
     for r in rows:
         if r["mode"] == "ddp":
             eff = r.get("scaling_efficiency")
-            lines.append(f"DDP {r['model']} x{r['gpus']} ({r['config']}, {r['ddp_options']}): {r['img_per_s']:,.0f} "
-                         f"img/s, scaling {'n/a' if eff is None else f'{100 * eff:.1f}%'}")
+            lines.append(
+                f"DDP {r['model']} x{r['gpus']} ({r['config']}, {r['ddp_options']}): {r['img_per_s']:,.0f} "
+                f"img/s, scaling {'n/a' if eff is None else f'{100 * eff:.1f}%'}"
+            )
             if r.get("profile"):
                 lines.append(f"    profile: {json.dumps(r['profile'])}")
     return lines
@@ -164,34 +198,54 @@ TARGETS = {"single": 7000.0, "ddp_resnet50": 0.95, "ddp_resnet18": 0.90}  # issu
 
 def target_lines(rows: list[dict]) -> list[str]:
     """Issue 18's three targets against this run's rows."""
+
     def verdict(ok: bool | None) -> str:
         return "not measured" if ok is None else ("met" if ok else "MISSED")
 
     single = max((r["img_per_s"] for r in rows if r["mode"] == "single" and r["model"] == "resnet50"), default=None)
-    lines = [f"target ResNet-50 one GPU >= {TARGETS['single']:,.0f} img/s: "
-             f"{verdict(None if single is None else single >= TARGETS['single'])}"
-             + ("" if single is None else f" ({single:,.0f})")]
+    lines = [
+        f"target ResNet-50 one GPU >= {TARGETS['single']:,.0f} img/s: "
+        f"{verdict(None if single is None else single >= TARGETS['single'])}"
+        + ("" if single is None else f" ({single:,.0f})")
+    ]
     for model, key in (("resnet50", "ddp_resnet50"), ("resnet18", "ddp_resnet18")):
-        effs = [r["scaling_efficiency"] for r in rows
-                if r["mode"] == "ddp" and r["model"] == model and r.get("scaling_efficiency")]
+        effs = [
+            r["scaling_efficiency"]
+            for r in rows
+            if r["mode"] == "ddp" and r["model"] == model and r.get("scaling_efficiency")
+        ]
         best = max(effs, default=None)
-        lines.append(f"target {model} DDP scaling >= {100 * TARGETS[key]:.0f}%: "
-                     f"{verdict(None if best is None else best >= TARGETS[key])}"
-                     + ("" if best is None else f" (best {100 * best:.1f}%)"))
+        lines.append(
+            f"target {model} DDP scaling >= {100 * TARGETS[key]:.0f}%: "
+            f"{verdict(None if best is None else best >= TARGETS[key])}"
+            + ("" if best is None else f" (best {100 * best:.1f}%)")
+        )
     return lines
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m course_utils bench speed", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m course_utils bench speed",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--budget-s", type=float, default=420.0, help="stop starting runs past this (default 420)")
-    p.add_argument("--out", type=Path, default=mg.DEFAULT_OUT,
-                   help=f"JSON to merge rows into (default {mg.DEFAULT_OUT})")
-    p.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
-                   help="cpu: runs the whole command on tiny sizes (a test of the command, not a benchmark)")
+    p.add_argument(
+        "--out", type=Path, default=mg.DEFAULT_OUT, help=f"JSON to merge rows into (default {mg.DEFAULT_OUT})"
+    )
+    p.add_argument(
+        "--device",
+        choices=("cuda", "cpu"),
+        default="cuda",
+        help="cpu: runs the whole command on tiny sizes (a test of the command, not a benchmark)",
+    )
     p.add_argument("--quick", action="store_true", help="tiny sizes and 2 timed steps (with --device cpu)")
-    p.add_argument("--parts", default=",".join(PARTS), type=lambda t: [x for x in t.split(",") if x],
-                   help=f"which groups to measure, in this order of priority: {', '.join(PARTS)} (default all)")
+    p.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        type=lambda t: [x for x in t.split(",") if x],
+        help=f"which groups to measure, in this order of priority: {', '.join(PARTS)} (default all)",
+    )
     p.add_argument("--gpus", type=int, default=None, help="GPUs for DDP (default: every visible GPU; cpu: 2 ranks)")
     return p
 
@@ -223,8 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m course_utils bench speed " + " ".join(argv if argv is not None else sys.argv[1:])
     existing = mg.load_existing(args.out)
     items = plan(gpus, args.device, args.quick or args.device == "cpu", args.parts)
-    print(f"bench speed: {len(items)} measurements on {host.get('gpu', 'CPU')} ({gpus} for DDP), "
-          f"budget {args.budget_s:.0f} s; rows merge into {args.out}", flush=True)
+    print(
+        f"bench speed: {len(items)} measurements on {host.get('gpu', 'CPU')} ({gpus} for DDP), "
+        f"budget {args.budget_s:.0f} s; rows merge into {args.out}",
+        flush=True,
+    )
     start = time.monotonic()
     done: list[dict] = []
     skipped: list[tuple[mg.Run, str]] = []
@@ -250,8 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             if kind == "reference":
                 if beside:
                     reference = finish_reference(beside[0], timeout_s=max(30.0, left))
-                    reference["ran_beside"] = (f"on GPU {beside[1]} while the course's first single-GPU "
-                                               "runs used GPU 0")
+                    reference["ran_beside"] = f"on GPU {beside[1]} while the course's first single-GPU runs used GPU 0"
                 else:
                     reference = run_reference(run, timeout_s=max(30.0, left))
                 seen["reference"] = time.monotonic() - t0
@@ -272,38 +328,65 @@ def main(argv: list[str] | None = None) -> int:
         row = mg.add_scaling(mg.make_row(run, measured, host, wall), done)  # baselines of this run only
         row["run"] = host["run"]
         done.append(row)
-        print(f"       {row['img_per_s']:,.0f} img/s" + (f", scaling {100 * row['scaling_efficiency']:.1f}%"
-                                                          if row.get("scaling_efficiency") else "")
-              + f" ({wall:.0f} s)", flush=True)
+        print(
+            f"       {row['img_per_s']:,.0f} img/s"
+            + (f", scaling {100 * row['scaling_efficiency']:.1f}%" if row.get("scaling_efficiency") else "")
+            + f" ({wall:.0f} s)",
+            flush=True,
+        )
         _write(args.out, existing, done, reference, host, command)
     print()
     print(mg.format_table(done, skipped))
     print()
     print("\n".join(summary_lines(done, reference, host)))
     print("\n".join(target_lines(done)))
-    print(f"\n{len(done)} runs{' + reference' if reference else ''} in {time.monotonic() - start:.0f} s; "
-          f"written to {args.out}")
+    print(
+        f"\n{len(done)} runs{' + reference' if reference else ''} in {time.monotonic() - start:.0f} s; "
+        f"written to {args.out}"
+    )
     return 0 if done else 1
 
 
-def _write(path: Path, existing: list[dict], done: list[dict], reference: dict | None, host: dict,
-           command: str) -> None:
+def _write(
+    path: Path, existing: list[dict], done: list[dict], reference: dict | None, host: dict, command: str
+) -> None:
     rows = list(done)
-    summary = {"command": command, "run": host["run"], "lines": summary_lines(done, reference, host) if done else [],
-               "targets": target_lines(done)}
+    summary = {
+        "command": command,
+        "run": host["run"],
+        "lines": summary_lines(done, reference, host) if done else [],
+        "targets": target_lines(done),
+    }
     if reference:
-        rows.append({"run": host["run"], "model": reference["model"], "mode": "reference", "gpus": 1,
-                     "batch": reference["batch"], "dtype": "bf16" if reference["device"] == "cuda" else "fp32",
-                     "compile": reference["compile"],
-                     "cudnn_benchmark": True, "device": reference["device"], "scope": "model", "ddp_options": None,
-                     "config": "plain PyTorch (benchmarks/reference_resnet.py)", **reference, "date": host["date"]})
+        rows.append(
+            {
+                "run": host["run"],
+                "model": reference["model"],
+                "mode": "reference",
+                "gpus": 1,
+                "batch": reference["batch"],
+                "dtype": "bf16" if reference["device"] == "cuda" else "fp32",
+                "compile": reference["compile"],
+                "cudnn_benchmark": True,
+                "device": reference["device"],
+                "scope": "model",
+                "ddp_options": None,
+                "config": "plain PyTorch (benchmarks/reference_resnet.py)",
+                **reference,
+                "date": host["date"],
+            }
+        )
     mg.write_rows(path, mg.merge_rows(existing, rows), host, {"bench_speed": summary})
 
 
 def _driver() -> str | None:
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None

@@ -75,8 +75,11 @@ def nvidia_smi_ms(repeat: int) -> float | None:
     exe = shutil.which("nvidia-smi")
     if exe is None:
         return None
-    cmd = [exe, "--query-gpu=memory.used,utilization.gpu,temperature.gpu,power.draw,clocks.sm",
-           "--format=csv,noheader,nounits"]
+    cmd = [
+        exe,
+        "--query-gpu=memory.used,utilization.gpu,temperature.gpu,power.draw,clocks.sm",
+        "--format=csv,noheader,nounits",
+    ]
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -88,8 +91,7 @@ def nvidia_smi_ms(repeat: int) -> float | None:
 def run(gpus: int | None = None, simulate: int | None = None, quick: bool = False) -> dict:
     repeat = 400 if quick else 4000
     seconds = {1: 3.0, 10: 3.0, 100: 2.0} if quick else {1: 10.0, 10: 10.0, 100: 5.0}
-    result: dict = {"date": date.today().isoformat(), "host": platform.node(),
-                    "python": platform.python_version()}
+    result: dict = {"date": date.today().isoformat(), "host": platform.node(), "python": platform.python_version()}
     backend: NvmlBackend | SimulatedBackend | None = None
     if simulate is None:
         try:
@@ -99,15 +101,15 @@ def run(gpus: int | None = None, simulate: int | None = None, quick: bool = Fals
             probe.close()
             indices = list(range(count if gpus is None else min(gpus, count)))
             backend = NvmlBackend(indices=indices, nvml=nvml)
-            result.update(backend="nvml", gpus=len(indices), gpu_name=backend.devices()[0].name,
-                          driver=backend.driver_version)
+            result.update(
+                backend="nvml", gpus=len(indices), gpu_name=backend.devices()[0].name, driver=backend.driver_version
+            )
             result["snapshot_us_raw_nvml"] = _median_us(raw_nvml_reader(nvml, indices), repeat)
         except NoGpuError as exc:
             result["nvml_unavailable"] = exc.reason.message
     if backend is None:
         backend = SimulatedBackend(simulate or min(gpus or 2, MAX_GPUS), seed=0)
-        result.update(backend="simulated", gpus=backend.device_count(), gpu_name="simulated",
-                      snapshot_us_raw_nvml=None)
+        result.update(backend="simulated", gpus=backend.device_count(), gpu_name="simulated", snapshot_us_raw_nvml=None)
     try:
         result["snapshot_us_ours"] = _median_us(backend.snapshot, repeat)
         if result.get("snapshot_us_raw_nvml"):
@@ -133,8 +135,7 @@ def format_result(r: dict) -> str:
         f"  sampler CPU at 1 / 10 / 100 Hz         {f('sampler_cpu_pct_1hz', '%', '.3f')} / "
         f"{f('sampler_cpu_pct_10hz', '%', '.3f')} / {f('sampler_cpu_pct_100hz', '%', '.3f')} of one core",
         f"  nvidia-smi --query-gpu subprocess      {f('nvidia_smi_ms', 'ms')}",
-        "  reference (docs/gpu-figures.md, 2x H200): raw 20 us for 2 GPUs; sampler 0.05/0.28/1.6 %; "
-        "nvidia-smi 40 ms",
+        "  reference (docs/gpu-figures.md, 2x H200): raw 20 us for 2 GPUs; sampler 0.05/0.28/1.6 %; nvidia-smi 40 ms",
     ]
     ratio, cpu10 = r.get("ratio_ours_to_raw"), r.get("sampler_cpu_pct_10hz")
     if ratio is not None:

@@ -21,9 +21,11 @@ from .gpus import gpus_value
 _SIZE = re.compile(r"(\d+(?:\.\d+)?) ?([kKmMgGtTpP]?)[iI]?[bB]?")
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 # repository[:tag][@digest]; lowercase repository, as docker's reference grammar demands.
-_IMAGE = re.compile(r"(?:[a-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-                    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-                    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?")
+_IMAGE = re.compile(
+    r"(?:[a-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?"
+)
 
 
 def parse_size(text: str) -> int:
@@ -45,9 +47,14 @@ def mig_device(gpu: int, instance: int) -> str:
     return f"{gpu}:{instance}"
 
 
-def docker_gpu_args(gpus: str | int | Sequence[str | int] | None = "all", *,
-                    capabilities: Iterable[str] | str | None = None, via: str = "gpus",
-                    ipc_host: bool = False, shm_size: str | None = None) -> list[str]:
+def docker_gpu_args(
+    gpus: str | int | Sequence[str | int] | None = "all",
+    *,
+    capabilities: Iterable[str] | str | None = None,
+    via: str = "gpus",
+    ipc_host: bool = False,
+    shm_size: str | None = None,
+) -> list[str]:
     """Arguments that give a container GPUs (and, for NCCL, enough shared memory).
 
     gpus: "all", a count N (the first N GPUs; ``--gpus`` only), a list of GPUs (indices, UUIDs,
@@ -60,16 +67,20 @@ def docker_gpu_args(gpus: str | int | Sequence[str | int] | None = "all", *,
     if via not in ("gpus", "cdi"):
         raise ValueError(f"via={via!r}: use 'gpus' (--gpus) or 'cdi' (--device nvidia.com/gpu=...)")
     if ipc_host and shm_size is not None:
-        raise ValueError("choose --ipc=host or --shm-size, not both: with --ipc=host the container uses "
-                         "the host's /dev/shm and --shm-size has no effect")
+        raise ValueError(
+            "choose --ipc=host or --shm-size, not both: with --ipc=host the container uses "
+            "the host's /dev/shm and --shm-size has no effect"
+        )
     args: list[str] = []
     if gpus is not None:
         if via == "gpus":
             args += ["--gpus", gpus_value(gpus, capabilities)]
         else:
             if capabilities is not None:
-                raise ValueError("capabilities apply to --gpus only: a CDI device brings the driver files its "
-                                 "spec lists (nvidia-ctk includes compute and utility)")
+                raise ValueError(
+                    "capabilities apply to --gpus only: a CDI device brings the driver files its "
+                    "spec lists (nvidia-ctk includes compute and utility)"
+                )
             if isinstance(gpus, int) and not isinstance(gpus, bool):
                 raise ValueError(f"CDI has no count: list the GPUs instead, e.g. gpus={list(range(max(gpus, 1)))}")
             devices = ["all"] if gpus == "all" else gpus
@@ -94,8 +105,10 @@ def docker_gpu_args(gpus: str | int | Sequence[str | int] | None = "all", *,
 
 def check_image(image: str) -> str:
     if not isinstance(image, str) or not _IMAGE.fullmatch(image):
-        raise ValueError(f"{image!r} is not an image reference docker accepts: lowercase repository, optional "
-                         ":tag, e.g. 'ubuntu:24.04' or 'nvidia/cuda:13.0.2-base-ubuntu24.04'")
+        raise ValueError(
+            f"{image!r} is not an image reference docker accepts: lowercase repository, optional "
+            ":tag, e.g. 'ubuntu:24.04' or 'nvidia/cuda:13.0.2-base-ubuntu24.04'"
+        )
     return image
 
 
@@ -109,10 +122,20 @@ def image_pinning(image: str) -> str:
     return "floating" if tag in (None, "latest") else "tag"
 
 
-def docker_run(image: str, command: Sequence[str] = (), *, gpus: str | int | Sequence[str | int] | None = "all",
-               capabilities: Iterable[str] | str | None = None, via: str = "gpus", ipc_host: bool = False,
-               shm_size: str | None = None, rm: bool = True, ports: Mapping[int, int] | None = None,
-               env: Mapping[str, str] | None = None, extra: Sequence[str] = ()) -> list[str]:
+def docker_run(
+    image: str,
+    command: Sequence[str] = (),
+    *,
+    gpus: str | int | Sequence[str | int] | None = "all",
+    capabilities: Iterable[str] | str | None = None,
+    via: str = "gpus",
+    ipc_host: bool = False,
+    shm_size: str | None = None,
+    rm: bool = True,
+    ports: Mapping[int, int] | None = None,
+    env: Mapping[str, str] | None = None,
+    extra: Sequence[str] = (),
+) -> list[str]:
     """A whole ``docker run`` argv: ``["docker", "run", "--rm", <gpu args>, ..., image, *command]``."""
     if isinstance(command, str):
         raise ValueError(f"command must be a list of words, e.g. ['nvidia-smi', '-L'], not the string {command!r}")

@@ -34,12 +34,16 @@ def parse_cdi_name(text: str) -> tuple[str, str, str]:
     # client panics on `--device a/b=c`. Refuse them here with a message instead.
     for part, what in ((vendor, "vendor"), (cls, "class")):
         if len(part) < 2 or not _VENDOR_OR_CLASS.fullmatch(part):
-            raise ValueError(f"{text!r}: CDI {what} {part!r} must start with a letter, end with a letter or "
-                             "digit, have at least two characters and contain only letters, digits, '_', '-', '.'")
+            raise ValueError(
+                f"{text!r}: CDI {what} {part!r} must start with a letter, end with a letter or "
+                "digit, have at least two characters and contain only letters, digits, '_', '-', '.'"
+            )
     if not _DEVICE_NAME.fullmatch(name):
         hint = " (one device per --device flag: repeat the flag)" if "," in name else ""
-        raise ValueError(f"{text!r}: CDI device name {name!r} may contain only letters, digits, '_', '-', '.', "
-                         f"':' and must start and end with a letter or digit{hint}")
+        raise ValueError(
+            f"{text!r}: CDI device name {name!r} may contain only letters, digits, '_', '-', '.', "
+            f"':' and must start and end with a letter or digit{hint}"
+        )
     return vendor, cls, name
 
 

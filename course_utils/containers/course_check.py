@@ -43,13 +43,17 @@ def check_commands(commands: list[DockerCommand], root: Path | None = None) -> l
     docker = find_docker()
     verdicts = []
     for cmd in commands:
-        client = check_command(cmd.argv, docker=docker, cwd=root) if docker else CommandCheck(
-            cmd.argv, NOT_RUN, "no docker client here: checked by the built-in GPU flag lint only")
+        client = (
+            check_command(cmd.argv, docker=docker, cwd=root)
+            if docker
+            else CommandCheck(cmd.argv, NOT_RUN, "no docker client here: checked by the built-in GPU flag lint only")
+        )
         if cmd.fragment and client.status == PARSE_ERROR and "requires at least 1 argument" in client.message:
             # Prose such as `docker run --gpus all` leaves the image out: check it with a stand-in.
             client = check_command((*cmd.argv, "placeholder"), docker=docker, cwd=root)
-            client = CommandCheck(client.argv, client.status, client.message + " (fragment: image added)",
-                                  client.output)
+            client = CommandCheck(
+                client.argv, client.status, client.message + " (fragment: image added)", client.output
+            )
         verdicts.append(Verdict(cmd, client, lint_gpu_flags(cmd.argv)))
     return verdicts
 

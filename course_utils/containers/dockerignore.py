@@ -43,7 +43,7 @@ def _to_regex(pattern: str) -> re.Pattern:
             end = pattern.find("]", i + 1)
             if end < 0:
                 raise ValueError(f"unclosed [ in .dockerignore pattern {pattern!r}")
-            body = pattern[i + 1:end]
+            body = pattern[i + 1 : end]
             out.append("[" + ("^" + body[1:] if body.startswith("^") else re.escape(body)) + "]")
             i = end + 1
             continue

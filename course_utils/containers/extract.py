@@ -69,7 +69,7 @@ def _strip_prefixes(text: str) -> str:
         changed = False
         for prefix in _PREFIXES:
             if text.startswith(prefix):
-                text, changed = text[len(prefix):].lstrip(), True
+                text, changed = text[len(prefix) :].lstrip(), True
     return text
 
 
@@ -161,7 +161,7 @@ def from_comments_only(text: str, source: str) -> list[DockerCommand]:
     for n, line in _logical_lines(text):
         if "#" not in line:
             continue
-        comment = line[line.index("#"):]
+        comment = line[line.index("#") :]
         body = _comment_command(comment)
         if body is not None:
             for argv, sub in _commands_in_line(body):
@@ -180,7 +180,7 @@ def from_markdown(text: str, source: str) -> list[DockerCommand]:
             j = i + 1
             while j < len(lines) and not lines[j].strip().startswith(marker[0] * len(marker)):
                 j += 1
-            body = "\n".join(lines[i + 1:j])
+            body = "\n".join(lines[i + 1 : j])
             if lang in ("python", "py", "ipython", "python3"):
                 block = from_python(body, source)
             elif lang in _SHELL_LANGS:
@@ -197,15 +197,13 @@ def from_markdown(text: str, source: str) -> list[DockerCommand]:
             words = code.split()
             if code.startswith("docker ") and any(not w.startswith("-") for w in words[2:]):
                 for argv, sub in _commands_in_line(code):
-                    found.append(DockerCommand(source, i + 1, code, tuple(argv), _expect(lines[i]), sub,
-                                               fragment=True))
+                    found.append(DockerCommand(source, i + 1, code, tuple(argv), _expect(lines[i]), sub, fragment=True))
         i += 1
     return found
 
 
 def _shift(cmd: DockerCommand, offset: int) -> DockerCommand:
-    return DockerCommand(cmd.source, cmd.line + offset, cmd.text, cmd.argv, cmd.expect, cmd.substituted,
-                         cmd.fragment)
+    return DockerCommand(cmd.source, cmd.line + offset, cmd.text, cmd.argv, cmd.expect, cmd.substituted, cmd.fragment)
 
 
 def from_python(code: str, source: str) -> list[DockerCommand]:
@@ -235,25 +233,26 @@ def from_python(code: str, source: str) -> list[DockerCommand]:
             text = node.value
             if not _strip_prefixes(text).startswith("docker "):
                 continue
-        elif isinstance(node, ast.List | ast.Tuple) and node.elts and all(
-                isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts):
+        elif (
+            isinstance(node, ast.List | ast.Tuple)
+            and node.elts
+            and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts)
+        ):
             words = [str(e.value) for e in node.elts if isinstance(e, ast.Constant)]  # str constants, checked above
             if words[0] != "docker" or len(words) < 2:
                 continue
             text = shlex.join(words)
         else:
             continue
-        span = "\n".join(lines[node.lineno - 1:node.end_lineno])
+        span = "\n".join(lines[node.lineno - 1 : node.end_lineno])
         for n, line in _logical_lines(text):
             for argv, sub in _commands_in_line(line):
-                found.append(DockerCommand(source, node.lineno + n - 1, line.strip(), tuple(argv),
-                                           _expect(span), sub))
+                found.append(DockerCommand(source, node.lineno + n - 1, line.strip(), tuple(argv), _expect(span), sub))
     try:
         for tok in tokenize.generate_tokens(io.StringIO(py).readline):
             if tok.type == tokenize.COMMENT and (body := _comment_command(tok.string)):
                 for argv, sub in _commands_in_line(body):
-                    found.append(DockerCommand(source, tok.start[0], body, tuple(argv),
-                                               _expect(tok.string), sub))
+                    found.append(DockerCommand(source, tok.start[0], body, tuple(argv), _expect(tok.string), sub))
     except (tokenize.TokenError, SyntaxError):
         pass
     return sorted(found, key=lambda c: c.line)

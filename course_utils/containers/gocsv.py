@@ -41,7 +41,7 @@ def read_record(text: str) -> list[str]:
             if end < 0:
                 return fields
             col += end + 1
-            line = line[end + 1:]
+            line = line[end + 1 :]
             continue
         # A quoted field: "" is a literal quote; a newline inside continues the field.
         col += 1
@@ -51,15 +51,17 @@ def read_record(text: str) -> list[str]:
             quote = line.find('"')
             if quote < 0:
                 if not rest:
-                    raise CsvError(f'parse error on line {line_no}, column {col + len(line)}: '
-                                   'extraneous or missing " in quoted-field')
+                    raise CsvError(
+                        f"parse error on line {line_no}, column {col + len(line)}: "
+                        'extraneous or missing " in quoted-field'
+                    )
                 value.append(line + "\n")
                 line, rest = rest[0], rest[1:]
                 line_no, col = line_no + 1, 1
                 continue
             value.append(line[:quote])
             col += quote + 1
-            after = line[quote + 1:]
+            after = line[quote + 1 :]
             if after.startswith('"'):
                 value.append('"')
                 line, col = after[1:], col + 1
@@ -71,8 +73,9 @@ def read_record(text: str) -> list[str]:
                 fields.append("".join(value))
                 return fields
             else:
-                raise CsvError(f'parse error on line {line_no}, column {col - 1}: '
-                               'extraneous or missing " in quoted-field')
+                raise CsvError(
+                    f'parse error on line {line_no}, column {col - 1}: extraneous or missing " in quoted-field'
+                )
 
 
 def quote_field(field: str) -> str:

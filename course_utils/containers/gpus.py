@@ -59,8 +59,7 @@ def _parse_count(text: str) -> int:
         raise GpusParseError(f'invalid count ({text}): value must be either "all" or an integer: invalid syntax')
     value = int(text)
     if not _INT64[0] <= value <= _INT64[1]:
-        raise GpusParseError(f'invalid count ({text}): value must be either "all" or an integer: '
-                             'value out of range')
+        raise GpusParseError(f'invalid count ({text}): value must be either "all" or an integer: value out of range')
     return value
 
 
@@ -102,8 +101,7 @@ def parse_gpus_value(value: str) -> GpuRequest:
             raise GpusParseError(f"unexpected key '{key}' in '{item}'")
     if count is None:
         count = 0 if device_ids is not None else 1  # docker's default: one GPU
-    return GpuRequest(count=count, device_ids=device_ids, capabilities=capabilities, driver=driver,
-                      options=options)
+    return GpuRequest(count=count, device_ids=device_ids, capabilities=capabilities, driver=driver, options=options)
 
 
 def visible_devices(request: GpuRequest) -> str:
@@ -115,12 +113,14 @@ def visible_devices(request: GpuRequest) -> str:
         raise DaemonWouldReject(
             "cannot set both Count and DeviceIDs on device request: the daemon refuses this. "
             "It usually means an unquoted device list such as --gpus device=0,1, which the CSV "
-            "parser reads as device=0 plus a count of 1; write --gpus '\"device=0,1\"'.")
+            "parser reads as device=0 plus a count of 1; write --gpus '\"device=0,1\"'."
+        )
     unknown = [c for c in request.capabilities if c != "gpu" and c not in DRIVER_CAPABILITIES]
     if unknown:
         raise DaemonWouldReject(
             f"no device driver offers the capabilities {unknown}: the NVIDIA driver knows "
-            f"{', '.join(DRIVER_CAPABILITIES)}")
+            f"{', '.join(DRIVER_CAPABILITIES)}"
+        )
     if request.device_ids:
         return ",".join(request.device_ids)
     if request.count < 0:
@@ -142,12 +142,15 @@ def _check_device_ids(devices: Sequence[str | int] | str | int) -> list[str]:
     ids = []
     for dev in devices:
         if isinstance(dev, bool) or not isinstance(dev, str | int):
-            raise ValueError(f"a GPU is an index (0), a UUID ('GPU-...'), a MIG device ('0:1' or 'MIG-...'); "
-                             f"got {dev!r}")
+            raise ValueError(
+                f"a GPU is an index (0), a UUID ('GPU-...'), a MIG device ('0:1' or 'MIG-...'); got {dev!r}"
+            )
         text = str(dev).strip()
         if (isinstance(dev, int) and dev < 0) or not _DEVICE_ID.fullmatch(text):
-            raise ValueError(f"{dev!r} is not a GPU: use an index (0), a UUID ('GPU-...'), or a MIG device "
-                             "('0:1' = GPU 0, MIG instance 1, or 'MIG-...' from `nvidia-smi -L`)")
+            raise ValueError(
+                f"{dev!r} is not a GPU: use an index (0), a UUID ('GPU-...'), or a MIG device "
+                "('0:1' = GPU 0, MIG instance 1, or 'MIG-...' from `nvidia-smi -L`)"
+            )
         ids.append(text)
     if not ids:
         raise ValueError("devices is empty: pass at least one GPU, or gpus='all'")
@@ -166,13 +169,14 @@ def _check_capabilities(capabilities: Iterable[str] | None) -> list[str] | None:
         raise ValueError("capabilities is empty: leave it out (None) or name some, e.g. ['compute', 'utility']")
     bad = [c for c in caps if c not in DRIVER_CAPABILITIES]
     if bad:
-        raise ValueError(f"unknown driver capabilities {bad}: choose from {', '.join(DRIVER_CAPABILITIES)} "
-                         "(compute = CUDA, utility = nvidia-smi and NVML)")
+        raise ValueError(
+            f"unknown driver capabilities {bad}: choose from {', '.join(DRIVER_CAPABILITIES)} "
+            "(compute = CUDA, utility = nvidia-smi and NVML)"
+        )
     return caps
 
 
-def gpus_value(gpus: str | int | Sequence[str | int] = "all",
-               capabilities: Iterable[str] | str | None = None) -> str:
+def gpus_value(gpus: str | int | Sequence[str | int] = "all", capabilities: Iterable[str] | str | None = None) -> str:
     """The ``--gpus`` value (before shell quoting) that selects ``gpus`` with ``capabilities``.
 
     gpus: "all", a positive count (the first N GPUs), or a list of GPUs (indices, UUIDs, MIG ids).
@@ -183,8 +187,10 @@ def gpus_value(gpus: str | int | Sequence[str | int] = "all",
         fields = ["all"]
     elif isinstance(gpus, int) and not isinstance(gpus, bool):
         if gpus <= 0:
-            raise ValueError(f"a GPU count must be at least 1, got {gpus} (docker reads `--gpus 0` as *no* "
-                             "GPU; to pick GPU 0 pass gpus=[0])")
+            raise ValueError(
+                f"a GPU count must be at least 1, got {gpus} (docker reads `--gpus 0` as *no* "
+                "GPU; to pick GPU 0 pass gpus=[0])"
+            )
         fields = [str(gpus)]
     elif isinstance(gpus, str):
         raise ValueError(f"gpus={gpus!r}: use 'all', a count such as 2, or a list of GPUs such as [0, 1]")

@@ -13,13 +13,27 @@ from pathlib import Path
 from ..telemetry.nvml import MigInfo, mig_status  # MIG is read through NVML, which only telemetry imports
 from ..units import MIB
 
-__all__ = ["DOCKER_DEFAULT_SHM", "NVIDIA_VARIABLES", "MigInfo", "device_nodes", "mig_status", "nvidia_env",
-           "shm_advice", "shm_bytes"]
+__all__ = [
+    "DOCKER_DEFAULT_SHM",
+    "NVIDIA_VARIABLES",
+    "MigInfo",
+    "device_nodes",
+    "mig_status",
+    "nvidia_env",
+    "shm_advice",
+    "shm_bytes",
+]
 
 # Variables the NVIDIA Container Toolkit reads (or CUDA images set), and CUDA's own selector.
-NVIDIA_VARIABLES = ("NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "NVIDIA_REQUIRE_CUDA",
-                    "NVIDIA_MIG_CONFIG_DEVICES", "CUDA_VISIBLE_DEVICES", "CUDA_MPS_PIPE_DIRECTORY",
-                    "CUDA_MPS_PINNED_DEVICE_MEM_LIMIT")
+NVIDIA_VARIABLES = (
+    "NVIDIA_VISIBLE_DEVICES",
+    "NVIDIA_DRIVER_CAPABILITIES",
+    "NVIDIA_REQUIRE_CUDA",
+    "NVIDIA_MIG_CONFIG_DEVICES",
+    "CUDA_VISIBLE_DEVICES",
+    "CUDA_MPS_PIPE_DIRECTORY",
+    "CUDA_MPS_PINNED_DEVICE_MEM_LIMIT",
+)
 DOCKER_DEFAULT_SHM = 64 * MIB  # docker gives a container a 64 MiB /dev/shm unless told otherwise
 
 
@@ -53,6 +67,8 @@ def shm_advice(size: int | None, in_container: bool) -> str:
     where = "this container" if in_container else "this machine"
     text = f"/dev/shm in {where}: {size / MIB:,.0f} MiB"
     if size <= DOCKER_DEFAULT_SHM:
-        return (text + ": docker's default. NCCL between GPUs and DataLoader workers need more: start the "
-                "container with --shm-size=8g (or --ipc=host).")
+        return (
+            text + ": docker's default. NCCL between GPUs and DataLoader workers need more: start the "
+            "container with --shm-size=8g (or --ipc=host)."
+        )
     return text + ": larger than docker's 64 MiB default, enough for NCCL and DataLoader workers in most jobs."

@@ -22,7 +22,7 @@ def _flag_values(argv: Sequence[str], name: str) -> list[str]:
         if arg == name and i + 1 < len(argv):
             values.append(argv[i + 1])
         elif arg.startswith(name + "="):
-            values.append(arg[len(name) + 1:])
+            values.append(arg[len(name) + 1 :])
     return values
 
 

@@ -26,6 +26,7 @@ def stats_placeholders(docker: str | None = None) -> set[str] | None:
     data = Path(exe).resolve().read_bytes()
     names = {m.decode() for m in _METHOD.findall(data)} - _NOT_FIELDS
     if not names:
-        raise RuntimeError(f"{exe} has no stats formatter symbols (a stripped or unusual build): "
-                           "cannot list its placeholders")
+        raise RuntimeError(
+            f"{exe} has no stats formatter symbols (a stripped or unusual build): cannot list its placeholders"
+        )
     return names

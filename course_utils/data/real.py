@@ -36,10 +36,12 @@ def data_roots(root: str | os.PathLike | None = None) -> list[Path]:
 
 
 def _how_to_get_cifar10(where: Path) -> str:
-    return (f"To use CIFAR-10, put torchvision's copy in {where / CIFAR10_DIRNAME}: on a machine with network run\n"
-            f"    python -c \"import torchvision; torchvision.datasets.CIFAR10('{where}', download=True)\"\n"
-            f"and copy the {CIFAR10_DIRNAME} folder here (or set {DATA_DIR_ENV} to the folder that holds it). "
-            "Until then the course uses its synthetic data set (course_utils.data.SyntheticShapes).")
+    return (
+        f"To use CIFAR-10, put torchvision's copy in {where / CIFAR10_DIRNAME}: on a machine with network run\n"
+        f"    python -c \"import torchvision; torchvision.datasets.CIFAR10('{where}', download=True)\"\n"
+        f"and copy the {CIFAR10_DIRNAME} folder here (or set {DATA_DIR_ENV} to the folder that holds it). "
+        "Until then the course uses its synthetic data set (course_utils.data.SyntheticShapes)."
+    )
 
 
 def find_cifar10(root: str | os.PathLike | None = None) -> Path | None:
@@ -61,17 +63,22 @@ def cifar10(root: str | os.PathLike | None = None, split: str = "train", transfo
     found = find_cifar10(root)
     if found is None:
         looked = ", ".join(str(r) for r in data_roots(root))
-        raise DatasetNotFoundError(f"CIFAR-10 is not on disk (looked for {CIFAR10_DIRNAME}/ in: {looked}).\n"
-                                   + _how_to_get_cifar10(data_roots(root)[0]))
+        raise DatasetNotFoundError(
+            f"CIFAR-10 is not on disk (looked for {CIFAR10_DIRNAME}/ in: {looked}).\n"
+            + _how_to_get_cifar10(data_roots(root)[0])
+        )
     import torchvision
     from torchvision import transforms
 
     try:
-        return torchvision.datasets.CIFAR10(str(found), train=split == "train", download=False,
-                                            transform=transform or transforms.ToTensor())
+        return torchvision.datasets.CIFAR10(
+            str(found), train=split == "train", download=False, transform=transform or transforms.ToTensor()
+        )
     except RuntimeError as exc:  # torchvision: "Dataset not found or corrupted"
-        raise DatasetNotFoundError(f"{found / CIFAR10_DIRNAME} is there but incomplete or corrupted "
-                                   f"(torchvision: {exc}).\n" + _how_to_get_cifar10(found)) from exc
+        raise DatasetNotFoundError(
+            f"{found / CIFAR10_DIRNAME} is there but incomplete or corrupted "
+            f"(torchvision: {exc}).\n" + _how_to_get_cifar10(found)
+        ) from exc
 
 
 def image_folder(path: str | os.PathLike, image_size: int | None = None, transform=None):
@@ -79,15 +86,19 @@ def image_folder(path: str | os.PathLike, image_size: int | None = None, transfo
     centre-cropped to ``image_size`` when given."""
     path = Path(path).expanduser()
     if not path.is_dir():
-        raise DatasetNotFoundError(f"{path} is not a folder. An ImageFolder data set is a folder with one "
-                                   "sub-folder per class, each holding that class's images "
-                                   "(e.g. data/pets/cat/001.jpg, data/pets/dog/001.jpg).")
+        raise DatasetNotFoundError(
+            f"{path} is not a folder. An ImageFolder data set is a folder with one "
+            "sub-folder per class, each holding that class's images "
+            "(e.g. data/pets/cat/001.jpg, data/pets/dog/001.jpg)."
+        )
     classes = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
     with_images = [d for d in classes if any(f.suffix.lower() in IMAGE_SUFFIXES for f in d.rglob("*"))]
     if not with_images:
-        raise DatasetNotFoundError(f"{path} has no class sub-folders with images "
-                                   f"(found sub-folders: {[d.name for d in classes] or 'none'}; image types read: "
-                                   f"{', '.join(IMAGE_SUFFIXES)}). Put each class's images in its own sub-folder.")
+        raise DatasetNotFoundError(
+            f"{path} has no class sub-folders with images "
+            f"(found sub-folders: {[d.name for d in classes] or 'none'}; image types read: "
+            f"{', '.join(IMAGE_SUFFIXES)}). Put each class's images in its own sub-folder."
+        )
     import torchvision
     from torchvision import transforms
 

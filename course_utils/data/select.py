@@ -13,8 +13,15 @@ from .shapes import SyntheticShapes
 DEFAULT_SIZES = {"train": 10_000, "test": 2_000}
 
 
-def load_dataset(name: str = "shapes", split: str = "train", *, image_size: int = 32, n: int | None = None,
-                 seed: int = 0, root: str | os.PathLike | None = None) -> torch.utils.data.Dataset:
+def load_dataset(
+    name: str = "shapes",
+    split: str = "train",
+    *,
+    image_size: int = 32,
+    n: int | None = None,
+    seed: int = 0,
+    root: str | os.PathLike | None = None,
+) -> torch.utils.data.Dataset:
     """``name``: ``"shapes"`` (synthetic, always there), ``"cifar10"`` (from disk) or
     ``"folder:PATH"`` (an ImageFolder; ``PATH/train`` and ``PATH/test`` are used when they exist).
     ``n`` keeps the first ``n`` samples (for real sets) or sets the synthetic set's size."""
@@ -32,7 +39,7 @@ def load_dataset(name: str = "shapes", split: str = "train", *, image_size: int 
             transform = transforms.Compose([transforms.Resize(image_size), transforms.ToTensor()])
         ds = cifar10(root, split, transform=transform)
     elif name.startswith("folder:"):
-        path = Path(name[len("folder:"):]).expanduser()
+        path = Path(name[len("folder:") :]).expanduser()
         ds = image_folder(path / split if (path / split).is_dir() else path, image_size)
     else:
         raise ValueError(f"unknown data set {name!r}: use 'shapes', 'cifar10' or 'folder:PATH'")

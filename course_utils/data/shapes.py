@@ -19,8 +19,16 @@ from collections.abc import Sequence
 import torch
 
 CLASSES = (
-    "disk", "square", "triangle", "plus", "ring",              # shapes
-    "stripes", "checkerboard", "dots", "target", "grid",       # textures
+    "disk",
+    "square",
+    "triangle",
+    "plus",
+    "ring",  # shapes
+    "stripes",
+    "checkerboard",
+    "dots",
+    "target",
+    "grid",  # textures
 )
 NUM_CLASSES = len(CLASSES)
 SPLITS = {"train": 0x7A11, "test": 0x7E57}
@@ -82,7 +90,7 @@ def _signed_inside(labels: torch.Tensor, p: torch.Tensor, x: torch.Tensor, y: to
             continue
         uu, vv, dd, rr = u[sel], v[sel], d[sel], r[sel]
         pp, ph, w, tu = period[sel], phase[sel], wave[sel], to_units[sel]
-        if k == 0:    # disk
+        if k == 0:  # disk
             val = rr - dd
         elif k == 1:  # square
             val = 0.8 * rr - torch.maximum(uu.abs(), vv.abs())
@@ -91,8 +99,9 @@ def _signed_inside(labels: torch.Tensor, p: torch.Tensor, x: torch.Tensor, y: to
             val = 0.5 * rr - torch.stack([math.cos(a) * uu + math.sin(a) * vv for a in edges]).amax(0)
         elif k == 3:  # plus
             arm = 0.3 * rr
-            val = torch.maximum(torch.minimum(arm - uu.abs(), rr - vv.abs()),
-                                torch.minimum(arm - vv.abs(), rr - uu.abs()))
+            val = torch.maximum(
+                torch.minimum(arm - uu.abs(), rr - vv.abs()), torch.minimum(arm - vv.abs(), rr - uu.abs())
+            )
         elif k == 4:  # ring
             val = torch.minimum(dd - 0.55 * rr, rr - dd)
         elif k == 5:  # stripes
@@ -103,7 +112,7 @@ def _signed_inside(labels: torch.Tensor, p: torch.Tensor, x: torch.Tensor, y: to
             val = (torch.cos(w * uu) + torch.cos(w * vv) - 1.2) * tu * 0.5
         elif k == 8:  # target: concentric rings around the centre
             val = torch.sin(w * dd + ph) * tu
-        else:         # grid of thin lines
+        else:  # grid of thin lines
             fu = torch.remainder(uu / pp, 1.0) - 0.5
             fv = torch.remainder(vv / pp, 1.0) - 0.5
             val = (torch.maximum(fu.abs(), fv.abs()) - 0.38) * pp
@@ -111,8 +120,7 @@ def _signed_inside(labels: torch.Tensor, p: torch.Tensor, x: torch.Tensor, y: to
     return out
 
 
-def render(labels: Sequence[int] | torch.Tensor, params: torch.Tensor, noise: torch.Tensor,
-           size: int) -> torch.Tensor:
+def render(labels: Sequence[int] | torch.Tensor, params: torch.Tensor, noise: torch.Tensor, size: int) -> torch.Tensor:
     """Draw a batch: ``labels`` (B,), ``params`` (B, 14) uniform in [0, 1), ``noise`` (B, 3, S, S)
     standard normal -> float32 images (B, 3, S, S) in [0, 1]."""
     labels = torch.as_tensor(labels, dtype=torch.long)
@@ -143,8 +151,10 @@ class SyntheticShapes(torch.utils.data.Dataset):
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive whole number of images, got {n!r}")
         if isinstance(image_size, bool) or not isinstance(image_size, int) or not MIN_SIZE <= image_size <= MAX_SIZE:
-            raise ValueError(f"image_size must be a whole number of pixels from {MIN_SIZE} to {MAX_SIZE} "
-                             f"(the course uses 32 and 224), got {image_size!r}")
+            raise ValueError(
+                f"image_size must be a whole number of pixels from {MIN_SIZE} to {MAX_SIZE} "
+                f"(the course uses 32 and 224), got {image_size!r}"
+            )
         if split not in SPLITS:
             raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
         if isinstance(seed, bool) or not isinstance(seed, int):
@@ -155,8 +165,7 @@ class SyntheticShapes(torch.utils.data.Dataset):
         return self.n
 
     def __repr__(self) -> str:
-        return (f"SyntheticShapes(n={self.n}, image_size={self.image_size}, seed={self.seed}, "
-                f"split={self.split!r})")
+        return f"SyntheticShapes(n={self.n}, image_size={self.image_size}, seed={self.seed}, split={self.split!r})"
 
     def _check(self, index: int) -> int:
         index = int(index)

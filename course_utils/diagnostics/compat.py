@@ -45,8 +45,9 @@ class CompatResult:
     fix: str = ""
 
 
-def check_runtime_on_driver(cuda_runtime: str, driver_version: str | None,
-                            driver_cuda: str | None = None) -> CompatResult:
+def check_runtime_on_driver(
+    cuda_runtime: str, driver_version: str | None, driver_cuda: str | None = None
+) -> CompatResult:
     """Can a program built against CUDA ``cuda_runtime`` (e.g. torch.version.cuda)
     run on this driver? ``driver_cuda`` is the newest CUDA the driver supports
     (what nvidia-smi shows as "CUDA Version")."""
@@ -59,21 +60,27 @@ def check_runtime_on_driver(cuda_runtime: str, driver_version: str | None,
     driver = parse_version(driver_version)
     supported = parse_version(driver_cuda)
     if driver is None and supported is None:
-        return CompatResult(False, "no driver version to compare with",
-                            "Install the NVIDIA driver (or start the container with GPU access).")
+        return CompatResult(
+            False,
+            "no driver version to compare with",
+            "Install the NVIDIA driver (or start the container with GPU access).",
+        )
     if supported is not None and supported[0] < major:
         return CompatResult(
             False,
             f"this driver supports CUDA up to {driver_cuda}, but the program needs CUDA {cuda_runtime}",
             f"Upgrade the host driver to {needed_text or 'a newer one'} or "
-            f"newer, or use a build for CUDA {supported[0]} (for PyTorch, the cu{supported[0]}x wheels).")
+            f"newer, or use a build for CUDA {supported[0]} (for PyTorch, the cu{supported[0]}x wheels).",
+        )
     if needed is not None and driver is not None and driver < needed:
         return CompatResult(
             False,
             f"CUDA {major}.x needs driver >= {needed_text}; this driver is {driver_version}",
-            "Upgrade the host driver, or use a framework build for an older CUDA major version.")
-    return CompatResult(True, f"CUDA {cuda_runtime} runs on driver {driver_version or '?'}"
-                              f" (supports CUDA {driver_cuda or '?'})")
+            "Upgrade the host driver, or use a framework build for an older CUDA major version.",
+        )
+    return CompatResult(
+        True, f"CUDA {cuda_runtime} runs on driver {driver_version or '?'} (supports CUDA {driver_cuda or '?'})"
+    )
 
 
 def check_compute_capability(cuda_runtime: str, capability: tuple[int, int]) -> CompatResult:
@@ -86,5 +93,6 @@ def check_compute_capability(cuda_runtime: str, capability: tuple[int, int]) -> 
             False,
             f"CUDA {runtime[0]} needs compute capability >= {minimum[0]}.{minimum[1]}; this GPU is "
             f"{capability[0]}.{capability[1]}",
-            "Use a build for an older CUDA (CUDA 12 supports compute capability 5.0 and newer).")
+            "Use a build for an older CUDA (CUDA 12 supports compute capability 5.0 and newer).",
+        )
     return CompatResult(True, f"compute capability {capability[0]}.{capability[1]} is supported by CUDA {runtime[0]}")

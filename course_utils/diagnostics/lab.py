@@ -183,9 +183,14 @@ def _context(scenario: Scenario, root: Path) -> Context:
     driver_cuda = _DRIVER_CUDA.get(scenario.host_driver.split(".")[0], "13.0")
     runs = check_runtime_on_driver(scenario.framework_cuda, scenario.host_driver, driver_cuda).ok
     usable = _cuda_visible(env, gpus) if (compute and runs) else 0
-    torch_info = {"installed": True, "version": f"2.14.1+cu{scenario.framework_cuda.replace('.', '')}",
-                  "cuda_runtime": scenario.framework_cuda, "available": usable > 0, "device_count": usable,
-                  "devices": [{"name": "NVIDIA H200", "capability": [9, 0]}] * usable}
+    torch_info = {
+        "installed": True,
+        "version": f"2.14.1+cu{scenario.framework_cuda.replace('.', '')}",
+        "cuda_runtime": scenario.framework_cuda,
+        "available": usable > 0,
+        "device_count": usable,
+        "devices": [{"name": "NVIDIA H200", "capability": [9, 0]}] * usable,
+    }
     if gpus and not runs:
         torch_info["error"] = "RuntimeError('The NVIDIA driver on your system is too old')"
 
@@ -194,10 +199,15 @@ def _context(scenario: Scenario, root: Path) -> Context:
             return dict(torch_info)
         return {"installed": False, "error": "not installed in this image"}
 
-    return Context(env=env, root=root, which=lambda exe: str(smi) if exe == "nvidia-smi" and smi else None,
-                   nvml_loader=lambda: SimulatedNvml(scenario.host_gpus if gpus else 0, scenario.host_driver,
-                                                     library_present=bool(gpus and utility)),
-                   probe=probe)
+    return Context(
+        env=env,
+        root=root,
+        which=lambda exe: str(smi) if exe == "nvidia-smi" and smi else None,
+        nvml_loader=lambda: SimulatedNvml(
+            scenario.host_gpus if gpus else 0, scenario.host_driver, library_present=bool(gpus and utility)
+        ),
+        probe=probe,
+    )
 
 
 def diagnose(scenario: Scenario) -> list[Check]:
@@ -213,8 +223,10 @@ def diagnose(scenario: Scenario) -> list[Check]:
 def lab_report(scenario: Scenario) -> str:
     """The doctor's report for ``scenario``, labelled as simulated."""
     args = " ".join(shlex.quote(a) for a in scenario.docker_args)
-    head = f"{SIMULATED}\ndocker run {args} ...  (host driver {scenario.host_driver}, " \
-           f"image built for CUDA {scenario.framework_cuda})\n"
+    head = (
+        f"{SIMULATED}\ndocker run {args} ...  (host driver {scenario.host_driver}, "
+        f"image built for CUDA {scenario.framework_cuda})\n"
+    )
     return head + format_report(diagnose(scenario))
 
 

@@ -56,13 +56,15 @@ print("PROBE-RESULT " + json.dumps(out))
 def run_probe(code: str, timeout: float = 120.0) -> dict:
     """Run ``code`` in a fresh interpreter; return its JSON result or an error dict."""
     try:
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=timeout)
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"installed": None, "error": f"the probe did not finish within {timeout:.0f} s "
-                "(a hung driver call is a classic symptom of a broken GPU setup)"}
+        return {
+            "installed": None,
+            "error": f"the probe did not finish within {timeout:.0f} s "
+            "(a hung driver call is a classic symptom of a broken GPU setup)",
+        }
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("PROBE-RESULT "):
-            return json.loads(line[len("PROBE-RESULT "):])
+            return json.loads(line[len("PROBE-RESULT ") :])
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
     return {"installed": None, "error": f"the probe exited with {proc.returncode}: " + " | ".join(tail)}

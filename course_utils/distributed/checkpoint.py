@@ -11,8 +11,9 @@ import torch
 FILENAME = "checkpoint.pt"
 
 
-def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    epoch: int, config) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer, epoch: int, config
+) -> Path:
     """Save the *unwrapped* model (no ``module.`` or ``_orig_mod.`` prefixes, so a single-GPU
     run can load what DDP wrote) and the optimizer after ``epoch``.
 
@@ -24,8 +25,15 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, optimizer: 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                    "config": dataclasses.asdict(config)}, f)
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch,
+                "config": dataclasses.asdict(config),
+            },
+            f,
+        )
         f.flush()
         os.fsync(f.fileno())  # the data is on disk before the name points at it
     os.replace(tmp, path)
@@ -45,15 +53,18 @@ def fsync_folder(folder: str | os.PathLike) -> None:
         os.close(fd)
 
 
-def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
-                    config, map_location=None) -> int:
+def load_checkpoint(
+    path: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, config, map_location=None
+) -> int:
     """Load into ``model`` (and ``optimizer``); returns the epoch the checkpoint finished."""
     state = torch.load(path, map_location=map_location, weights_only=True)
     saved = state.get("config", {})
     for key in ("model", "dataset", "image_size"):
         if key in saved and saved[key] != getattr(config, key):
-            raise ValueError(f"{path} was written for {key}={saved[key]!r}, but this run has "
-                             f"{key}={getattr(config, key)!r}: resume with the same settings or use a new run_dir.")
+            raise ValueError(
+                f"{path} was written for {key}={saved[key]!r}, but this run has "
+                f"{key}={getattr(config, key)!r}: resume with the same settings or use a new run_dir."
+            )
     model.load_state_dict(state["model"])
     if optimizer is not None:
         optimizer.load_state_dict(state["optimizer"])

@@ -32,8 +32,14 @@ def torch_threads(n: int | None):
         torch.set_num_threads(before)
 
 
-def run_comparison(cfg: TrainConfig, modes: tuple[str, ...] = MODES, nproc: int | None = None,
-                   timeout_s: float = 600.0, echo: bool = True, show_progress: bool = True) -> list[dict]:
+def run_comparison(
+    cfg: TrainConfig,
+    modes: tuple[str, ...] = MODES,
+    nproc: int | None = None,
+    timeout_s: float = 600.0,
+    echo: bool = True,
+    show_progress: bool = True,
+) -> list[dict]:
     """Train ``cfg`` in each mode; returns the result rows (see ``results.comparison_table``)."""
     unknown = set(modes) - set(MODES)
     if unknown:

@@ -24,39 +24,39 @@ class TrainConfig:
     each rank ``batch_size``, so every mode does the same work per device."""
 
     model: str = "tinycnn"
-    dataset: str = "shapes"          # shapes | cifar10 | folder:PATH
-    data_root: str | None = None     # where real data sets live (default: see course_utils.data.data_roots)
+    dataset: str = "shapes"  # shapes | cifar10 | folder:PATH
+    data_root: str | None = None  # where real data sets live (default: see course_utils.data.data_roots)
     image_size: int = 32
-    train_size: int | None = 4096    # None: the whole (real) data set
+    train_size: int | None = 4096  # None: the whole (real) data set
     test_size: int | None = 1000
     epochs: int = 2
-    max_steps: int | None = None     # stop each epoch after this many steps (quick runs)
+    max_steps: int | None = None  # stop each epoch after this many steps (quick runs)
     batch_size: int = 64
     optimizer: str = "adamw"
     lr: float = 3e-3
-    momentum: float = 0.9            # SGD only
+    momentum: float = 0.9  # SGD only
     weight_decay: float = 0.0
     seed: int = 0
-    device: str = "auto"             # auto | cpu | cuda
-    gpus: int | None = None          # DataParallel: how many GPUs (default all)
-    amp: str = "auto"                # auto (bf16 on GPU, off on CPU) | bf16 | none
-    channels_last: str = "auto"      # auto (on for GPU) | on | off
+    device: str = "auto"  # auto | cpu | cuda
+    gpus: int | None = None  # DataParallel: how many GPUs (default all)
+    amp: str = "auto"  # auto (bf16 on GPU, off on CPU) | bf16 | none
+    channels_last: str = "auto"  # auto (on for GPU) | on | off
     compile: str = "none"
-    compile_scope: str = "model"     # model | step (forward, backward and optimizer in one torch.compile)
-    fused: str = "auto"              # fused optimizer kernel: auto (on GPU) | on | off
+    compile_scope: str = "model"  # model | step (forward, backward and optimizer in one torch.compile)
+    fused: str = "auto"  # fused optimizer kernel: auto (on GPU) | on | off
     cudnn_benchmark: bool = True
     num_workers: int = 0
-    preload: bool = False            # draw/read the data once and keep it on the device (no loader in the loop)
-    warmup_steps: int = 2            # not timed: first steps pay for autotuning and compilation
+    preload: bool = False  # draw/read the data once and keep it on the device (no loader in the loop)
+    warmup_steps: int = 2  # not timed: first steps pay for autotuning and compilation
     log_every: int = 10
-    run_dir: str | None = None       # result.json, error files, checkpoints
-    checkpoint: bool = False         # rank 0 saves run_dir/checkpoint.pt after every epoch
-    resume: bool = False             # start from run_dir/checkpoint.pt when it exists
-    timeout_s: float = 300.0         # a collective that waits longer than this fails (no hung ranks)
-    record_indices: bool = False     # write the sample indices each rank trained on (tests)
-    fail_rank: int | None = None     # inject a failure on this rank (demonstrations and tests)
+    run_dir: str | None = None  # result.json, error files, checkpoints
+    checkpoint: bool = False  # rank 0 saves run_dir/checkpoint.pt after every epoch
+    resume: bool = False  # start from run_dir/checkpoint.pt when it exists
+    timeout_s: float = 300.0  # a collective that waits longer than this fails (no hung ranks)
+    record_indices: bool = False  # write the sample indices each rank trained on (tests)
+    fail_rank: int | None = None  # inject a failure on this rank (demonstrations and tests)
     fail_step: int = 0
-    fail_mode: str = "raise"         # raise | exit (dies without a traceback) | hang
+    fail_mode: str = "raise"  # raise | exit (dies without a traceback) | hang
 
     def __post_init__(self) -> None:
         self.validate()
@@ -73,10 +73,17 @@ class TrainConfig:
             positive_int(name)
         for name in ("train_size", "test_size", "max_steps", "gpus"):
             positive_int(name, allow_none=True)
-        choices = {"model": MODELS, "optimizer": OPTIMIZERS, "device": ("auto", "cpu", "cuda"),
-                   "amp": ("auto", "bf16", "none"), "channels_last": ("auto", "on", "off"),
-                   "compile": COMPILE_MODES, "compile_scope": SCOPES,
-                   "fused": ("auto", "on", "off"), "fail_mode": FAIL_MODES}
+        choices = {
+            "model": MODELS,
+            "optimizer": OPTIMIZERS,
+            "device": ("auto", "cpu", "cuda"),
+            "amp": ("auto", "bf16", "none"),
+            "channels_last": ("auto", "on", "off"),
+            "compile": COMPILE_MODES,
+            "compile_scope": SCOPES,
+            "fused": ("auto", "on", "off"),
+            "fail_mode": FAIL_MODES,
+        }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
@@ -114,8 +121,9 @@ class TrainConfig:
                 parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default)
                 continue
             kind = {"int": int, "float": float}.get(_base_type(f.type), str)
-            parser.add_argument(flag, dest=f.name, type=_optional(kind) if "None" in str(f.type) else kind,
-                                default=default)
+            parser.add_argument(
+                flag, dest=f.name, type=_optional(kind) if "None" in str(f.type) else kind, default=default
+            )
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> TrainConfig:

@@ -36,9 +36,12 @@ def _pool(key) -> ThreadPoolExecutor:
         return _pools[key]
 
 
-def persistent_parallel_apply(modules: Sequence[nn.Module], inputs: Sequence[Any],
-                              kwargs_tup: Sequence[dict] | None = None,
-                              devices: Sequence[int | None] | None = None) -> list[Any]:
+def persistent_parallel_apply(
+    modules: Sequence[nn.Module],
+    inputs: Sequence[Any],
+    kwargs_tup: Sequence[dict] | None = None,
+    devices: Sequence[int | None] | None = None,
+) -> list[Any]:
     """Like ``torch.nn.parallel.parallel_apply``, but replica ``i`` runs on the same thread every call.
 
     Grad mode and autocast (enabled *and* dtype) are copied from the caller. ``devices``
@@ -59,12 +62,17 @@ def persistent_parallel_apply(modules: Sequence[nn.Module], inputs: Sequence[Any
             if device is None:
                 with torch.autocast("cpu", dtype=amp_dtype, enabled=amp_on):
                     return module(*_as_tuple(inp), **kwargs)
-            with torch.cuda.device(device), torch.cuda.stream(stream), \
-                    torch.autocast("cuda", dtype=amp_dtype, enabled=amp_on):
+            with (
+                torch.cuda.device(device),
+                torch.cuda.stream(stream),
+                torch.autocast("cuda", dtype=amp_dtype, enabled=amp_on),
+            ):
                 return module(*_as_tuple(inp), **kwargs)
 
-    futures = [_pool(d if d is not None else f"cpu{i}").submit(run, m, x, k, d, s)
-               for i, (m, x, k, d, s) in enumerate(zip(modules, inputs, kwargs_tup, devices, streams, strict=True))]
+    futures = [
+        _pool(d if d is not None else f"cpu{i}").submit(run, m, x, k, d, s)
+        for i, (m, x, k, d, s) in enumerate(zip(modules, inputs, kwargs_tup, devices, streams, strict=True))
+    ]
     outputs, first_error = [], None
     for i, fut in enumerate(futures):
         try:

@@ -34,7 +34,7 @@ class DistEnv:
     local_rank: int = 0
     local_world_size: int = 1
     device: torch.device = CPU
-    backend: str | None = None    # None: not distributed
+    backend: str | None = None  # None: not distributed
 
     @property
     def is_main(self) -> bool:
@@ -55,8 +55,10 @@ def under_torchrun() -> bool:
 
 def pick_device(requested: str = "auto") -> torch.device:
     if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' was asked for, but PyTorch sees no CUDA GPU here "
-                           "(python -m course_utils doctor says why); use device='cpu' or 'auto'.")
+        raise RuntimeError(
+            "device='cuda' was asked for, but PyTorch sees no CUDA GPU here "
+            "(python -m course_utils doctor says why); use device='cpu' or 'auto'."
+        )
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(requested)
@@ -69,9 +71,11 @@ def init_from_torchrun(requested_device: str = "auto", timeout_s: float = 300.0)
     stuck peer fails with an error instead of hanging the job.
     """
     if not under_torchrun():
-        raise RuntimeError("not started by torchrun (RANK/WORLD_SIZE/LOCAL_RANK are unset): launch with "
-                           "`torchrun --nproc-per-node=N -m course_utils.distributed.worker ...` or "
-                           "course_utils.distributed.launch_torchrun(...)")
+        raise RuntimeError(
+            "not started by torchrun (RANK/WORLD_SIZE/LOCAL_RANK are unset): launch with "
+            "`torchrun --nproc-per-node=N -m course_utils.distributed.worker ...` or "
+            "course_utils.distributed.launch_torchrun(...)"
+        )
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ["LOCAL_RANK"])
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
@@ -79,8 +83,10 @@ def init_from_torchrun(requested_device: str = "auto", timeout_s: float = 300.0)
     timeout = timedelta(seconds=timeout_s)
     if device.type == "cuda":
         if local_world > torch.cuda.device_count():
-            raise RuntimeError(f"{local_world} processes on this node but only {torch.cuda.device_count()} GPUs "
-                               "are visible: start at most one process per GPU (--nproc-per-node=gpu).")
+            raise RuntimeError(
+                f"{local_world} processes on this node but only {torch.cuda.device_count()} GPUs "
+                "are visible: start at most one process per GPU (--nproc-per-node=gpu)."
+            )
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
         # device_id binds the communicator to this GPU at once (and avoids NCCL guessing)

@@ -55,9 +55,19 @@ class DistributedJobError(RuntimeError):
     """A torchrun job failed. ``rank``, ``error_type``, ``error_message`` and ``remote_traceback``
     describe the first rank that failed, when it could tell us; ``log_tail`` holds the last lines."""
 
-    def __init__(self, summary: str, *, returncode: int | None, elapsed_s: float, run_dir: Path,
-                 rank: int | None = None, error_type: str | None = None, error_message: str | None = None,
-                 remote_traceback: str | None = None, log_tail: list[str] | None = None):
+    def __init__(
+        self,
+        summary: str,
+        *,
+        returncode: int | None,
+        elapsed_s: float,
+        run_dir: Path,
+        rank: int | None = None,
+        error_type: str | None = None,
+        error_message: str | None = None,
+        remote_traceback: str | None = None,
+        log_tail: list[str] | None = None,
+    ):
         self.returncode, self.elapsed_s, self.run_dir = returncode, elapsed_s, run_dir
         self.rank, self.error_type, self.error_message = rank, error_type, error_message
         self.remote_traceback = remote_traceback
@@ -87,9 +97,17 @@ def default_nproc() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 2
 
 
-def torchrun_command(cfg: TrainConfig | None, nproc: int, *, nnodes: int = 1, rdzv_endpoint: str | None = None,
-                     rdzv_id: str | None = None, python: str = sys.executable, max_restarts: int = 0,
-                     program: Sequence[str | os.PathLike] | None = None) -> list[str]:
+def torchrun_command(
+    cfg: TrainConfig | None,
+    nproc: int,
+    *,
+    nnodes: int = 1,
+    rdzv_endpoint: str | None = None,
+    rdzv_id: str | None = None,
+    python: str = sys.executable,
+    max_restarts: int = 0,
+    program: Sequence[str | os.PathLike] | None = None,
+) -> list[str]:
     """The command line of one torchrun launcher (one per node). Each rank runs the course's
     worker with ``cfg``, or ``program`` instead (``cfg`` None): a script and its arguments, or
     ``["-m", module, ...]``, as after ``torchrun``'s own options."""
@@ -101,8 +119,7 @@ def torchrun_command(cfg: TrainConfig | None, nproc: int, *, nnodes: int = 1, rd
     else:
         if not rdzv_endpoint or not rdzv_id:
             raise ValueError("several nodes need rdzv_endpoint='HOST:PORT' (reachable from every node) and an rdzv_id")
-        cmd += [f"--nnodes={nnodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_endpoint}",
-                f"--rdzv-id={rdzv_id}"]
+        cmd += [f"--nnodes={nnodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_endpoint}", f"--rdzv-id={rdzv_id}"]
     cmd += [f"--nproc-per-node={nproc}", f"--max-restarts={max_restarts}"]
     if cfg is None:
         assert program is not None  # checked above: exactly one of them
@@ -122,9 +139,19 @@ def job_env(nproc_on_this_host: int, extra: dict[str, str] | None = None) -> dic
     return env
 
 
-def launch_torchrun(cfg: TrainConfig, nproc: int | None = None, *, nnodes: int = 1, timeout_s: float = 600.0,
-                    run_dir: str | os.PathLike | None = None, show_progress: bool | None = True, echo: bool = True,
-                    env: dict[str, str] | None = None, python: str = sys.executable, check: bool = True) -> JobResult:
+def launch_torchrun(
+    cfg: TrainConfig,
+    nproc: int | None = None,
+    *,
+    nnodes: int = 1,
+    timeout_s: float = 600.0,
+    run_dir: str | os.PathLike | None = None,
+    show_progress: bool | None = True,
+    echo: bool = True,
+    env: dict[str, str] | None = None,
+    python: str = sys.executable,
+    check: bool = True,
+) -> JobResult:
     """Run ``cfg`` as a DDP job of ``nproc`` processes per node and wait for it.
 
     ``nnodes > 1`` starts that many torchrun launchers on this machine, joined by a
@@ -146,16 +173,29 @@ def launch_torchrun(cfg: TrainConfig, nproc: int | None = None, *, nnodes: int =
         commands = [torchrun_command(cfg, nproc, python=python)]
     else:
         endpoint, rdzv_id = f"127.0.0.1:{free_port()}", f"course-{uuid.uuid4().hex[:8]}"
-        commands = [torchrun_command(cfg, nproc, nnodes=nnodes, rdzv_endpoint=endpoint, rdzv_id=rdzv_id,
-                                     python=python) for _ in range(nnodes)]
+        commands = [
+            torchrun_command(cfg, nproc, nnodes=nnodes, rdzv_endpoint=endpoint, rdzv_id=rdzv_id, python=python)
+            for _ in range(nnodes)
+        ]
     view = progress.ProgressView(f"DDP x{nproc * nnodes}", widget=None) if show_progress is not False else None
     proc_env = job_env(nproc * nnodes, env)
     start = time.monotonic()
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                              env=proc_env, cwd=str(REPO_ROOT), start_new_session=True) for cmd in commands]
+    procs = [
+        subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=proc_env,
+            cwd=str(REPO_ROOT),
+            start_new_session=True,
+        )
+        for cmd in commands
+    ]
     try:
-        log, timed_out = _supervise(procs, view, echo, deadline=start + timeout_s,
-                                    grace_s=cfg.timeout_s + 15, prefix=nnodes > 1)
+        log, timed_out = _supervise(
+            procs, view, echo, deadline=start + timeout_s, grace_s=cfg.timeout_s + 15, prefix=nnodes > 1
+        )
     except BaseException:
         stop_processes(procs)  # Ctrl-C / interrupt in the notebook: leave nothing behind
         raise
@@ -176,8 +216,9 @@ def launch_torchrun(cfg: TrainConfig, nproc: int | None = None, *, nnodes: int =
     return job
 
 
-def _supervise(procs: list[subprocess.Popen], view, echo: bool, deadline: float, grace_s: float,
-               prefix: bool) -> tuple[list[str], bool]:
+def _supervise(
+    procs: list[subprocess.Popen], view, echo: bool, deadline: float, grace_s: float, prefix: bool
+) -> tuple[list[str], bool]:
     """Read every launcher's output until all have exited; stop them past the deadline, or
     ``grace_s`` after the first one failed (its peers on other nodes may wait on a dead rank)."""
     sel = selectors.DefaultSelector()
@@ -274,16 +315,27 @@ def _job_error(job: JobResult, timed_out: bool, timeout_s: float) -> Distributed
             continue
     errors.sort(key=lambda e: e.get("time", 0))
     first = errors[0] if errors else {}
-    common: dict[str, Any] = dict(returncode=job.returncode, elapsed_s=job.elapsed_s, run_dir=job.run_dir,
-                                  log_tail=job.log)
-    said = (f"rank {first['rank']} on {first.get('host', '?')} raised {first['type']}: {first['message']}"
-            + (_TIMEOUT_HINT if "timed out" in first["message"].lower() else "")) if first else ""
+    common: dict[str, Any] = dict(
+        returncode=job.returncode, elapsed_s=job.elapsed_s, run_dir=job.run_dir, log_tail=job.log
+    )
+    said = (
+        (
+            f"rank {first['rank']} on {first.get('host', '?')} raised {first['type']}: {first['message']}"
+            + (_TIMEOUT_HINT if "timed out" in first["message"].lower() else "")
+        )
+        if first
+        else ""
+    )
     if timed_out:
         return JobTimeoutError(
             f"torchrun job stopped after {timeout_s:.0f} s (timeout_s) with no result; every process was ended"
             + (f". First error: {said}" if said else ""),
-            rank=first.get("rank"), error_type=first.get("type"), error_message=first.get("message"),
-            remote_traceback=first.get("traceback"), **common)
+            rank=first.get("rank"),
+            error_type=first.get("type"),
+            error_message=first.get("message"),
+            remote_traceback=first.get("traceback"),
+            **common,
+        )
     head = f"torchrun job failed (exit code {job.returncode}) after {job.elapsed_s:.1f} s: "
     # a rank that died without a Python error wrote no error file; its peers then fail with "connection
     # reset" and do write one, so the silent death is the cause even when it was noticed later
@@ -291,20 +343,30 @@ def _job_error(job: JobResult, timed_out: bool, timeout_s: float) -> Distributed
     silent = [(rank, code) for rank, code in _silent_deaths(job.log) if rank not in wrote]
     if silent:
         rank, code = silent[0]
-        summary = (head + f"rank {rank} exited with code {code} without a Python error "
-                   "(killed, crashed or os._exit)" + (f"; then {said}" if said else ""))
+        summary = (
+            head + f"rank {rank} exited with code {code} without a Python error "
+            "(killed, crashed or os._exit)" + (f"; then {said}" if said else "")
+        )
         return DistributedJobError(summary, rank=rank, **common)
     if first:
         others = sorted({e["rank"] for e in errors[1:]})
         summary = head + said + (f" (then rank(s) {others} failed too, as their peer was gone)" if others else "")
-        return DistributedJobError(summary, rank=first["rank"], error_type=first["type"],
-                                   error_message=first["message"], remote_traceback=first.get("traceback"), **common)
+        return DistributedJobError(
+            summary,
+            rank=first["rank"],
+            error_type=first["type"],
+            error_message=first["message"],
+            remote_traceback=first.get("traceback"),
+            **common,
+        )
     what = "the job ended without writing result.json" if job.returncode == 0 else "no rank reported an error"
     return DistributedJobError(head + what + "; see the output", **common)
 
 
-_TIMEOUT_HINT = (" (a collective waited longer than timeout_s: a peer rank stopped responding; it is the rank "
-                 "that did not fail. Raise timeout_s only if steps are genuinely that slow)")
+_TIMEOUT_HINT = (
+    " (a collective waited longer than timeout_s: a peer rank stopped responding; it is the rank "
+    "that did not fail. Raise timeout_s only if steps are genuinely that slow)"
+)
 
 
 def _silent_deaths(lines: list[str]) -> list[tuple[int, int]]:
@@ -324,8 +386,11 @@ def _silent_deaths(lines: list[str]) -> list[tuple[int, int]]:
             current["exitcode"] = _int_prefix(value)
         elif current is not None and key == "error_file":
             current["error_file"] = value.strip()
-    found = [(e["rank"], e["exitcode"]) for e in sorted(entries, key=lambda e: not e["root"])
-             if e["rank"] is not None and e["exitcode"] not in (None, 0, -15) and e["error_file"] in (None, "<N/A>")]
+    found = [
+        (e["rank"], e["exitcode"])
+        for e in sorted(entries, key=lambda e: not e["root"])
+        if e["rank"] is not None and e["exitcode"] not in (None, 0, -15) and e["error_file"] in (None, "<N/A>")
+    ]
     return list(dict.fromkeys(found))
 
 

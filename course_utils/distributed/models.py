@@ -29,9 +29,14 @@ class TinyCNN(nn.Module):
             return [nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(4, cout), nn.ReLU(inplace=True)]
 
         self.features = nn.Sequential(
-            *block(3, w), *block(w, w), nn.MaxPool2d(2),
-            *block(w, 2 * w), nn.MaxPool2d(2),
-            *block(2 * w, 4 * w), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            *block(3, w),
+            *block(w, w),
+            nn.MaxPool2d(2),
+            *block(w, 2 * w),
+            nn.MaxPool2d(2),
+            *block(2 * w, 4 * w),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
         )
         self.head = nn.Linear(4 * w, num_classes)
 

@@ -34,7 +34,7 @@ def parse_event(line: str) -> dict | None:
     if not line.startswith(PREFIX):
         return None
     try:
-        event = json.loads(line[len(PREFIX):])
+        event = json.loads(line[len(PREFIX) :])
     except json.JSONDecodeError:
         return None
     return event if isinstance(event, dict) and "event" in event else None

@@ -82,23 +82,32 @@ def config_label(row: dict) -> str:
 def comparison_table(rows: list[dict]) -> str:
     """A plain-text table (readable in a notebook, a log or a terminal)."""
     rows = add_scaling(rows)
-    header = ["where", "model", "mode", "devices", "config", "img/s", "scaling", "peak GPU mem GiB", "accuracy",
-              "note"]
+    header = ["where", "model", "mode", "devices", "config", "img/s", "scaling", "peak GPU mem GiB", "accuracy", "note"]
     body = []
     for r in rows:
         where = r.get("label") or ("GPU" if r.get("gpus") else "?")
         mode = MODE_NAMES.get(str(r.get("mode")), str(r.get("mode")))
         if r.get("mode") == "dataparallel" and r.get("cudnn_benchmark") is False:
             mode += " (cudnn.benchmark off)"
-        body.append([
-            where, str(r.get("model", "")), mode,
-            str(devices_of(r)), config_label(r), _fmt(r.get("img_per_s"), "int"),
-            _fmt(r.get("scaling_efficiency"), "pct"),
-            _fmt(r.get("peak_mem_gib"), "gib"), _fmt(r.get("final_accuracy"), "pct"), r.get("note") or "",
-        ])
+        body.append(
+            [
+                where,
+                str(r.get("model", "")),
+                mode,
+                str(devices_of(r)),
+                config_label(r),
+                _fmt(r.get("img_per_s"), "int"),
+                _fmt(r.get("scaling_efficiency"), "pct"),
+                _fmt(r.get("peak_mem_gib"), "gib"),
+                _fmt(r.get("final_accuracy"), "pct"),
+                r.get("note") or "",
+            ]
+        )
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),
-             "  ".join("-" * w for w in widths)]
+    lines = [
+        "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),
+        "  ".join("-" * w for w in widths),
+    ]
     lines += ["  ".join(c.ljust(w) for c, w in zip(b, widths, strict=True)).rstrip() for b in body]
     return "\n".join(lines)
 
@@ -109,13 +118,19 @@ def plot_comparison(rows: list[dict], title: str = ""):
     import matplotlib.pyplot as plt
 
     rows = add_scaling(rows)
-    labels = [f"{MODE_NAMES.get(str(r.get('mode')), r.get('mode'))} x{devices_of(r)}"
-              + (" (bench off)" if r.get("mode") == "dataparallel" and r.get("cudnn_benchmark") is False else "")
-              for r in rows]
+    labels = [
+        f"{MODE_NAMES.get(str(r.get('mode')), r.get('mode'))} x{devices_of(r)}"
+        + (" (bench off)" if r.get("mode") == "dataparallel" and r.get("cudnn_benchmark") is False else "")
+        for r in rows
+    ]
     models = sorted({str(r.get("model", "")) for r in rows})
     colours = {"single": "#888888", "dataparallel": "#d9822b", "ddp": "#2b7bd9"}
-    metrics = [("img_per_s", "images / s", 1), ("scaling_efficiency", "scaling efficiency (%)", 100),
-               ("peak_mem_gib", "peak GPU memory (GiB)", 1), ("final_accuracy", "final test accuracy (%)", 100)]
+    metrics = [
+        ("img_per_s", "images / s", 1),
+        ("scaling_efficiency", "scaling efficiency (%)", 100),
+        ("peak_mem_gib", "peak GPU memory (GiB)", 1),
+        ("final_accuracy", "final test accuracy (%)", 100),
+    ]
     # two by two, labels slanted: four panels side by side left each bar ~1 cm for a three-line label
     fig, axes = plt.subplots(2, 2, figsize=(min(16, max(9, 1.1 * len(rows) + 4)), 7.2))
     axes = axes.ravel()
@@ -129,8 +144,11 @@ def plot_comparison(rows: list[dict], title: str = ""):
             ax.set_yticks([])
             continue
         xs = range(len(rows))
-        ax.bar(xs, [0 if v is None else v * scale for v in values],
-               color=[colours.get(str(r.get("mode")), "#999999") for r in rows])
+        ax.bar(
+            xs,
+            [0 if v is None else v * scale for v in values],
+            color=[colours.get(str(r.get("mode")), "#999999") for r in rows],
+        )
         ax.set_xticks(list(xs), labels, fontsize=8, rotation=30, ha="right", rotation_mode="anchor")
         if key == "scaling_efficiency":
             ax.axhline(100, color="black", lw=0.8, ls="--")

@@ -35,18 +35,32 @@ def build_keras_tinycnn(num_classes: int = 10, width: int = 16, image_size: int 
         return [layers.Conv2D(filters, 3, padding="same"), layers.GroupNormalization(groups=4), layers.ReLU()]
 
     w = width
-    return keras.Sequential([
-        keras.Input((image_size, image_size, 3)),
-        layers.Rescaling(4.0, offset=-2.0),  # (x - 0.5) * 4, as in the PyTorch model
-        *block(w), *block(w), layers.MaxPooling2D(),
-        *block(2 * w), layers.MaxPooling2D(),
-        *block(4 * w), layers.GlobalAveragePooling2D(),
-        layers.Dense(num_classes),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((image_size, image_size, 3)),
+            layers.Rescaling(4.0, offset=-2.0),  # (x - 0.5) * 4, as in the PyTorch model
+            *block(w),
+            *block(w),
+            layers.MaxPooling2D(),
+            *block(2 * w),
+            layers.MaxPooling2D(),
+            *block(4 * w),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(num_classes),
+        ]
+    )
 
 
-def train_mirrored(train_size: int = 2048, test_size: int = 500, image_size: int = 32, epochs: int = 2,
-                   batch_per_replica: int = 64, lr: float = 3e-3, seed: int = 0, verbose: int = 0) -> dict:
+def train_mirrored(
+    train_size: int = 2048,
+    test_size: int = 500,
+    image_size: int = 32,
+    epochs: int = 2,
+    batch_per_replica: int = 64,
+    lr: float = 3e-3,
+    seed: int = 0,
+    verbose: int = 0,
+) -> dict:
     """Train under MirroredStrategy; returns replicas, devices, img/s and test accuracy."""
     import keras
     import tensorflow as tf
@@ -61,8 +75,11 @@ def train_mirrored(train_size: int = 2048, test_size: int = 500, image_size: int
     test_ds = tf.data.Dataset.from_tensor_slices((xte, yte)).batch(global_batch)
     with strategy.scope():  # variables created here are mirrored on every replica
         model = build_keras_tinycnn(image_size=image_size)
-        model.compile(optimizer=keras.optimizers.AdamW(lr, weight_decay=0.0),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.AdamW(lr, weight_decay=0.0),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
     model.fit(train_ds.take(1), epochs=1, verbose=0, shuffle=False)  # builds and traces the step: not timed
     start = time.perf_counter()
     history = model.fit(train_ds, epochs=epochs, verbose=verbose, shuffle=False)  # tf.data shuffles

@@ -42,8 +42,9 @@ MODES = ("single", "dataparallel", "ddp")
 EventSink = Callable[[dict], None]
 
 
-def train(cfg: TrainConfig, mode: str = "single", on_event: EventSink | None = None,
-          log: Callable[[str], None] | None = print) -> dict:
+def train(
+    cfg: TrainConfig, mode: str = "single", on_event: EventSink | None = None, log: Callable[[str], None] | None = print
+) -> dict:
     """Train as ``cfg`` says, in ``mode``; returns the result (also written to
     ``run_dir/result.json`` by rank 0 when ``run_dir`` is set).
 
@@ -65,9 +66,12 @@ def train(cfg: TrainConfig, mode: str = "single", on_event: EventSink | None = N
         del run
         left = end_process_group()
         if left:
-            print(f"warning: rank {env.rank}: gloo threads still alive after the process group ended: "
-                  f"{', '.join(left)}; something still holds the group, and the exit may crash",
-                  file=sys.stderr, flush=True)
+            print(
+                f"warning: rank {env.rank}: gloo threads still alive after the process group ended: "
+                f"{', '.join(left)}; something still holds the group, and the exit may crash",
+                file=sys.stderr,
+                flush=True,
+            )
     return result
 
 
@@ -82,15 +86,16 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-
 def _size(dataset: Dataset) -> int:
     """len() of a map-style data set: every one the course loads has it; torch's ``Dataset`` type
     does not declare ``__len__``."""
     return len(dataset)  # type: ignore[arg-type]
 
+
 class _Run:
-    def __init__(self, cfg: TrainConfig, mode: str, env: DistEnv, on_event: EventSink | None,
-                 log: Callable[[str], None] | None):
+    def __init__(
+        self, cfg: TrainConfig, mode: str, env: DistEnv, on_event: EventSink | None, log: Callable[[str], None] | None
+    ):
         self.cfg, self.mode, self.env = cfg, mode, env
         self.on_event, self.log = on_event, log
         self.device = env.device
@@ -128,8 +133,10 @@ class _Run:
     def _gpus_for_dataparallel(self) -> list[int]:
         if not self.on_gpu:
             if torch.cuda.is_available():  # DataParallel would insist on the GPUs it can see
-                raise ValueError("DataParallel with device='cpu' on a machine with GPUs is not possible: "
-                                 "use device='auto' (or 'cuda'), or mode='single' for a CPU run")
+                raise ValueError(
+                    "DataParallel with device='cpu' on a machine with GPUs is not possible: "
+                    "use device='auto' (or 'cuda'), or mode='single' for a CPU run"
+                )
             return []
         available = torch.cuda.device_count()
         n = self.cfg.gpus or available
@@ -141,17 +148,26 @@ class _Run:
         cfg, env = self.cfg, self.env
         if self.on_gpu:
             torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
-        self.train_ds = load_dataset(cfg.dataset, "train", image_size=cfg.image_size, n=cfg.train_size,
-                                     seed=cfg.seed, root=cfg.data_root)
-        self.test_ds = load_dataset(cfg.dataset, "test", image_size=cfg.image_size, n=cfg.test_size,
-                                    seed=cfg.seed, root=cfg.data_root)
+        self.train_ds = load_dataset(
+            cfg.dataset, "train", image_size=cfg.image_size, n=cfg.train_size, seed=cfg.seed, root=cfg.data_root
+        )
+        self.test_ds = load_dataset(
+            cfg.dataset, "test", image_size=cfg.image_size, n=cfg.test_size, seed=cfg.seed, root=cfg.data_root
+        )
         raw = build_model(cfg.model, _num_classes(self.train_ds), seed=cfg.seed).to(self.device)
         if self.channels_last:
             raw = raw.to(memory_format=torch.channels_last)
         fused = cfg.fused == "on" or (cfg.fused == "auto" and self.on_gpu)
         compile_step = cfg.compile != "none" and cfg.compile_scope == "step"
-        opt, self.optimizer_name = make_optimizer(raw.parameters(), cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum,
-                                                  weight_decay=cfg.weight_decay, fused=fused, lr_tensor=compile_step)
+        opt, self.optimizer_name = make_optimizer(
+            raw.parameters(),
+            cfg.optimizer,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+            fused=fused,
+            lr_tensor=compile_step,
+        )
         self.start_epoch = 0
         ckpt = self.run_dir / CHECKPOINT_FILE if self.run_dir else None
         if cfg.resume and ckpt is not None and ckpt.exists():
@@ -173,27 +189,36 @@ class _Run:
             self.devices_used = 1
         self.raw, self.model, self.opt = raw, model, opt
         # compiles the model, or the whole step (forward, backward, update), as cfg.compile_scope says
-        self.step = build_step(model, opt, StepOptions(cfg.compile, cfg.compile_scope, self.amp, fused),
-                               self.device.type)
+        self.step = build_step(
+            model, opt, StepOptions(cfg.compile, cfg.compile_scope, self.amp, fused), self.device.type
+        )
 
         # every mode draws its order from the same DistributedSampler, so one process sees
         # exactly the global permutation that DDP ranks split between them
         self.sampler: DistributedSampler[int] = DistributedSampler(
-            self.train_ds, num_replicas=env.world_size, rank=env.rank, shuffle=True, seed=cfg.seed, drop_last=False)
+            self.train_ds, num_replicas=env.world_size, rank=env.rank, shuffle=True, seed=cfg.seed, drop_last=False
+        )
         self.loader_batch = cfg.batch_size * (len(self.dp_gpus) if self.dp_gpus else 1)
         self.loader: TensorBatches | DataLoader
         if cfg.preload:
             self.loader = TensorBatches(*materialize(self.train_ds, self.device), self.sampler, self.loader_batch)
         else:
-            self.loader = DataLoader(self.train_ds, batch_size=self.loader_batch, sampler=self.sampler,
-                                     num_workers=cfg.num_workers, pin_memory=self.on_gpu,
-                                     persistent_workers=cfg.num_workers > 0)
+            self.loader = DataLoader(
+                self.train_ds,
+                batch_size=self.loader_batch,
+                sampler=self.sampler,
+                num_workers=cfg.num_workers,
+                pin_memory=self.on_gpu,
+                persistent_workers=cfg.num_workers > 0,
+            )
         self.steps_per_epoch = min(len(self.loader), cfg.max_steps or len(self.loader))
         padded = self.sampler.total_size - _size(self.train_ds)
         if padded:
-            self._say(f"note: {_size(self.train_ds)} training images do not split evenly over {env.world_size} ranks; "
-                      f"DistributedSampler repeats {padded} of them each epoch (choose a multiple of the world size "
-                      "to see every image exactly once)")
+            self._say(
+                f"note: {_size(self.train_ds)} training images do not split evenly over {env.world_size} ranks; "
+                f"DistributedSampler repeats {padded} of them each epoch (choose a multiple of the world size "
+                "to see every image exactly once)"
+            )
 
     # ---- the loop -----------------------------------------------------------------------------
     def _maybe_fail(self, step: int) -> None:
@@ -276,11 +301,19 @@ class _Run:
             for d in self.dp_gpus or [self.device.index]:
                 torch.cuda.reset_peak_memory_stats(d)
         epochs = range(self.start_epoch, cfg.epochs)
-        self._emit(event="start", total_steps=self.steps_per_epoch * len(epochs), mode=self.mode,
-                   world_size=env.world_size, devices=self.devices_used, device=self.device.type)
-        self._say(f"{self.mode}: {cfg.model} on {self.devices_used} x {self._device_name()}"
-                  f"{f' ({env.world_size} processes, {env.backend})' if env.distributed else ''}, "
-                  f"{_size(self.train_ds)} training images of {cfg.image_size} px, batch {cfg.batch_size} per device")
+        self._emit(
+            event="start",
+            total_steps=self.steps_per_epoch * len(epochs),
+            mode=self.mode,
+            world_size=env.world_size,
+            devices=self.devices_used,
+            device=self.device.type,
+        )
+        self._say(
+            f"{self.mode}: {cfg.model} on {self.devices_used} x {self._device_name()}"
+            f"{f' ({env.world_size} processes, {env.backend})' if env.distributed else ''}, "
+            f"{_size(self.train_ds)} training images of {cfg.image_size} px, batch {cfg.batch_size} per device"
+        )
         history, global_step = [], self.start_epoch * self.steps_per_epoch
         timed_s = timed_images = 0.0
         all_images = 0.0
@@ -294,17 +327,29 @@ class _Run:
             all_images += n_all
             loss = self._reduce([loss])[0] / env.world_size
             acc, test_loss, n_eval = self._evaluate()
-            history.append({"epoch": epoch, "train_loss": round(loss, 5), "test_loss": round(test_loss, 5),
-                            "accuracy": round(acc, 5), "eval_images": n_eval})
+            history.append(
+                {
+                    "epoch": epoch,
+                    "train_loss": round(loss, 5),
+                    "test_loss": round(test_loss, 5),
+                    "accuracy": round(acc, 5),
+                    "eval_images": n_eval,
+                }
+            )
             self._emit(event="epoch", epoch=epoch, loss=loss, accuracy=acc)
-            self._say(f"epoch {epoch + 1}/{cfg.epochs}: train loss {loss:.3f}, test accuracy {acc:.1%} "
-                      f"({n_eval} test images)")
+            self._say(
+                f"epoch {epoch + 1}/{cfg.epochs}: train loss {loss:.3f}, test accuracy {acc:.1%} ({n_eval} test images)"
+            )
             if cfg.checkpoint and env.is_main and self.run_dir is not None:  # __init__: checkpoint needs run_dir
                 save_checkpoint(self.run_dir / CHECKPOINT_FILE, self.raw, self.opt, epoch, cfg)
-        images_sum, = self._reduce([float(timed_images)])
-        slowest_s, = self._reduce([timed_s], op=dist.ReduceOp.MAX)
-        result = self._result(history, images_sum / slowest_s if slowest_s > 0 else None,
-                              self._reduce([float(all_images)])[0], time.perf_counter() - t0)
+        (images_sum,) = self._reduce([float(timed_images)])
+        (slowest_s,) = self._reduce([timed_s], op=dist.ReduceOp.MAX)
+        result = self._result(
+            history,
+            images_sum / slowest_s if slowest_s > 0 else None,
+            self._reduce([float(all_images)])[0],
+            time.perf_counter() - t0,
+        )
         if env.is_main and self.run_dir is not None:
             _write_json_atomic(self.run_dir / "result.json", result)
         self._emit(event="done", img_per_s=result["img_per_s"], accuracy=result["final_accuracy"])
@@ -322,8 +367,10 @@ class _Run:
         note = None
         if self.mode == "dataparallel" and len(self.dp_gpus) <= 1:
             where = "one GPU" if self.dp_gpus else "no GPU"
-            note = (f"{where}: DataParallel only called the model (one device): the same work as single; "
-                    "img/s differ only by timing noise on a shared CPU")
+            note = (
+                f"{where}: DataParallel only called the model (one device): the same work as single; "
+                "img/s differ only by timing noise on a shared CPU"
+            )
         return {
             "mode": self.mode,
             "label": "GPU" if self.on_gpu else "CPU",

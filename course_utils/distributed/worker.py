@@ -34,20 +34,27 @@ def write_error(run_dir: str | os.PathLike | None, exc: BaseException) -> None:
     if not run_dir:
         return
     rank = int(os.environ.get("RANK", 0))
-    info = {"rank": rank, "local_rank": int(os.environ.get("LOCAL_RANK", 0)),
-            "host": os.uname().nodename, "pid": os.getpid(), "time": time.time(),
-            "type": type(exc).__name__, "message": str(exc),
-            "traceback": "".join(traceback.format_exception(exc))}
+    info = {
+        "rank": rank,
+        "local_rank": int(os.environ.get("LOCAL_RANK", 0)),
+        "host": os.uname().nodename,
+        "pid": os.getpid(),
+        "time": time.time(),
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
     path = error_file(run_dir, rank)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(info, indent=2))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.distributed.worker",
-                                     description="Train the course's reference model: single, DataParallel or DDP")
-    parser.add_argument("--mode", choices=MODES, default=None,
-                        help="default: ddp under torchrun, single otherwise")
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils.distributed.worker",
+        description="Train the course's reference model: single, DataParallel or DDP",
+    )
+    parser.add_argument("--mode", choices=MODES, default=None, help="default: ddp under torchrun, single otherwise")
     TrainConfig.add_arguments(parser)
     return parser
 

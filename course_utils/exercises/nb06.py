@@ -38,10 +38,16 @@ def check_allocated_prediction(predicted_bytes, measured_bytes: int | None = Non
     value = _as_number(predicted_bytes)
     every = {name: _bytes(shape, size) for name, (shape, _d, size) in TENSORS.items()}
     steps = [
-        (value is not None, "`predicted_bytes` is not a number yet.",
-         "Multiply each tensor's number of elements by the bytes per element of its dtype, and add them up."),
-        (value is None or value > 1e5, f"{value} bytes is far too small for these tensors.",
-         "Count bytes, not MiB or GiB: memory_allocated() returns bytes."),
+        (
+            value is not None,
+            "`predicted_bytes` is not a number yet.",
+            "Multiply each tensor's number of elements by the bytes per element of its dtype, and add them up.",
+        ),
+        (
+            value is None or value > 1e5,
+            f"{value} bytes is far too small for these tensors.",
+            "Count bytes, not MiB or GiB: memory_allocated() returns bytes.",
+        ),
     ]
     fb = first_failure("Exercise 1: predict memory_allocated()", steps, success="")
     if not fb.ok:
@@ -49,30 +55,53 @@ def check_allocated_prediction(predicted_bytes, measured_bytes: int | None = Non
     if abs(value - truth) <= 0.001 * truth:
         extra = ""
         if measured_bytes is not None:
-            extra = (f" The GPU measured {measured_bytes:,} bytes: "
-                     + ("the same, since each of these sizes is already a multiple of 512 bytes, the "
-                        "allocator's rounding." if measured_bytes == truth else
-                        "slightly more: the allocator rounds every request up to a multiple of 512 bytes."))
-        return Feedback(True, "Exercise 1: predict memory_allocated()",
-                        "Right: allocated memory is exactly the bytes of the live tensors (numel x element "
-                        "size), rounded up to 512 bytes each." + extra)
+            extra = f" The GPU measured {measured_bytes:,} bytes: " + (
+                "the same, since each of these sizes is already a multiple of 512 bytes, the allocator's rounding."
+                if measured_bytes == truth
+                else "slightly more: the allocator rounds every request up to a multiple of 512 bytes."
+            )
+        return Feedback(
+            True,
+            "Exercise 1: predict memory_allocated()",
+            "Right: allocated memory is exactly the bytes of the live tensors (numel x element "
+            "size), rounded up to 512 bytes each." + extra,
+        )
     for name, b in every.items():
         if abs(value - (truth - b)) <= 1:
-            return Feedback(False, "Exercise 1: predict memory_allocated()",
-                            "Your total leaves one tensor out.", f"Are all three tensors in your sum? Check `{name}`.")
+            return Feedback(
+                False,
+                "Exercise 1: predict memory_allocated()",
+                "Your total leaves one tensor out.",
+                f"Are all three tensors in your sum? Check `{name}`.",
+            )
     # a wrong element size somewhere: try all-4-bytes (bf16 counted as float32) or all elements x 1
     if abs(value - sum(_bytes(s, 4) for s, _d, _z in TENSORS.values())) <= 1:
-        return Feedback(False, "Exercise 1: predict memory_allocated()",
-                        "Every tensor counted at 4 bytes per element.",
-                        "bfloat16 and int64 do not take 4 bytes per element: t.element_size() tells.")
+        return Feedback(
+            False,
+            "Exercise 1: predict memory_allocated()",
+            "Every tensor counted at 4 bytes per element.",
+            "bfloat16 and int64 do not take 4 bytes per element: t.element_size() tells.",
+        )
     if abs(value - sum(_bytes(s, 1) for s, _d, _z in TENSORS.values())) <= 1:
-        return Feedback(False, "Exercise 1: predict memory_allocated()",
-                        "You counted elements, not bytes.", "Multiply each count by its element size.")
+        return Feedback(
+            False,
+            "Exercise 1: predict memory_allocated()",
+            "You counted elements, not bytes.",
+            "Multiply each count by its element size.",
+        )
     if value < truth:
-        return Feedback(False, "Exercise 1: predict memory_allocated()", "Your prediction is too low.",
-                        "Check each dtype's bytes per element (t.element_size()) and each shape's element count.")
-    return Feedback(False, "Exercise 1: predict memory_allocated()", "Your prediction is too high.",
-                    "Did you count something in MiB and then multiply again, or use 8 bytes for bfloat16?")
+        return Feedback(
+            False,
+            "Exercise 1: predict memory_allocated()",
+            "Your prediction is too low.",
+            "Check each dtype's bytes per element (t.element_size()) and each shape's element count.",
+        )
+    return Feedback(
+        False,
+        "Exercise 1: predict memory_allocated()",
+        "Your prediction is too high.",
+        "Did you count something in MiB and then multiply again, or use 8 bytes for bfloat16?",
+    )
 
 
 def _bytes(shape, size) -> int:
@@ -99,17 +128,20 @@ def check_empty_cache_prediction(prediction) -> Feedback:
         return Feedback(False, title, "`prediction` must be a dict.", "Fill in the dict given in the cell.")
     missing = [k for k in EMPTY_CACHE_TRUTH if prediction.get(k) is None]
     if missing:
-        return Feedback(False, title, f"No prediction yet for: {', '.join(missing)}.",
-                        f"Use one of {sorted(allowed)} for each key.")
+        return Feedback(
+            False, title, f"No prediction yet for: {', '.join(missing)}.", f"Use one of {sorted(allowed)} for each key."
+        )
     bad = [k for k in EMPTY_CACHE_TRUTH if str(prediction[k]).strip().lower() not in allowed]
     if bad:
-        return Feedback(False, title, f"Not one of the allowed words: {', '.join(bad)}.",
-                        f"Use one of {sorted(allowed)}.")
+        return Feedback(
+            False, title, f"Not one of the allowed words: {', '.join(bad)}.", f"Use one of {sorted(allowed)}."
+        )
     wrong = [k for k, v in EMPTY_CACHE_TRUTH.items() if str(prediction[k]).strip().lower() != v]
     if wrong:
         first = wrong[0]
-        return Feedback(False, title, f"{len(wrong)} of 4 predictions are not right yet, starting with "
-                        f"`{first}`.", _HINTS[first])
+        return Feedback(
+            False, title, f"{len(wrong)} of 4 predictions are not right yet, starting with `{first}`.", _HINTS[first]
+        )
     return Feedback(True, title, "Right. " + " ".join(_WHY.values()))
 
 
@@ -131,14 +163,27 @@ def check_fragmentation_reading(ratio_default, ratio_expandable) -> Feedback:
         return Feedback(False, title, "docs/results/memory.json is missing here.", "Nothing to compare with.")
     truth = [results[k]["uncapped"]["peak_reserved_over_peak_allocated"] for k in ("frag-default", "frag-expandable")]
     got = [_as_number(ratio_default), _as_number(ratio_expandable)]
-    return first_failure(title, [
-        (None not in got, "Both ratios must be numbers.", "Divide peak reserved by peak allocated, for each row."),
-        (None in got or all(g >= 1 for g in got), "A ratio below 1 cannot be: reserved always covers allocated.",
-         "Put reserved on top of the fraction."),
-        (None in got or abs(got[0] - truth[0]) < 0.02, "The default allocator's ratio is off.",
-         "Use the `peak alloc` and `peak reserved` columns of the `default` row."),
-        (None in got or abs(got[1] - truth[1]) < 0.02, "The expandable_segments ratio is off.",
-         "Use the `peak alloc` and `peak reserved` columns of the expandable_segments row."),
-    ], success="Right: the default allocator reserved almost twice what the workload ever used at once "
-               "(fragmentation: free slivers too small for the next tensor); expandable segments grew one "
-               "segment in place and wasted about a tenth.")
+    return first_failure(
+        title,
+        [
+            (None not in got, "Both ratios must be numbers.", "Divide peak reserved by peak allocated, for each row."),
+            (
+                None in got or all(g >= 1 for g in got),
+                "A ratio below 1 cannot be: reserved always covers allocated.",
+                "Put reserved on top of the fraction.",
+            ),
+            (
+                None in got or abs(got[0] - truth[0]) < 0.02,
+                "The default allocator's ratio is off.",
+                "Use the `peak alloc` and `peak reserved` columns of the `default` row.",
+            ),
+            (
+                None in got or abs(got[1] - truth[1]) < 0.02,
+                "The expandable_segments ratio is off.",
+                "Use the `peak alloc` and `peak reserved` columns of the expandable_segments row.",
+            ),
+        ],
+        success="Right: the default allocator reserved almost twice what the workload ever used at once "
+        "(fragmentation: free slivers too small for the next tensor); expandable segments grew one "
+        "segment in place and wasted about a tenth.",
+    )

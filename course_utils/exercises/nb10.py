@@ -22,6 +22,7 @@ def _oom_model(fits: int, calls: list):
         if x.shape[0] > fits:
             raise torch.cuda.OutOfMemoryError(f"CUDA out of memory (simulated): {x.shape[0]} samples do not fit")
         return x * 2 + 1
+
     return model
 
 
@@ -36,28 +37,52 @@ def check_retry_loop(fn) -> Feedback:
         try:
             out = fn(_oom_model(fits, calls), batch)
         except torch.cuda.OutOfMemoryError:
-            return Feedback(False, title, f"With {n} samples and room for {fits}, an OutOfMemoryError escaped.",
-                            "Catch torch.cuda.OutOfMemoryError, halve the chunk, and try the same samples again.")
+            return Feedback(
+                False,
+                title,
+                f"With {n} samples and room for {fits}, an OutOfMemoryError escaped.",
+                "Catch torch.cuda.OutOfMemoryError, halve the chunk, and try the same samples again.",
+            )
         except Exception as exc:
-            return Feedback(False, title, f"Your function raised {type(exc).__name__}: {exc}.",
-                            "Run it on a small batch and read the traceback.")
+            return Feedback(
+                False,
+                title,
+                f"Your function raised {type(exc).__name__}: {exc}.",
+                "Run it on a small batch and read the traceback.",
+            )
         if out is None:
             return Feedback(False, title, "Your function returns None.", "Return the outputs of all samples.")
         if not isinstance(out, torch.Tensor) or out.shape[0] != n:
             got = getattr(out, "shape", None)
-            return Feedback(False, title, f"{n} samples in, {got[0] if got else '?'} rows out.",
-                            "Every sample must come out once: keep going after the first chunk that fits.")
+            return Feedback(
+                False,
+                title,
+                f"{n} samples in, {got[0] if got else '?'} rows out.",
+                "Every sample must come out once: keep going after the first chunk that fits.",
+            )
         if not torch.equal(out, batch * 2 + 1):
-            return Feedback(False, title, f"With {n} samples the rows are not the model's outputs in order.",
-                            "Concatenate the chunks' outputs in the order of the samples.")
+            return Feedback(
+                False,
+                title,
+                f"With {n} samples the rows are not the model's outputs in order.",
+                "Concatenate the chunks' outputs in the order of the samples.",
+            )
         if max(calls) > fits and calls.count(max(calls)) > 1:
-            return Feedback(False, title, "Your loop retried a size that had already failed.",
-                            "After an OOM, remember the smaller chunk size for the rest of the batch.")
+            return Feedback(
+                False,
+                title,
+                "Your loop retried a size that had already failed.",
+                "After an OOM, remember the smaller chunk size for the rest of the batch.",
+            )
     calls = []
     try:
         fn(_oom_model(0, calls), torch.zeros(4, 1))
-        return Feedback(False, title, "When not even one sample fits, your function returned instead of raising.",
-                        "With a chunk of 1 still failing, let the error propagate (or raise your own).")
+        return Feedback(
+            False,
+            title,
+            "When not even one sample fits, your function returned instead of raising.",
+            "With a chunk of 1 still failing, let the error propagate (or raise your own).",
+        )
     except torch.cuda.OutOfMemoryError:
         pass
     except Exception:  # a clear error of their own is fine too
@@ -67,17 +92,30 @@ def check_retry_loop(fn) -> Feedback:
 
     def bad_model(x):
         raise ValueError("a bug, not a memory problem")
+
     try:
         fn(bad_model, torch.zeros(4, 1))
-        return Feedback(False, title, "A ValueError from the model disappeared.",
-                        "Catch only torch.cuda.OutOfMemoryError: other errors are bugs to see.")
+        return Feedback(
+            False,
+            title,
+            "A ValueError from the model disappeared.",
+            "Catch only torch.cuda.OutOfMemoryError: other errors are bugs to see.",
+        )
     except ValueError:
         pass
     except Exception:
-        return Feedback(False, title, "A ValueError from the model came out as another error.",
-                        "Catch only torch.cuda.OutOfMemoryError.")
-    return Feedback(True, title, "Right: every sample processed once, in order, with smaller chunks after an OOM; "
-                    "other errors still surface. That is what forward_in_chunks does (below).")
+        return Feedback(
+            False,
+            title,
+            "A ValueError from the model came out as another error.",
+            "Catch only torch.cuda.OutOfMemoryError.",
+        )
+    return Feedback(
+        True,
+        title,
+        "Right: every sample processed once, in order, with smaller chunks after an OOM; "
+        "other errors still surface. That is what forward_in_chunks does (below).",
+    )
 
 
 # -- exercise 2: "GPU not detected", from the doctor's report ----------------------------
@@ -148,13 +186,20 @@ def simulated_report(scenario: str) -> str:
         else:
             env = {"NVIDIA_VISIBLE_DEVICES": "void", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility"}
             dev, code, smi = (), ERR_LIBRARY_NOT_FOUND, None
-        ctx = Context(env=env, root=_root(base / "root", dev), nvml_loader=lambda: _FailingNvml(code),
-                      which=lambda exe: smi if exe == "nvidia-smi" else None, skip_frameworks=True,
-                      probe=lambda code: {})
+        ctx = Context(
+            env=env,
+            root=_root(base / "root", dev),
+            nvml_loader=lambda: _FailingNvml(code),
+            which=lambda exe: smi if exe == "nvidia-smi" else None,
+            skip_frameworks=True,
+            probe=lambda code: {},
+        )
         report = format_report(run_checks(ctx))
     keep = [ln for ln in report.splitlines() if "NVML Python binding" not in ln]
-    return f"SIMULATED failure {scenario} (fake /dev, environment and NVML; nothing on this machine changed)\n" + \
-        "\n".join(keep)
+    return (
+        f"SIMULATED failure {scenario} (fake /dev, environment and NVML; nothing on this machine changed)\n"
+        + "\n".join(keep)
+    )
 
 
 def check_diagnosis(diagnosis) -> Feedback:
@@ -163,13 +208,21 @@ def check_diagnosis(diagnosis) -> Feedback:
         return Feedback(False, title, "`diagnosis` must be a dict.", "Keep the dict given in the cell.")
     missing = [s for s in SCENARIOS if diagnosis.get(s) is None]
     if missing:
-        return Feedback(False, title, f"No fix chosen yet for: {', '.join(missing)}.",
-                        f"Give each scenario one letter of {sorted(FIXES)}.")
+        return Feedback(
+            False,
+            title,
+            f"No fix chosen yet for: {', '.join(missing)}.",
+            f"Give each scenario one letter of {sorted(FIXES)}.",
+        )
     for s in SCENARIOS:
         choice = str(diagnosis[s]).strip().lower()
         if choice not in FIXES:
             return Feedback(False, title, f"{s}: {diagnosis[s]!r} is not one of the fixes.", f"Use {sorted(FIXES)}.")
         if choice != _TRUTH[s]:
             return Feedback(False, title, f"Scenario {s} is not right yet.", _CLUE[s])
-    return Feedback(True, title, "Right: the doctor's failed lines point at the fix each time. On a real host, "
-                    "notebook 02's break-and-fix lab makes these failures for real.")
+    return Feedback(
+        True,
+        title,
+        "Right: the doctor's failed lines point at the fix each time. On a real host, "
+        "notebook 02's break-and-fix lab makes these failures for real.",
+    )

@@ -27,20 +27,23 @@ REDUCTIONS = ("mean", "sum")
 
 @dataclass
 class StepResult:
-    loss: float        # the loss of the whole batch, as loss_fn(batch) would give it
-    micro_batch: int   # samples per micro-batch that completed the step; pass it next time
-    micro_steps: int   # backward passes in the completed step
-    ooms: int          # out-of-memory errors recovered from during this step
+    loss: float  # the loss of the whole batch, as loss_fn(batch) would give it
+    micro_batch: int  # samples per micro-batch that completed the step; pass it next time
+    micro_steps: int  # backward passes in the completed step
+    ooms: int  # out-of-memory errors recovered from during this step
     samples: int
 
     def __str__(self) -> str:
         extra = f", recovered from {self.ooms} OOM(s)" if self.ooms else ""
-        return (f"loss {self.loss:.4f} over {self.samples} samples in {self.micro_steps} micro-batch(es) "
-                f"of up to {self.micro_batch}{extra}")
+        return (
+            f"loss {self.loss:.4f} over {self.samples} samples in {self.micro_steps} micro-batch(es) "
+            f"of up to {self.micro_batch}{extra}"
+        )
 
 
-def accumulating_train_step(loss_fn: Callable, batch, optimizer: torch.optim.Optimizer,
-                            micro_batch: int | None = None, reduction: str = "mean") -> StepResult:
+def accumulating_train_step(
+    loss_fn: Callable, batch, optimizer: torch.optim.Optimizer, micro_batch: int | None = None, reduction: str = "mean"
+) -> StepResult:
     """One optimizer step over all of ``batch``, in micro-batches if the whole batch does not fit.
 
     ``loss_fn(chunk)`` returns the scalar loss of a chunk (same structure as
@@ -51,8 +54,9 @@ def accumulating_train_step(loss_fn: Callable, batch, optimizer: torch.optim.Opt
     """
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS} (how loss_fn combines samples), got {reduction!r}")
-    if micro_batch is not None and (isinstance(micro_batch, bool) or not isinstance(micro_batch, int)
-                                    or micro_batch < 1):
+    if micro_batch is not None and (
+        isinstance(micro_batch, bool) or not isinstance(micro_batch, int) or micro_batch < 1
+    ):
         raise ValueError(f"micro_batch must be a whole number >= 1 or None, got {micro_batch!r}")
     n = batch_size(batch)
     size = n if micro_batch is None else min(micro_batch, n)
@@ -69,7 +73,8 @@ def accumulating_train_step(loss_fn: Callable, batch, optimizer: torch.optim.Opt
             raise ChunkOOMError(
                 "accumulating_train_step: a micro-batch of one sample does not fit in GPU memory. Reduce the "
                 "model's memory (bf16 autocast, activation checkpointing, a smaller model) or raise the "
-                f"per-process memory fraction. PyTorch said: {oom_message}")
+                f"per-process memory fraction. PyTorch said: {oom_message}"
+            )
         size //= 2
     optimizer.step()
     return StepResult(loss=total, micro_batch=size, micro_steps=steps, ooms=ooms, samples=n)
@@ -99,8 +104,12 @@ def _accumulate(loss_fn, batch, n: int, size: int, reduction: str):
 def _check_loss(loss) -> None:
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
         shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-        raise TypeError(f"loss_fn must return a scalar loss tensor (got {shape}); reduce per-sample losses "
-                        "with .mean() or .sum() and say which with reduction=")
+        raise TypeError(
+            f"loss_fn must return a scalar loss tensor (got {shape}); reduce per-sample losses "
+            "with .mean() or .sum() and say which with reduction="
+        )
     if not loss.requires_grad:
-        raise ValueError("loss_fn returned a loss that does not require grad: nothing to train. Is the model "
-                         "in torch.no_grad(), or are its parameters frozen?")
+        raise ValueError(
+            "loss_fn returned a loss that does not require grad: nothing to train. Is the model "
+            "in torch.no_grad(), or are its parameters frozen?"
+        )

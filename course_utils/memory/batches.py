@@ -31,8 +31,10 @@ def batch_size(batch, what: str = "batch") -> int:
             for i, value in enumerate(node):
                 visit(value, f"{path}[{i}]")
         else:
-            raise TypeError(f"{what}{path} is a {type(node).__name__}; give tensors, or tuples/lists/dicts of "
-                            "tensors, all with the samples along dim 0")
+            raise TypeError(
+                f"{what}{path} is a {type(node).__name__}; give tensors, or tuples/lists/dicts of "
+                "tensors, all with the samples along dim 0"
+            )
 
     visit(batch, "")
     distinct = {n for _, n in sizes}
@@ -72,16 +74,22 @@ def check_output(out, expected: int, like=None) -> None:
     try:
         n = batch_size(out, what="output")
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"fn's output cannot be joined chunk by chunk: {exc}. Return per-sample outputs "
-                        "(a tensor or tuple/dict of tensors with dim 0 = number of samples); a reduction "
-                        "such as a mean loss cannot be split, compute it after joining.") from None
+        raise TypeError(
+            f"fn's output cannot be joined chunk by chunk: {exc}. Return per-sample outputs "
+            "(a tensor or tuple/dict of tensors with dim 0 = number of samples); a reduction "
+            "such as a mean loss cannot be split, compute it after joining."
+        ) from None
     if n != expected:
-        raise ValueError(f"fn returned {n} rows for a chunk of {expected} samples: forward_in_chunks needs one "
-                         "output row per input sample (dim 0) to keep them in order. A reduction over the "
-                         "batch (mean, sum) cannot be computed chunk by chunk; do it after joining.")
+        raise ValueError(
+            f"fn returned {n} rows for a chunk of {expected} samples: forward_in_chunks needs one "
+            "output row per input sample (dim 0) to keep them in order. A reduction over the "
+            "batch (mean, sum) cannot be computed chunk by chunk; do it after joining."
+        )
     if like is not None and structure_of(out) != like:
-        raise ValueError("fn returned a different structure for different chunks "
-                         f"({structure_of(out)} vs {like}); outputs cannot be joined")
+        raise ValueError(
+            "fn returned a different structure for different chunks "
+            f"({structure_of(out)} vs {like}); outputs cannot be joined"
+        )
 
 
 def structure_of(node):

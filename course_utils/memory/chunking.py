@@ -82,7 +82,8 @@ def forward_in_chunks(fn: Callable, batch, max_chunk: int | None = None):
                     f"forward_in_chunks: a single sample (index {start} of {n}) does not fit in GPU memory, "
                     "so no chunk size can work. Free memory (delete unused tensors, use torch.no_grad() for "
                     "inference, bf16 autocast, a smaller model), or raise the per-process memory fraction. "
-                    f"PyTorch said: {oom_message}")
+                    f"PyTorch said: {oom_message}"
+                )
             log.info("out of memory with %d samples at index %d; retrying with %d", chunk, start, chunk // 2)
             chunk //= 2
             continue

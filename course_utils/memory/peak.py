@@ -42,14 +42,14 @@ class PeakResult:
 
     label: str = ""
     device: str = "cpu"
-    peak_bytes: int | None = None   # max torch allocated bytes during the block (includes start_bytes)
+    peak_bytes: int | None = None  # max torch allocated bytes during the block (includes start_bytes)
     start_bytes: int | None = None  # allocated when the block started
-    end_bytes: int | None = None    # allocated when it ended
+    end_bytes: int | None = None  # allocated when it ended
     seconds: float = 0.0
     on_gpu: bool = False
     note: str = ""
     finished: bool = False
-    raised: str | None = None       # exception type name if the block raised
+    raised: str | None = None  # exception type name if the block raised
     _seen_peak: int = field(default=0, repr=False)
 
     @property
@@ -60,10 +60,18 @@ class PeakResult:
         return self.peak_bytes - self.start_bytes
 
     def as_dict(self) -> dict:
-        return {"label": self.label, "device": self.device, "peak_bytes": self.peak_bytes,
-                "start_bytes": self.start_bytes, "end_bytes": self.end_bytes,
-                "added_peak_bytes": self.added_peak_bytes, "seconds": self.seconds, "on_gpu": self.on_gpu,
-                "note": self.note, "raised": self.raised}
+        return {
+            "label": self.label,
+            "device": self.device,
+            "peak_bytes": self.peak_bytes,
+            "start_bytes": self.start_bytes,
+            "end_bytes": self.end_bytes,
+            "added_peak_bytes": self.added_peak_bytes,
+            "seconds": self.seconds,
+            "on_gpu": self.on_gpu,
+            "note": self.note,
+            "raised": self.raised,
+        }
 
     def __str__(self) -> str:
         name = f"{self.label}: " if self.label else ""
@@ -72,23 +80,30 @@ class PeakResult:
         tail = f" (raised {self.raised})" if self.raised else ""
         if not self.on_gpu:
             return f"{name}{self.seconds:.3f} s on {self.device}; {self.note}{tail}"
-        return (f"{name}peak {fmt_bytes(self.peak_bytes)} allocated on {self.device} "
-                f"(+{fmt_bytes(self.added_peak_bytes)} over the start; start {fmt_bytes(self.start_bytes)}, "
-                f"end {fmt_bytes(self.end_bytes)}) in {self.seconds:.3f} s{tail}")
+        return (
+            f"{name}peak {fmt_bytes(self.peak_bytes)} allocated on {self.device} "
+            f"(+{fmt_bytes(self.added_peak_bytes)} over the start; start {fmt_bytes(self.start_bytes)}, "
+            f"end {fmt_bytes(self.end_bytes)}) in {self.seconds:.3f} s{tail}"
+        )
 
     def _repr_html_(self) -> str:
         rows = [("block", self.label or "(unnamed)"), ("device", self.device), ("time", f"{self.seconds:.3f} s")]
         if self.on_gpu:
-            rows += [("peak allocated", fmt_bytes(self.peak_bytes)),
-                     ("peak over start", fmt_bytes(self.added_peak_bytes)),
-                     ("allocated at start", fmt_bytes(self.start_bytes)),
-                     ("allocated at end", fmt_bytes(self.end_bytes))]
+            rows += [
+                ("peak allocated", fmt_bytes(self.peak_bytes)),
+                ("peak over start", fmt_bytes(self.added_peak_bytes)),
+                ("allocated at start", fmt_bytes(self.start_bytes)),
+                ("allocated at end", fmt_bytes(self.end_bytes)),
+            ]
         if self.note:
             rows.append(("note", self.note))
         if self.raised:
             rows.append(("raised", self.raised))
-        body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>"
-                       f"{html.escape(str(v))}</td></tr>" for k, v in rows)
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>"
+            f"{html.escape(str(v))}</td></tr>"
+            for k, v in rows
+        )
         return f"<table class='course-peak-memory'>{body}</table>"
 
 
@@ -104,12 +119,16 @@ def _resolve(device, cuda) -> tuple[str, int | None]:
         return "cpu", None
     if text == "cuda" or text.startswith("cuda:"):
         if not available:
-            raise ValueError(f"peak_memory(device={device!r}): CUDA is not available here. "
-                             "Use device=None (it picks the GPU when there is one) or device='cpu'.")
+            raise ValueError(
+                f"peak_memory(device={device!r}): CUDA is not available here. "
+                "Use device=None (it picks the GPU when there is one) or device='cpu'."
+            )
         index = cuda.current_device() if text == "cuda" else int(text.split(":", 1)[1])
         if not 0 <= index < cuda.device_count():
-            raise ValueError(f"peak_memory(device={device!r}): there are {cuda.device_count()} GPU(s), "
-                             f"numbered 0 to {cuda.device_count() - 1}")
+            raise ValueError(
+                f"peak_memory(device={device!r}): there are {cuda.device_count()} GPU(s), "
+                f"numbered 0 to {cuda.device_count() - 1}"
+            )
         return f"cuda:{index}", index
     raise ValueError(f"peak_memory(device={device!r}): use None, 'cpu', 'cuda', 'cuda:N' or a GPU number")
 

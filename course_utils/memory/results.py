@@ -12,8 +12,9 @@ from pathlib import Path
 from ..units import GIB, MIB
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "memory.json"
-NOT_MEASURED = ("not measured yet: run `python benchmarks/memory_bench.py --out docs/results/memory.json` "
-                "on a GPU machine")
+NOT_MEASURED = (
+    "not measured yet: run `python benchmarks/memory_bench.py --out docs/results/memory.json` on a GPU machine"
+)
 
 
 def load_results(path: str | Path | None = None) -> dict | None:
@@ -52,17 +53,21 @@ def _n(value) -> str:
 
 
 def _frag_lines(results: dict) -> list[str]:
-    lines = [f"{'allocator':<26}{'peak alloc':>11}{'peak reserved':>14}{'ratio':>6}{'max cache':>11}"
-             f"{'cudaMalloc':>11}{'OOMs@cap':>9}{'retries@cap':>12}"]
+    lines = [
+        f"{'allocator':<26}{'peak alloc':>11}{'peak reserved':>14}{'ratio':>6}{'max cache':>11}"
+        f"{'cudaMalloc':>11}{'OOMs@cap':>9}{'retries@cap':>12}"
+    ]
     for name, label in (("frag-default", "default"), ("frag-expandable", "expandable_segments:True")):
         part = results.get(name) or {"error": "not run"}
         if "error" in part:
             lines.append(f"{label:<26}{part['error'][:90]}")
             continue
         u, c = part["uncapped"], part["capped"]
-        lines.append(f"{label:<26}{_gib(u['peak_allocated']):>11}{_gib(u['peak_reserved']):>14}"
-                     f"{u['peak_reserved_over_peak_allocated']:>6.2f}{_gib(u['max_reserved_minus_allocated']):>11}"
-                     f"{_n(u['num_device_alloc']):>11}{_n(c['ooms']):>9}{_n(c['num_alloc_retries']):>12}")
+        lines.append(
+            f"{label:<26}{_gib(u['peak_allocated']):>11}{_gib(u['peak_reserved']):>14}"
+            f"{u['peak_reserved_over_peak_allocated']:>6.2f}{_gib(u['max_reserved_minus_allocated']):>11}"
+            f"{_n(u['num_device_alloc']):>11}{_n(c['ooms']):>9}{_n(c['num_alloc_retries']):>12}"
+        )
     return lines
 
 
@@ -74,9 +79,11 @@ def _cache_lines(cache: dict) -> list[str]:
     lines = []
     for name in ("keep_cache", "empty_cache_each_step"):
         r = cache[name]
-        lines.append(f"{name:<22} median step {r['median_step_ms']:.2f} ms, reserved after a step "
-                     f"{_gib(r['reserved_after_step_min'])}-{_gib(r['reserved_after_step_max'])}, "
-                     f"cudaMalloc per step {r['cudamalloc_per_step']:.1f}")
+        lines.append(
+            f"{name:<22} median step {r['median_step_ms']:.2f} ms, reserved after a step "
+            f"{_gib(r['reserved_after_step_min'])}-{_gib(r['reserved_after_step_max'])}, "
+            f"cudaMalloc per step {r['cudamalloc_per_step']:.1f}"
+        )
     lines.append(f"empty_cache() after every step: {cache['slowdown']:.2f}x the step time")
     return lines
 
@@ -90,9 +97,14 @@ def format_results(results: dict | None, part: str | None = None) -> str:
         raise ValueError(f"part must be one of {PARTS} or None, got {part!r}")
     if results is None:
         return NOT_MEASURED
-    head = (f"measured on {results.get('gpu', '?')}, torch {results.get('torch', '?')}, "
-            f"{results.get('date', '?')}{' (quick run)' if results.get('quick') else ''}")
-    sections = {"cap": _cap_lines(results.get("cap") or {}), "frag": _frag_lines(results),
-                "cache": _cache_lines(results.get("cache") or {})}
+    head = (
+        f"measured on {results.get('gpu', '?')}, torch {results.get('torch', '?')}, "
+        f"{results.get('date', '?')}{' (quick run)' if results.get('quick') else ''}"
+    )
+    sections = {
+        "cap": _cap_lines(results.get("cap") or {}),
+        "frag": _frag_lines(results),
+        "cache": _cache_lines(results.get("cache") or {}),
+    }
     chosen = PARTS if part is None else (part,)
     return "\n".join([head, *("\n".join(sections[name]) for name in chosen)])

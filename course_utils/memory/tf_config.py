@@ -25,10 +25,14 @@ from dataclasses import dataclass, field
 
 ENV_GROWTH = "TF_FORCE_GPU_ALLOW_GROWTH"
 
-_RESTART = ("Restart the Python process (in Jupyter: Kernel > Restart) and run this configuration first, before "
-            "any TensorFlow op, tensor, model or tf.config.list_logical_devices() call.")
-_ENV_HINT = (f" For growth there is also the environment variable, read when the GPU starts: {ENV_GROWTH}=true "
-             f"(docker run -e {ENV_GROWTH}=true).")
+_RESTART = (
+    "Restart the Python process (in Jupyter: Kernel > Restart) and run this configuration first, before "
+    "any TensorFlow op, tensor, model or tf.config.list_logical_devices() call."
+)
+_ENV_HINT = (
+    f" For growth there is also the environment variable, read when the GPU starts: {ENV_GROWTH}=true "
+    f"(docker run -e {ENV_GROWTH}=true)."
+)
 
 
 class TensorFlowMemoryError(RuntimeError):
@@ -45,7 +49,7 @@ class TfTooLate(TensorFlowMemoryError):
 
 @dataclass
 class TfMemoryConfig:
-    mode: str                 # "growth", "limit" or "logical_cpus"
+    mode: str  # "growth", "limit" or "logical_cpus"
     applied: bool
     devices: list[str] = field(default_factory=list)
     limit_mb: int | None = None
@@ -54,8 +58,11 @@ class TfMemoryConfig:
     def __str__(self) -> str:
         if not self.applied:
             return f"TensorFlow memory {self.mode}: not applied; {self.note}"
-        what = {"growth": "memory growth on", "limit": f"a {self.limit_mb} MiB logical device on",
-                "logical_cpus": f"{len(self.devices)} logical CPU devices from"}[self.mode]
+        what = {
+            "growth": "memory growth on",
+            "limit": f"a {self.limit_mb} MiB logical device on",
+            "logical_cpus": f"{len(self.devices)} logical CPU devices from",
+        }[self.mode]
         text = f"TensorFlow: {what} {', '.join(self.devices)}"
         return text + (f". {self.note}" if self.note else "")
 
@@ -81,8 +88,10 @@ def _env_growth(env: Mapping[str, str]) -> bool:
 
 def _too_late(what: str, exc: Exception | None = None, growth: bool = False) -> TfTooLate:
     said = f" TensorFlow said: {exc}." if exc else ""
-    return TfTooLate(f"Cannot set {what}: TensorFlow has already initialised its devices in this process, and "
-                     f"device settings are fixed from then on.{said} {_RESTART}{_ENV_HINT if growth else ''}")
+    return TfTooLate(
+        f"Cannot set {what}: TensorFlow has already initialised its devices in this process, and "
+        f"device settings are fixed from then on.{said} {_RESTART}{_ENV_HINT if growth else ''}"
+    )
 
 
 def _select(gpus, wanted: Sequence[int] | None):
@@ -96,9 +105,12 @@ def _select(gpus, wanted: Sequence[int] | None):
     return chosen
 
 
-def configure_tensorflow_memory(growth: bool = False, limit_mb: int | None = None,
-                                gpus: Sequence[int] | None = None,
-                                env: Mapping[str, str] | None = None) -> TfMemoryConfig:
+def configure_tensorflow_memory(
+    growth: bool = False,
+    limit_mb: int | None = None,
+    gpus: Sequence[int] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> TfMemoryConfig:
     """Either ``growth=True`` or ``limit_mb=N`` (one logical device of N MiB per GPU), never both.
 
     ``gpus``: indices of the GPUs to configure (default: all). Must run before
@@ -111,7 +123,8 @@ def configure_tensorflow_memory(growth: bool = False, limit_mb: int | None = Non
             "Choose memory growth OR a memory limit, not both. Growth lets TensorFlow take memory as it needs "
             "it (and never give it back); a logical device with memory_limit caps it at a fixed size. "
             "TensorFlow does not combine them on one GPU: set_memory_growth raises once a logical device is "
-            "configured, and a logical device set after growth silently turns growth off for every GPU.")
+            "configured, and a logical device set after growth silently turns growth off for every GPU."
+        )
     if not growth and limit_mb is None:
         raise ValueError("nothing to set: pass growth=True or limit_mb=<MiB>")
     if limit_mb is not None:
@@ -121,29 +134,39 @@ def configure_tensorflow_memory(growth: bool = False, limit_mb: int | None = Non
             raise TfSettingsClash(
                 f"{ENV_GROWTH}=true is set in the environment, which turns memory growth on for every GPU, and a "
                 f"limit of {limit_mb} MiB was asked for. Choose one: unset {ENV_GROWTH} to use the limit, or "
-                "keep it and drop the limit.")
+                "keep it and drop the limit."
+            )
     tf = _tf()
     found = tf.config.list_physical_devices("GPU")
     mode = "growth" if growth else "limit"
     if not found:
-        return TfMemoryConfig(mode, applied=False, limit_mb=limit_mb,
-                              note="TensorFlow sees no GPU here (CPU build or no driver); on a GPU this would "
-                                   + ("let memory grow as needed" if growth else f"cap each GPU at {limit_mb} MiB"))
+        return TfMemoryConfig(
+            mode,
+            applied=False,
+            limit_mb=limit_mb,
+            note="TensorFlow sees no GPU here (CPU build or no driver); on a GPU this would "
+            + ("let memory grow as needed" if growth else f"cap each GPU at {limit_mb} MiB"),
+        )
     chosen = _select(found, gpus)
     for gpu in chosen:
         if growth and tf.config.get_logical_device_configuration(gpu):
-            raise TfSettingsClash(f"{gpu.name} already has a logical device configuration (a memory limit); "
-                                  "memory growth cannot be added to it. Choose one, in a fresh process.")
+            raise TfSettingsClash(
+                f"{gpu.name} already has a logical device configuration (a memory limit); "
+                "memory growth cannot be added to it. Choose one, in a fresh process."
+            )
         if not growth and tf.config.experimental.get_memory_growth(gpu):
-            raise TfSettingsClash(f"memory growth is already on for {gpu.name}; a logical device limit would "
-                                  "silently turn growth off for every GPU. Choose one, in a fresh process.")
+            raise TfSettingsClash(
+                f"memory growth is already on for {gpu.name}; a logical device limit would "
+                "silently turn growth off for every GPU. Choose one, in a fresh process."
+            )
     try:
         for gpu in chosen:
             if growth:
                 tf.config.experimental.set_memory_growth(gpu, True)
             else:
                 tf.config.set_logical_device_configuration(
-                    gpu, [tf.config.LogicalDeviceConfiguration(memory_limit=limit_mb)])
+                    gpu, [tf.config.LogicalDeviceConfiguration(memory_limit=limit_mb)]
+                )
     except RuntimeError as exc:
         if "after being initialized" in str(exc):
             raise _too_late("memory growth" if growth else f"a {limit_mb} MiB limit", exc, growth) from None

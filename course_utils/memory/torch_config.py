@@ -40,8 +40,10 @@ def parse_config(text: str) -> dict[str, str]:
         key, sep, value = item.partition(":")
         key, value = key.strip(), value.strip()
         if not sep or not _KEY.match(key) or not value:
-            raise ValueError(f"allocator option {item!r} is not of the form key:value "
-                             "(e.g. expandable_segments:True or max_split_size_mb:128)")
+            raise ValueError(
+                f"allocator option {item!r} is not of the form key:value "
+                "(e.g. expandable_segments:True or max_split_size_mb:128)"
+            )
         options[key] = value
     return options
 
@@ -109,14 +111,17 @@ def _read_settings(torch) -> str | None:
     return None if getter is None else getter()
 
 
-_TOO_LATE_FIX = ("Restart the Python process (in Jupyter: Kernel > Restart) and call set_allocator_config(...) "
-                 "before anything touches the GPU, or set the variable outside Python: "
-                 "`export PYTORCH_ALLOC_CONF=expandable_segments:True`, `docker run -e PYTORCH_ALLOC_CONF=...`, "
-                 "or an ENV line in the Dockerfile.")
+_TOO_LATE_FIX = (
+    "Restart the Python process (in Jupyter: Kernel > Restart) and call set_allocator_config(...) "
+    "before anything touches the GPU, or set the variable outside Python: "
+    "`export PYTORCH_ALLOC_CONF=expandable_segments:True`, `docker run -e PYTORCH_ALLOC_CONF=...`, "
+    "or an ENV line in the Dockerfile."
+)
 
 
-def set_allocator_config(options: str | Mapping[str, object] | None = None, *,
-                         env: MutableMapping[str, str] | None = None, **kwargs) -> str:
+def set_allocator_config(
+    options: str | Mapping[str, object] | None = None, *, env: MutableMapping[str, str] | None = None, **kwargs
+) -> str:
     """Set PyTorch's caching-allocator options for this process; returns the value set.
 
     >>> set_allocator_config(expandable_segments=True)      # before the first CUDA allocation
@@ -138,7 +143,8 @@ def set_allocator_config(options: str | Mapping[str, object] | None = None, *,
         raise AllocatorConfigTooLate(
             f"CUDA is already initialised in this process, so PyTorch has already read its allocator options "
             f"({ENV}={env.get(ENV, env.get(ALIAS, '(unset)'))!r}); setting {ENV}={value!r} now would change "
-            f"nothing. {_TOO_LATE_FIX}")
+            f"nothing. {_TOO_LATE_FIX}"
+        )
     before = {name: env.get(name) for name in (ENV, ALIAS)}
     # both names: current PyTorch reads PYTORCH_ALLOC_CONF first, older versions only the alias
     env[ENV] = value
@@ -154,7 +160,8 @@ def set_allocator_config(options: str | Mapping[str, object] | None = None, *,
         _restore(env, before)
         raise AllocatorConfigTooLate(
             f"PyTorch has already read its allocator options in this process (it uses {effective!r}), "
-            f"so {value!r} would be ignored. {_TOO_LATE_FIX}")
+            f"so {value!r} would be ignored. {_TOO_LATE_FIX}"
+        )
     return value
 
 
@@ -169,11 +176,18 @@ def _restore(env: MutableMapping[str, str], before: Mapping[str, str | None]) ->
 def allocator_config_status(env: Mapping[str, str] | None = None) -> dict:
     """Where the allocator options stand, without making PyTorch read them early."""
     env = os.environ if env is None else env
-    status = {ENV: env.get(ENV), ALIAS: env.get(ALIAS), "torch_imported": "torch" in sys.modules,
-              "cuda_initialised": False, "in_use": None}
+    status = {
+        ENV: env.get(ENV),
+        ALIAS: env.get(ALIAS),
+        "torch_imported": "torch" in sys.modules,
+        "cuda_initialised": False,
+        "in_use": None,
+    }
     if env.get(ENV) and env.get(ALIAS) and env[ENV] != env[ALIAS]:
-        status["warning"] = (f"{ENV} and {ALIAS} differ; current PyTorch uses {ENV}, versions before 2.9 "
-                             f"use {ALIAS}. Set one value in both, or unset {ALIAS}.")
+        status["warning"] = (
+            f"{ENV} and {ALIAS} differ; current PyTorch uses {ENV}, versions before 2.9 "
+            f"use {ALIAS}. Set one value in both, or unset {ALIAS}."
+        )
     if status["torch_imported"]:
         torch = sys.modules["torch"]
         status["cuda_initialised"] = _cuda_initialised(torch)
@@ -188,7 +202,7 @@ class FractionResult:
     fraction: float
     device: str
     applied: bool
-    cap_bytes: int | None = None       # what this process may reserve on the device
+    cap_bytes: int | None = None  # what this process may reserve on the device
     total_bytes: int | None = None
     reserved_bytes: int | None = None  # already reserved when the cap was set
     note: str = ""
@@ -196,8 +210,10 @@ class FractionResult:
     def __str__(self) -> str:
         if not self.applied:
             return f"fraction {self.fraction:g} not set: {self.note}"
-        text = (f"{self.device}: this process may reserve {fmt_bytes(self.cap_bytes)} "
-                f"({self.fraction:g} of {fmt_bytes(self.total_bytes)}); reserved now {fmt_bytes(self.reserved_bytes)}")
+        text = (
+            f"{self.device}: this process may reserve {fmt_bytes(self.cap_bytes)} "
+            f"({self.fraction:g} of {fmt_bytes(self.total_bytes)}); reserved now {fmt_bytes(self.reserved_bytes)}"
+        )
         return text + (f". {self.note}" if self.note else "")
 
 
@@ -215,9 +231,13 @@ def set_memory_fraction(fraction: float, device=None) -> FractionResult:
         raise ValueError(f"fraction must be > 0 and <= 1 (a share of the GPU's total memory), got {fraction}")
     torch = _torch()
     if not torch.cuda.is_available():
-        return FractionResult(fraction, "cpu", applied=False,
-                              note="no CUDA GPU here; on a GPU this caps what PyTorch's caching allocator may "
-                                   "reserve, and going over raises torch.cuda.OutOfMemoryError")
+        return FractionResult(
+            fraction,
+            "cpu",
+            applied=False,
+            note="no CUDA GPU here; on a GPU this caps what PyTorch's caching allocator may "
+            "reserve, and going over raises torch.cuda.OutOfMemoryError",
+        )
     index = cuda_index(torch, device)
     torch.cuda.set_per_process_memory_fraction(fraction, index)
     total = torch.cuda.get_device_properties(index).total_memory
@@ -225,7 +245,10 @@ def set_memory_fraction(fraction: float, device=None) -> FractionResult:
     cap = int(total * fraction)
     note = ""
     if reserved > cap:
-        note = (f"{fmt_bytes(reserved)} is already reserved, more than the cap: new allocations fail until "
-                "tensors are freed and torch.cuda.empty_cache() returns the cached blocks")
-    return FractionResult(fraction, f"cuda:{index}", applied=True, cap_bytes=cap, total_bytes=total,
-                          reserved_bytes=reserved, note=note)
+        note = (
+            f"{fmt_bytes(reserved)} is already reserved, more than the cap: new allocations fail until "
+            "tensors are freed and torch.cuda.empty_cache() returns the cached blocks"
+        )
+    return FractionResult(
+        fraction, f"cuda:{index}", applied=True, cap_bytes=cap, total_bytes=total, reserved_bytes=reserved, note=note
+    )

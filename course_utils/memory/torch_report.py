@@ -36,7 +36,7 @@ class MemoryReport:
     inactive_split: int | None = None  # cached blocks split by earlier allocations: fragmentation
     num_ooms: int | None = None
     num_alloc_retries: int | None = None
-    summary: str = ""                  # torch.cuda.memory_summary(abbreviated=True)
+    summary: str = ""  # torch.cuda.memory_summary(abbreviated=True)
     note: str = ""
 
     @property
@@ -48,15 +48,17 @@ class MemoryReport:
     def rows(self) -> list[tuple[str, str]]:
         if not self.on_gpu:
             return [("device", self.device), ("note", self.note)]
-        rows = [("device", self.device),
-                ("allocated (live tensors)", fmt_bytes(self.allocated)),
-                ("reserved (held from CUDA)", fmt_bytes(self.reserved)),
-                ("cached (reserved - allocated)", fmt_bytes(self.cached)),
-                ("peak allocated", fmt_bytes(self.peak_allocated)),
-                ("peak reserved", fmt_bytes(self.peak_reserved)),
-                ("inactive split blocks", fmt_bytes(self.inactive_split)),
-                ("OOMs / allocation retries", f"{self.num_ooms} / {self.num_alloc_retries}"),
-                ("GPU total", fmt_bytes(self.total))]
+        rows = [
+            ("device", self.device),
+            ("allocated (live tensors)", fmt_bytes(self.allocated)),
+            ("reserved (held from CUDA)", fmt_bytes(self.reserved)),
+            ("cached (reserved - allocated)", fmt_bytes(self.cached)),
+            ("peak allocated", fmt_bytes(self.peak_allocated)),
+            ("peak reserved", fmt_bytes(self.peak_reserved)),
+            ("inactive split blocks", fmt_bytes(self.inactive_split)),
+            ("OOMs / allocation retries", f"{self.num_ooms} / {self.num_alloc_retries}"),
+            ("GPU total", fmt_bytes(self.total)),
+        ]
         if self.fraction is not None and self.total is not None:
             cap = fmt_bytes(int(self.total * self.fraction))
             rows.append(("per-process fraction", f"{self.fraction:g} (cap {cap})"))
@@ -69,10 +71,16 @@ class MemoryReport:
         return "\n".join(f"{k:<{width}}  {v}" for k, v in self.rows())
 
     def _repr_html_(self) -> str:
-        body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>"
-                       f"{html.escape(v)}</td></tr>" for k, v in self.rows())
-        extra = f"<details><summary>memory_summary()</summary><pre>{html.escape(self.summary)}</pre></details>" \
-            if self.summary else ""
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>"
+            f"{html.escape(v)}</td></tr>"
+            for k, v in self.rows()
+        )
+        extra = (
+            f"<details><summary>memory_summary()</summary><pre>{html.escape(self.summary)}</pre></details>"
+            if self.summary
+            else ""
+        )
         return f"<table class='course-memory-report'>{body}</table>{extra}"
 
 
@@ -87,21 +95,28 @@ def memory_report(device=None, summary: bool = True) -> MemoryReport:
     fraction_getter = getattr(torch.cuda, "get_per_process_memory_fraction", None)
     fraction = fraction_getter(index) if fraction_getter else None
     return MemoryReport(
-        device=f"cuda:{index}", on_gpu=True,
-        allocated=torch.cuda.memory_allocated(index), reserved=torch.cuda.memory_reserved(index),
-        peak_allocated=torch.cuda.max_memory_allocated(index), peak_reserved=torch.cuda.max_memory_reserved(index),
+        device=f"cuda:{index}",
+        on_gpu=True,
+        allocated=torch.cuda.memory_allocated(index),
+        reserved=torch.cuda.memory_reserved(index),
+        peak_allocated=torch.cuda.max_memory_allocated(index),
+        peak_reserved=torch.cuda.max_memory_reserved(index),
         total=torch.cuda.get_device_properties(index).total_memory,
         fraction=None if fraction is None or fraction >= 1.0 else fraction,
         inactive_split=stats.get("inactive_split_bytes.all.current", 0),
-        num_ooms=stats.get("num_ooms", 0), num_alloc_retries=stats.get("num_alloc_retries", 0),
-        summary=torch.cuda.memory_summary(index, abbreviated=True) if summary else "")
+        num_ooms=stats.get("num_ooms", 0),
+        num_alloc_retries=stats.get("num_alloc_retries", 0),
+        summary=torch.cuda.memory_summary(index, abbreviated=True) if summary else "",
+    )
 
 
 def summarize_snapshot(snapshot: dict) -> dict:
     """Counts from a ``torch.cuda.memory._snapshot()`` dict: what the allocator held and did."""
     if not isinstance(snapshot, dict) or "segments" not in snapshot:
-        raise ValueError("not a PyTorch memory snapshot: expected a dict with 'segments' "
-                         "(from torch.cuda.memory._snapshot() or a pickle written by _dump_snapshot)")
+        raise ValueError(
+            "not a PyTorch memory snapshot: expected a dict with 'segments' "
+            "(from torch.cuda.memory._snapshot() or a pickle written by _dump_snapshot)"
+        )
     segments = snapshot["segments"]
     states: Counter = Counter()
     for seg in segments:
@@ -146,13 +161,16 @@ class SnapshotResult:
         s = self.summary
         events = ", ".join(f"{k} {v}" for k, v in sorted(s.get("events", {}).items())) or "none"
         where = f"written to {self.path}; open it at {VIEWER}" if self.path else "not written (no path given)"
-        return (f"{s.get('segments', 0)} segment(s), reserved {fmt_bytes(s.get('reserved_bytes'))}, allocated "
-                f"{fmt_bytes(s.get('allocated_bytes'))}; events: {events}. Snapshot {where}.")
+        return (
+            f"{s.get('segments', 0)} segment(s), reserved {fmt_bytes(s.get('reserved_bytes'))}, allocated "
+            f"{fmt_bytes(s.get('allocated_bytes'))}; events: {events}. Snapshot {where}."
+        )
 
 
 @contextmanager
-def record_memory_history(path: str | Path | None = None, max_entries: int = 100_000,
-                          device=None) -> Iterator[SnapshotResult]:
+def record_memory_history(
+    path: str | Path | None = None, max_entries: int = 100_000, device=None
+) -> Iterator[SnapshotResult]:
     """Record every allocator event inside the block; at the end, take a snapshot and summarise it.
 
     With ``path`` the snapshot is also written as a pickle that the viewer at

@@ -106,9 +106,16 @@ class LoopDrivenBackend(FixedDevicesBackend):
         self.peak_allocated_bytes = 0
         self.steps = 0
         self._power, self._temp, self._last_t = POWER_IDLE_W, 33.0, None
-        self._infos = [DeviceInfo(index=i, uuid=f"GPU-LOOP-{i:02d}", name="NVIDIA H200 (simulated, your loop)",
-                                  memory_total_bytes=TOTAL_MIB * MIB, power_limit_w=POWER_LIMIT_W)
-                       for i in range(n_gpus)]
+        self._infos = [
+            DeviceInfo(
+                index=i,
+                uuid=f"GPU-LOOP-{i:02d}",
+                name="NVIDIA H200 (simulated, your loop)",
+                memory_total_bytes=TOTAL_MIB * MIB,
+                power_limit_w=POWER_LIMIT_W,
+            )
+            for i in range(n_gpus)
+        ]
         self.label = f"SIMULATED: {n_gpus} virtual H200 GPU(s) driven by your training loop"
 
     # -- what the learner's loop calls ---------------------------------------
@@ -165,15 +172,36 @@ class LoopDrivenBackend(FixedDevicesBackend):
         self._power += (target - self._power) * (1 - math.exp(-dt / 0.8))
         self._temp += (27.0 + 0.078 * self._power - self._temp) * (1 - math.exp(-dt / 25.0))
         used = int(CONTEXT_MIB * MIB) + self.reserved_bytes if self.steps else 0
-        samples = tuple(GpuSample(
-            timestamp=stamp, index=i.index, uuid=i.uuid, name=i.name, memory_used_bytes=used,
-            memory_total_bytes=TOTAL_MIB * MIB, memory_reserved_bytes=int(491 * MIB),
-            utilization_pct=float(round(util)), memory_busy_pct=float(round(util * 0.55)),
-            temperature_c=float(round(self._temp)), power_w=round(self._power, 1), power_limit_w=POWER_LIMIT_W,
-            sm_clock_mhz=345.0 if util < 5 else 1980.0, simulated=True) for i in self._infos)
+        samples = tuple(
+            GpuSample(
+                timestamp=stamp,
+                index=i.index,
+                uuid=i.uuid,
+                name=i.name,
+                memory_used_bytes=used,
+                memory_total_bytes=TOTAL_MIB * MIB,
+                memory_reserved_bytes=int(491 * MIB),
+                utilization_pct=float(round(util)),
+                memory_busy_pct=float(round(util * 0.55)),
+                temperature_c=float(round(self._temp)),
+                power_w=round(self._power, 1),
+                power_limit_w=POWER_LIMIT_W,
+                sm_clock_mhz=345.0 if util < 5 else 1980.0,
+                simulated=True,
+            )
+            for i in self._infos
+        )
         procs = None
         if processes:
-            procs = tuple(ProcessSample(gpu_index=i.index, pid=os.getpid(), used_memory_bytes=used,
-                                        name="your training loop (simulated)", visible=True)
-                          for i in self._infos if self.steps)
+            procs = tuple(
+                ProcessSample(
+                    gpu_index=i.index,
+                    pid=os.getpid(),
+                    used_memory_bytes=used,
+                    name="your training loop (simulated)",
+                    visible=True,
+                )
+                for i in self._infos
+                if self.steps
+            )
         return Snapshot(timestamp=stamp, source="simulated", gpus=samples, processes=procs, elapsed_s=0.0)

@@ -17,8 +17,7 @@ class NoGpuBackend(FixedDevicesBackend):
         self.label = f"no GPU: {reason.message}"
 
     def snapshot(self, processes: bool = False) -> Snapshot:
-        return Snapshot(timestamp=time.time(), source="none", gpus=(),
-                        processes=() if processes else None)
+        return Snapshot(timestamp=time.time(), source="none", gpus=(), processes=() if processes else None)
 
 
 def no_gpu_reason(backend: object) -> NoGpuReason | None:

@@ -126,8 +126,15 @@ def mig_status(loader: Callable[[], ModuleType] = load_nvml) -> list[MigInfo] | 
                 out.append(MigInfo(i, name, kind))
                 continue
             devices = _mig_devices(nvml, handle) if current else ()
-            out.append(MigInfo(i, name, _MIG_STATE.get(current, str(current)),
-                               None if pending == current else _MIG_STATE.get(pending, str(pending)), devices))
+            out.append(
+                MigInfo(
+                    i,
+                    name,
+                    _MIG_STATE.get(current, str(current)),
+                    None if pending == current else _MIG_STATE.get(pending, str(pending)),
+                    devices,
+                )
+            )
         return out
     finally:
         nvml.nvmlShutdown()

@@ -92,9 +92,7 @@ class NvmlBackend(ClosingContext):
                 indices = list(range(count))
             bad = [i for i in indices if not 0 <= i < count]
             if bad:
-                raise ValueError(
-                    f"GPU index {bad} does not exist: NVML sees {count} GPU(s), indices 0..{count - 1}."
-                )
+                raise ValueError(f"GPU index {bad} does not exist: NVML sees {count} GPU(s), indices 0..{count - 1}.")
             if not indices:
                 raise NoGpuError(
                     NoGpuReason(
@@ -131,8 +129,9 @@ class NvmlBackend(ClosingContext):
         name = self._optional(nv.nvmlDeviceGetName, handle) or f"GPU {index}"
         uuid = self._optional(nv.nvmlDeviceGetUUID, handle) or f"GPU-index-{index}"
         limit_mw = self._optional(nv.nvmlDeviceGetEnforcedPowerLimit, handle)
-        info = DeviceInfo(index=index, uuid=uuid, name=name,
-                          power_limit_w=None if limit_mw is None else limit_mw / 1000.0)
+        info = DeviceInfo(
+            index=index, uuid=uuid, name=name, power_limit_w=None if limit_mw is None else limit_mw / 1000.0
+        )
         # labels the Prometheus exporter shares with dcgm-exporter (pci_bus_id, device=nvidia<minor>)
         pci = self._optional(getattr(nv, "nvmlDeviceGetPciInfo", lambda _h: None), handle)
         bus_id = getattr(pci, "busId", None)
@@ -189,8 +188,9 @@ class NvmlBackend(ClosingContext):
     def _read_device(self, dev: _Device, now: float) -> GpuSample:
         info = dev.info
         if dev.failure is not None:
-            return GpuSample(timestamp=now, index=info.index, uuid=info.uuid, name=info.name,
-                             healthy=False, error=dev.failure)
+            return GpuSample(
+                timestamp=now, index=info.index, uuid=info.uuid, name=info.name, healthy=False, error=dev.failure
+            )
         values: dict = {"power_limit_w": info.power_limit_w}
         # dev.readers is replaced, never changed in place, so iterating it here is safe
         for metric, read in dev.readers:
@@ -209,8 +209,14 @@ class NvmlBackend(ClosingContext):
                         exc, code = exc2, error_code(exc2)
                 if code in DEVICE_FATAL:
                     dev.failure = f"{type(exc).__name__}: {exc} (while reading {metric})"
-                    return GpuSample(timestamp=now, index=info.index, uuid=info.uuid,
-                                     name=info.name, healthy=False, error=dev.failure)
+                    return GpuSample(
+                        timestamp=now,
+                        index=info.index,
+                        uuid=info.uuid,
+                        name=info.name,
+                        healthy=False,
+                        error=dev.failure,
+                    )
                 if code in UNSUPPORTED:
                     dev.unsupported.add(metric)
                     dev.readers = [(m, r) for m, r in dev.readers if m != metric]
@@ -225,8 +231,7 @@ class NvmlBackend(ClosingContext):
         now = time.time()
         gpus = tuple(self._read_device(dev, now) for dev in self._devices)
         procs = self._processes() if processes else None
-        return Snapshot(timestamp=now, source="nvml", gpus=gpus, processes=procs,
-                        elapsed_s=time.perf_counter() - start)
+        return Snapshot(timestamp=now, source="nvml", gpus=gpus, processes=procs, elapsed_s=time.perf_counter() - start)
 
     # -- extras, off the hot path -----------------------------------------
 
@@ -243,9 +248,15 @@ class NvmlBackend(ClosingContext):
                 continue
             for p in procs:
                 name = process_name(p.pid)
-                out.append(ProcessSample(gpu_index=dev.info.index, pid=p.pid,
-                                         used_memory_bytes=p.usedGpuMemory, name=name,
-                                         visible=name is not None))
+                out.append(
+                    ProcessSample(
+                        gpu_index=dev.info.index,
+                        pid=p.pid,
+                        used_memory_bytes=p.usedGpuMemory,
+                        name=name,
+                        visible=name is not None,
+                    )
+                )
         return tuple(out)
 
     def pcie_throughput(self, index: int) -> dict[str, float | None]:

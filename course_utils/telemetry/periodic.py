@@ -22,8 +22,7 @@ from typing import Self
 
 
 class PeriodicThread:
-    def __init__(self, fn: Callable[[], None], interval: float, name: str,
-                 on_error: Callable[[BaseException], None]):
+    def __init__(self, fn: Callable[[], None], interval: float, name: str, on_error: Callable[[BaseException], None]):
         self.fn = fn
         self.interval = float(interval)
         self.name = name
@@ -57,8 +56,7 @@ class PeriodicThread:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
             if thread.is_alive():
-                raise RuntimeError(f"{self.name} did not stop within {timeout} s "
-                                   "(the function it calls is blocking)")
+                raise RuntimeError(f"{self.name} did not stop within {timeout} s (the function it calls is blocking)")
         self._thread = None
 
     def signal_stop(self) -> None:

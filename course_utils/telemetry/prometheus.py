@@ -43,17 +43,22 @@ PROCESS_LABELS = ("gpu", "UUID", "Hostname", "pid", "process_name", "simulated")
 # (metric, help, how to read it from a GpuSample). Names and units are dcgm-exporter's.
 GPU_METRICS: tuple[tuple[str, str, Callable[[GpuSample], float | None]], ...] = (
     ("DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %).", lambda g: g.utilization_pct),
-    ("DCGM_FI_DEV_MEM_COPY_UTIL", "Memory utilization (in %): time the memory controller was busy.",
-     lambda g: g.memory_busy_pct),
+    (
+        "DCGM_FI_DEV_MEM_COPY_UTIL",
+        "Memory utilization (in %): time the memory controller was busy.",
+        lambda g: g.memory_busy_pct,
+    ),
     ("DCGM_FI_DEV_FB_USED", "Framebuffer memory used (in MiB).", lambda g: g.memory_used_mib),
     ("DCGM_FI_DEV_FB_FREE", "Framebuffer memory free (in MiB).", lambda g: _fb_free_mib(g)),
     ("DCGM_FI_DEV_FB_TOTAL", "Framebuffer memory total (in MiB).", lambda g: g.memory_total_mib),
-    ("DCGM_FI_DEV_FB_RESERVED", "Framebuffer memory reserved by the driver (in MiB).",
-     lambda g: None if g.memory_reserved_bytes is None else g.memory_reserved_bytes / MIB),
+    (
+        "DCGM_FI_DEV_FB_RESERVED",
+        "Framebuffer memory reserved by the driver (in MiB).",
+        lambda g: None if g.memory_reserved_bytes is None else g.memory_reserved_bytes / MIB,
+    ),
     ("DCGM_FI_DEV_GPU_TEMP", "GPU temperature (in C).", lambda g: g.temperature_c),
     ("DCGM_FI_DEV_POWER_USAGE", "Power draw (in W).", lambda g: g.power_w),
-    ("DCGM_FI_DEV_ENFORCED_POWER_LIMIT", "Power limit the driver enforces (in W).",
-     lambda g: g.power_limit_w),
+    ("DCGM_FI_DEV_ENFORCED_POWER_LIMIT", "Power limit the driver enforces (in W).", lambda g: g.power_limit_w),
     ("DCGM_FI_DEV_SM_CLOCK", "SM clock frequency (in MHz).", lambda g: g.sm_clock_mhz),
 )
 
@@ -84,8 +89,10 @@ def parse_address(text: str | int | None) -> tuple[str, int]:
     try:
         port = int(port_text)
     except ValueError:
-        raise ValueError(f"{raw!r} is not an address to listen on: give PORT, :PORT or HOST:PORT "
-                         "(e.g. :9400 for this machine only, 0.0.0.0:9400 for every interface)") from None
+        raise ValueError(
+            f"{raw!r} is not an address to listen on: give PORT, :PORT or HOST:PORT "
+            "(e.g. :9400 for this machine only, 0.0.0.0:9400 for every interface)"
+        ) from None
     if not 0 <= port <= 65535:
         raise ValueError(f"port {port} is out of range: use 1-65535 (or 0 for any free port)")
     host = host or DEFAULT_HOST
@@ -93,8 +100,10 @@ def parse_address(text: str | int | None) -> tuple[str, int]:
         try:
             ipaddress.ip_address(host)
         except ValueError:
-            raise ValueError(f"{host!r} is not an IP address to listen on; use 127.0.0.1 (this machine), "
-                             "0.0.0.0 (every interface) or an address of this machine") from None
+            raise ValueError(
+                f"{host!r} is not an IP address to listen on; use 127.0.0.1 (this machine), "
+                "0.0.0.0 (every interface) or an address of this machine"
+            ) from None
     return host, port
 
 
@@ -144,8 +153,15 @@ class SnapshotCollector:
             info = self._static.get(g.index)
             extra = info.extra if info is not None else {}
             minor = extra.get("minor_number", g.index)
-            labels = (str(g.index), g.uuid, extra.get("pci_bus_id", ""), f"nvidia{minor}", g.name,
-                      self.hostname, simulated)
+            labels = (
+                str(g.index),
+                g.uuid,
+                extra.get("pci_bus_id", ""),
+                f"nvidia{minor}",
+                g.name,
+                self.hostname,
+                simulated,
+            )
             self._labels[key] = labels
         return labels
 
@@ -167,23 +183,33 @@ class SnapshotCollector:
     def collect_exporter(self) -> Iterator[Metric]:
         """The exporter's own families: where the numbers come from, and how old they are."""
         snap = self.sampler.latest
-        info = GaugeMetricFamily("course_exporter_info", "Where the GPU numbers come from (always 1).",
-                                 labels=("source", "simulated", "Hostname"))
+        info = GaugeMetricFamily(
+            "course_exporter_info",
+            "Where the GPU numbers come from (always 1).",
+            labels=("source", "simulated", "Hostname"),
+        )
         info.add_metric(("none" if snap is None else snap.source, _flag(snap), self.hostname), 1.0)
         yield info
         age = float("nan") if snap is None else time.monotonic() - self._received
-        yield GaugeMetricFamily("course_exporter_snapshot_age_seconds",
-                                "Seconds since the sampler's latest snapshot (GPU series are dropped "
-                                "past course_exporter_max_age_seconds).", value=age)
-        yield GaugeMetricFamily("course_exporter_max_age_seconds",
-                                "A snapshot older than this is not published.", value=self.max_age_s)
+        yield GaugeMetricFamily(
+            "course_exporter_snapshot_age_seconds",
+            "Seconds since the sampler's latest snapshot (GPU series are dropped "
+            "past course_exporter_max_age_seconds).",
+            value=age,
+        )
+        yield GaugeMetricFamily(
+            "course_exporter_max_age_seconds", "A snapshot older than this is not published.", value=self.max_age_s
+        )
 
     def collect_gpus(self, snap: Snapshot) -> Iterator[Metric]:
         """The GPU and process families of ``snap`` (the same for every scrape of it)."""
         simulated = _flag(snap)
         families = [GaugeMetricFamily(name, doc, labels=GPU_LABELS) for name, doc, _ in GPU_METRICS]
-        up = GaugeMetricFamily("course_gpu_healthy", "1 if the GPU answered this sample, 0 if it "
-                               "failed (lost or unknown error).", labels=GPU_LABELS)
+        up = GaugeMetricFamily(
+            "course_gpu_healthy",
+            "1 if the GPU answered this sample, 0 if it failed (lost or unknown error).",
+            labels=GPU_LABELS,
+        )
         for g in snap.gpus:
             labels = self._gpu_labels(g, simulated)
             up.add_metric(labels, 1.0 if g.healthy else 0.0)
@@ -208,12 +234,15 @@ class SnapshotCollector:
             "course_gpu_process_memory_used_bytes",
             "GPU memory a process holds, as NVML reports it (bytes). pid is the host's PID; "
             "process_name is empty when this container cannot see the process.",
-            labels=PROCESS_LABELS)
+            labels=PROCESS_LABELS,
+        )
         for p in procs:
             if p.used_memory_bytes is None:
                 continue
-            family.add_metric((str(p.gpu_index), uuids.get(p.gpu_index, ""), self.hostname, str(p.pid),
-                               p.name or "", simulated), float(p.used_memory_bytes))
+            family.add_metric(
+                (str(p.gpu_index), uuids.get(p.gpu_index, ""), self.hostname, str(p.pid), p.name or "", simulated),
+                float(p.used_memory_bytes),
+            )
         yield family
 
 
@@ -285,8 +314,11 @@ class _Handler(BaseHTTPRequestHandler):
 def _serve(host: str, port: int, renderer: SnapshotRenderer) -> tuple[ThreadingHTTPServer, threading.Thread]:
     # http.server directly: prometheus_client's WSGI server (wsgiref) cost ~0.4 ms more per scrape
     handler = type("Handler", (_Handler,), {"renderer": renderer})
-    server_cls = type("Server", (ThreadingHTTPServer,), {
-        "address_family": socket.AF_INET6 if ":" in host else socket.AF_INET, "daemon_threads": True})
+    server_cls = type(
+        "Server",
+        (ThreadingHTTPServer,),
+        {"address_family": socket.AF_INET6 if ":" in host else socket.AF_INET, "daemon_threads": True},
+    )
     server = server_cls((host, port), handler)
     thread = threading.Thread(target=server.serve_forever, name=f"prometheus-exporter-{port}", daemon=True)
     thread.start()
@@ -353,10 +385,16 @@ def start_exporter(sampler, address: str | int | None = None, *, max_age_s: floa
     """
     host, port = parse_address(address)
     with _RUNNING_LOCK:
-        old = [e for e in _RUNNING.values()
-               if (port and (e.host, e.port) == (host, port))
-               or (sampler.name is not None and e.collector.sampler is not sampler
-                   and e.collector.sampler.name == sampler.name)]
+        old = [
+            e
+            for e in _RUNNING.values()
+            if (port and (e.host, e.port) == (host, port))
+            or (
+                sampler.name is not None
+                and e.collector.sampler is not sampler
+                and e.collector.sampler.name == sampler.name
+            )
+        ]
     for exporter in old:
         exporter.stop()
     collector = SnapshotCollector(sampler, max_age_s=max_age_s)
@@ -365,9 +403,12 @@ def start_exporter(sampler, address: str | int | None = None, *, max_age_s: floa
         server, thread = _serve(host, port, renderer)
     except OSError as exc:
         collector.close()
-        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}. Another program "
-                      f"(another exporter, or dcgm-exporter) may hold the port: choose another with "
-                      f"--prometheus {host}:PORT, or port 0 for any free one.") from exc
+        raise OSError(
+            exc.errno,
+            f"cannot listen on {host}:{port}: {exc.strerror}. Another program "
+            f"(another exporter, or dcgm-exporter) may hold the port: choose another with "
+            f"--prometheus {host}:PORT, or port 0 for any free one.",
+        ) from exc
     exporter = Exporter(host, server.server_address[1], collector, renderer, server, thread)
     with _RUNNING_LOCK:
         _RUNNING[(host, exporter.port)] = exporter

@@ -48,8 +48,7 @@ def query(base_url: str, promql: str, at: float | None = None, timeout: float = 
     return _api(base_url, "query", params, timeout)["result"]
 
 
-def query_range(base_url: str, promql: str, start: float, end: float, step: float,
-                timeout: float = 10.0) -> list[dict]:
+def query_range(base_url: str, promql: str, start: float, end: float, step: float, timeout: float = 10.0) -> list[dict]:
     """Run a range query (what a Grafana time-series panel sends)."""
     params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
     return _api(base_url, "query_range", params, timeout)["result"]
@@ -66,8 +65,9 @@ def _api(base_url: str, endpoint: str, params: dict, timeout: float) -> dict:
         except ValueError:
             raise PromQLError(f"{url}: HTTP {exc.code}") from exc
     except (urllib.error.URLError, OSError) as exc:
-        raise PromQLError(f"no Prometheus answers at {base_url} ({exc}); start one, or set "
-                          f"{PROMETHEUS_URL_ENV} to its address") from exc
+        raise PromQLError(
+            f"no Prometheus answers at {base_url} ({exc}); start one, or set {PROMETHEUS_URL_ENV} to its address"
+        ) from exc
     if body.get("status") != "success":
         raise PromQLError(f"{params.get('query')!r}: {body.get('errorType')}: {body.get('error')}")
     return body["data"]
@@ -105,11 +105,14 @@ def scrape_config(jobs: dict[str, list[str]], scrape_interval_s: float) -> str:
         paths = {p.path or "/metrics" for p in parsed}
         if len(paths) != 1:
             raise ValueError(f"job {job!r}: all targets of one job must share a metrics path, got {paths}")
-        scrape_configs.append({"job_name": job, "metrics_path": paths.pop(),
-                               "static_configs": [{"targets": [p.netloc for p in parsed]}]})
+        scrape_configs.append(
+            {"job_name": job, "metrics_path": paths.pop(), "static_configs": [{"targets": [p.netloc for p in parsed]}]}
+        )
     interval = f"{int(scrape_interval_s * 1000)}ms"
-    return json.dumps({"global": {"scrape_interval": interval, "evaluation_interval": interval},
-                       "scrape_configs": scrape_configs}, indent=2)
+    return json.dumps(
+        {"global": {"scrape_interval": interval, "evaluation_interval": interval}, "scrape_configs": scrape_configs},
+        indent=2,
+    )
 
 
 class LocalPrometheus:
@@ -117,13 +120,13 @@ class LocalPrometheus:
 
     _log: BinaryIO | None = None  # the server's log file, open while it runs
 
-    def __init__(self, jobs: dict[str, list[str]], scrape_interval_s: float = 1.0,
-                 binary: str | None = None):
+    def __init__(self, jobs: dict[str, list[str]], scrape_interval_s: float = 1.0, binary: str | None = None):
         found = binary or find_prometheus()
         if found is None:
             raise FileNotFoundError(
                 "the prometheus binary is not installed. On Debian/Ubuntu (as root, not from a course "
-                "cell): apt-get install prometheus; `make prometheus-deps` does it for the tests.")
+                "cell): apt-get install prometheus; `make prometheus-deps` does it for the tests."
+            )
         self.binary: str = found
         self.jobs = jobs
         self.scrape_interval_s = scrape_interval_s
@@ -141,11 +144,20 @@ class LocalPrometheus:
         self.port = _free_port()
         log = self._log = open(self.workdir / "prometheus.log", "wb")  # closed in stop()
         self._proc = subprocess.Popen(
-            [self.binary, f"--config.file={self.workdir / 'prometheus.yml'}",
-             f"--storage.tsdb.path={self.workdir / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}",
-             "--storage.tsdb.retention.time=2h", "--log.level=warn"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir,
-            preexec_fn=_die_with_parent if os.name == "posix" else None)
+            [
+                self.binary,
+                f"--config.file={self.workdir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={self.workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--storage.tsdb.retention.time=2h",
+                "--log.level=warn",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.workdir,
+            preexec_fn=_die_with_parent if os.name == "posix" else None,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             code = self._proc.poll()
@@ -178,16 +190,20 @@ class LocalPrometheus:
             if len(result) >= count:
                 return result
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{promql!r} returned {len(result)} series after {timeout} s, "
-                                   f"expected {count}; targets: {self.targets()}")
+                raise TimeoutError(
+                    f"{promql!r} returned {len(result)} series after {timeout} s, "
+                    f"expected {count}; targets: {self.targets()}"
+                )
             time.sleep(0.2)
 
     def targets(self) -> list[dict]:
         """Each scrape target's job, URL, health and last error (``/api/v1/targets``)."""
         with urllib.request.urlopen(f"{self.url}/api/v1/targets", timeout=5) as resp:
             active = json.load(resp)["data"]["activeTargets"]
-        return [{"job": t["labels"].get("job"), "url": t["scrapeUrl"], "health": t["health"],
-                 "lastError": t["lastError"]} for t in active]
+        return [
+            {"job": t["labels"].get("job"), "url": t["scrapeUrl"], "health": t["health"], "lastError": t["lastError"]}
+            for t in active
+        ]
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None

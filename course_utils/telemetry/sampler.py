@@ -36,13 +36,22 @@ class Sampler(RunsPeriodically):
     ticks (0: never), since that call is the slowest of the default ones.
     """
 
-    def __init__(self, backend: Backend, interval: float = 0.5, *, capacity: int | None = None,
-                 name: str | None = "default", processes_every: int = 0):
+    def __init__(
+        self,
+        backend: Backend,
+        interval: float = 0.5,
+        *,
+        capacity: int | None = None,
+        name: str | None = "default",
+        processes_every: int = 0,
+    ):
         if not interval or interval <= 0:
             raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
         if interval < 0.01:
-            raise ValueError(f"interval {interval} s is below 10 ms; NVML's own counters average "
-                             "over 1/6 s or more, so sampling that fast adds no information")
+            raise ValueError(
+                f"interval {interval} s is below 10 ms; NVML's own counters average "
+                "over 1/6 s or more, so sampling that fast adds no information"
+            )
         self.backend = backend
         self.interval = float(interval)
         if capacity is None:
@@ -53,13 +62,15 @@ class Sampler(RunsPeriodically):
         self.name = name
         self.processes_every = processes_every
         self.ticks = 0
-        self.subscriber_errors: collections.deque[tuple[float, str, BaseException]] = (
-            collections.deque(maxlen=50))
+        self.subscriber_errors: collections.deque[tuple[float, str, BaseException]] = collections.deque(maxlen=50)
         self._subscribers: list[Subscriber] = []
         self._lock = threading.Lock()
-        self._runner = PeriodicThread(self._tick, self.interval, name=f"gpu-sampler-{name}",
-                                      on_error=lambda exc: self.subscriber_errors.append(
-                                          (time.time(), "backend", exc)))
+        self._runner = PeriodicThread(
+            self._tick,
+            self.interval,
+            name=f"gpu-sampler-{name}",
+            on_error=lambda exc: self.subscriber_errors.append((time.time(), "backend", exc)),
+        )
         if name is not None:
             with _REGISTRY_LOCK:
                 old = _REGISTRY.get(name)

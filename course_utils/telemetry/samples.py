@@ -17,8 +17,17 @@ BackendKind = Literal["nvml", "simulated", "none"]
 
 # Why there is no GPU to read: an NVML start-up failure (see errors.py), no device, no binding,
 # GPU reading switched off, or an NVML error without a known cause.
-NoGpuCode = Literal["library_not_found", "driver_not_loaded", "no_permission", "driver_library_mismatch",
-                    "unknown_error", "no_devices", "nvml_not_installed", "cpu_mode", "error"]
+NoGpuCode = Literal[
+    "library_not_found",
+    "driver_not_loaded",
+    "no_permission",
+    "driver_library_mismatch",
+    "unknown_error",
+    "no_devices",
+    "nvml_not_installed",
+    "cpu_mode",
+    "error",
+]
 
 # The metrics the sampler reads on its default path, in the order they are
 # shown and logged. Throughput (PCIe/NVLink) is deliberately absent: one PCIe

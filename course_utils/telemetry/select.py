@@ -42,8 +42,10 @@ def _env_simulated_gpus() -> int:
     except ValueError:
         n = None
     if n is None or not 1 <= n <= MAX_GPUS:
-        raise ValueError(f"{SIMULATED_GPUS_ENV}={raw!r} is not a number of simulated GPUs: set it to a whole "
-                         f"number from 1 to {MAX_GPUS}, or unset it (default {DEFAULT_SIMULATED_GPUS})")
+        raise ValueError(
+            f"{SIMULATED_GPUS_ENV}={raw!r} is not a number of simulated GPUs: set it to a whole "
+            f"number from 1 to {MAX_GPUS}, or unset it (default {DEFAULT_SIMULATED_GPUS})"
+        )
     return n
 
 
@@ -55,9 +57,16 @@ def check_environment() -> None:
     _env_simulated_gpus()
 
 
-def open_backend(mode: GpuMode | None = None, *, simulate: int | None = None, seed: int = 0,
-                 step_s: float | None = None, indices: list[int] | None = None,
-                 fallback: str | None = None, nvml=None) -> Backend:
+def open_backend(
+    mode: GpuMode | None = None,
+    *,
+    simulate: int | None = None,
+    seed: int = 0,
+    step_s: float | None = None,
+    indices: list[int] | None = None,
+    fallback: str | None = None,
+    nvml=None,
+) -> Backend:
     """Open the backend the course should read.
 
     ``simulate=N`` is a shortcut for ``mode="simulated"`` with N GPUs.
@@ -73,13 +82,15 @@ def open_backend(mode: GpuMode | None = None, *, simulate: int | None = None, se
     if fallback not in (None, "simulated"):
         raise ValueError("fallback must be None or 'simulated'")
     if mode == "simulated":
-        return SimulatedBackend(simulate if simulate is not None else _env_simulated_gpus(),
-                                seed=seed, step_s=step_s)
+        return SimulatedBackend(simulate if simulate is not None else _env_simulated_gpus(), seed=seed, step_s=step_s)
     if mode == "cpu":
-        return NoGpuBackend(NoGpuReason(
-            code="cpu_mode", message=f"GPU reading is switched off ({MODE_ENV}=cpu).",
-            fix=f"Unset {MODE_ENV} (or set it to auto) to read real GPUs, or to 'simulated' "
-                "to see virtual ones."))
+        return NoGpuBackend(
+            NoGpuReason(
+                code="cpu_mode",
+                message=f"GPU reading is switched off ({MODE_ENV}=cpu).",
+                fix=f"Unset {MODE_ENV} (or set it to auto) to read real GPUs, or to 'simulated' to see virtual ones.",
+            )
+        )
     try:
         return NvmlBackend(indices=indices, nvml=nvml)
     except NoGpuError as exc:
@@ -104,8 +115,9 @@ def course_mode() -> tuple[CourseMode, str]:
             return "cpu", backend.reason.message
         # The reason's full text and fix belong to the doctor's driver check; repeating them here
         # printed the same paragraph several times in one report.
-        return "cpu", (f"no usable NVIDIA GPU ({backend.reason.code}); "
-                       "`python -m course_utils doctor` says why and how to fix it")
+        return "cpu", (
+            f"no usable NVIDIA GPU ({backend.reason.code}); `python -m course_utils doctor` says why and how to fix it"
+        )
     finally:
         backend.close()
 
@@ -123,6 +135,8 @@ def mode_banner(mode: CourseMode, why: str) -> str:
         raise ValueError(f"mode {mode!r} is not one of {', '.join(MODE_LABELS)}")
     line = f"Course mode: {MODE_LABELS[mode]} - {why}."
     if mode == "cpu":
-        line += (" GPU cells run on the CPU; where a notebook shows GPU readings, they come from "
-                 "simulated GPUs, labelled SIMULATED.")
+        line += (
+            " GPU cells run on the CPU; where a notebook shows GPU readings, they come from "
+            "simulated GPUs, labelled SIMULATED."
+        )
     return line

@@ -62,9 +62,12 @@ class SimulatedNvml:
 
     def nvmlDeviceGetMemoryInfo(self, handle, version=None):
         g = self._sample(handle)
-        return SimpleNamespace(total=g.memory_total_bytes, used=g.memory_used_bytes,
-                               free=g.memory_total_bytes - g.memory_used_bytes,
-                               reserved=g.memory_reserved_bytes or 0)
+        return SimpleNamespace(
+            total=g.memory_total_bytes,
+            used=g.memory_used_bytes,
+            free=g.memory_total_bytes - g.memory_used_bytes,
+            reserved=g.memory_reserved_bytes or 0,
+        )
 
     def nvmlDeviceGetUtilizationRates(self, handle):
         g = self._sample(handle)

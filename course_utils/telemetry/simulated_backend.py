@@ -160,7 +160,7 @@ class _SimGpu:
         # NVML's counter averages over a fraction of a second
         self.util += (self.util_raw - self.util) * (1 - math.exp(-GRID_S / 0.3))
         load = self.util / 100.0
-        power_target = POWER_IDLE_W + (POWER_LIMIT_W * 0.93 - POWER_IDLE_W) * load ** 1.2
+        power_target = POWER_IDLE_W + (POWER_LIMIT_W * 0.93 - POWER_IDLE_W) * load**1.2
         power_target += r.gauss(0.0, 4.0)
         self.power += (power_target - self.power) * (1 - math.exp(-GRID_S / 0.8))
         temp_target = 27.0 + 0.078 * self.power
@@ -184,8 +184,7 @@ class SimulatedBackend(FixedDevicesBackend):
 
     kind: BackendKind = "simulated"
 
-    def __init__(self, n_gpus: int = 2, seed: int = 0, step_s: float | None = None,
-                 start_time: float | None = None):
+    def __init__(self, n_gpus: int = 2, seed: int = 0, step_s: float | None = None, start_time: float | None = None):
         if not isinstance(n_gpus, int) or not 1 <= n_gpus <= MAX_GPUS:
             raise ValueError(f"n_gpus must be a whole number from 1 to {MAX_GPUS}, got {n_gpus!r}")
         if step_s is not None and step_s <= 0:
@@ -200,9 +199,13 @@ class SimulatedBackend(FixedDevicesBackend):
         self._start_time = start_time
         self._virtual_t = 0.0
         self._infos = [
-            DeviceInfo(index=i, uuid=f"GPU-SIM{seed:04d}-{i:02d}00-4e1d-a000-00000000{i:04d}",
-                       name="NVIDIA H200 (simulated)", memory_total_bytes=TOTAL_MIB * MIB,
-                       power_limit_w=POWER_LIMIT_W)
+            DeviceInfo(
+                index=i,
+                uuid=f"GPU-SIM{seed:04d}-{i:02d}00-4e1d-a000-00000000{i:04d}",
+                name="NVIDIA H200 (simulated)",
+                memory_total_bytes=TOTAL_MIB * MIB,
+                power_limit_w=POWER_LIMIT_W,
+            )
             for i in range(n_gpus)
         ]
         self.label = f"SIMULATED: {n_gpus} virtual H200 GPU(s), seed {seed}"
@@ -220,18 +223,32 @@ class SimulatedBackend(FixedDevicesBackend):
         samples = []
         for gpu, info in zip(self._gpus, self._infos, strict=True):
             gpu.advance_to(t)
-            samples.append(GpuSample(
-                timestamp=stamp, index=info.index, uuid=info.uuid, name=info.name,
-                memory_used_bytes=int(gpu.mem_mib * MIB), memory_total_bytes=TOTAL_MIB * MIB,
-                memory_reserved_bytes=int(491 * MIB),
-                utilization_pct=float(round(gpu.util)), memory_busy_pct=float(round(gpu.util * 0.55)),
-                temperature_c=float(round(gpu.temp)), power_w=round(gpu.power, 1),
-                power_limit_w=POWER_LIMIT_W, sm_clock_mhz=float(round(gpu.clock / 15.0) * 15),
-                simulated=True,
-            ))
+            samples.append(
+                GpuSample(
+                    timestamp=stamp,
+                    index=info.index,
+                    uuid=info.uuid,
+                    name=info.name,
+                    memory_used_bytes=int(gpu.mem_mib * MIB),
+                    memory_total_bytes=TOTAL_MIB * MIB,
+                    memory_reserved_bytes=int(491 * MIB),
+                    utilization_pct=float(round(gpu.util)),
+                    memory_busy_pct=float(round(gpu.util * 0.55)),
+                    temperature_c=float(round(gpu.temp)),
+                    power_w=round(gpu.power, 1),
+                    power_limit_w=POWER_LIMIT_W,
+                    sm_clock_mhz=float(round(gpu.clock / 15.0) * 15),
+                    simulated=True,
+                )
+            )
         procs = self._processes() if processes else None
-        return Snapshot(timestamp=stamp, source="simulated", gpus=tuple(samples), processes=procs,
-                        elapsed_s=time.perf_counter() - start)
+        return Snapshot(
+            timestamp=stamp,
+            source="simulated",
+            gpus=tuple(samples),
+            processes=procs,
+            elapsed_s=time.perf_counter() - start,
+        )
 
     def _processes(self) -> tuple[ProcessSample, ...]:
         out = []
@@ -239,8 +256,13 @@ class SimulatedBackend(FixedDevicesBackend):
             if gpu.job is not None:
                 # one training process per GPU, as torchrun starts them
                 pid = 41_000 + gpu.job.number * 16 + gpu.index
-                out.append(ProcessSample(gpu_index=gpu.index, pid=pid,
-                                         used_memory_bytes=int(gpu.mem_mib * MIB),
-                                         name=f"python train.py (simulated rank {gpu.index})",
-                                         visible=False))
+                out.append(
+                    ProcessSample(
+                        gpu_index=gpu.index,
+                        pid=pid,
+                        used_memory_bytes=int(gpu.mem_mib * MIB),
+                        name=f"python train.py (simulated rank {gpu.index})",
+                        visible=False,
+                    )
+                )
         return tuple(out)

@@ -19,7 +19,14 @@ from pathlib import Path
 from .samples import METRICS, GpuSample, Snapshot
 
 CSV_COLUMNS: tuple[str, ...] = (
-    "timestamp", "time_utc", "source", "gpu", "uuid", "name", *METRICS, "healthy",
+    "timestamp",
+    "time_utc",
+    "source",
+    "gpu",
+    "uuid",
+    "name",
+    *METRICS,
+    "healthy",
 )
 
 
@@ -80,7 +87,8 @@ class CsvLogger:
         if first != header:
             raise ValueError(
                 f"{self.path} already holds a log with other columns ({first.strip()[:80]!r}); "
-                "write to a new file name, or move the old log away first. Nothing was changed.")
+                "write to a new file name, or move the old log away first. Nothing was changed."
+            )
         if not _ends_with_newline(self.path):
             # a previous writer died mid-row: start ours on a fresh line
             self._append(b"\n")
@@ -91,8 +99,7 @@ class CsvLogger:
             if col == "timestamp":
                 values.append(f"{snap.timestamp:.3f}")
             elif col == "time_utc":
-                values.append(datetime.fromtimestamp(snap.timestamp, UTC)
-                              .isoformat(timespec="milliseconds"))
+                values.append(datetime.fromtimestamp(snap.timestamp, UTC).isoformat(timespec="milliseconds"))
             elif col == "source":
                 values.append(snap.source)
             elif col == "gpu":
@@ -125,15 +132,18 @@ class CsvLogger:
         view = memoryview(data)
         try:
             while view:  # os.write may take only part (a signal, a size limit reached)
-                view = view[os.write(self._fd, view):]
+                view = view[os.write(self._fd, view) :]
         except OSError as exc:
             try:
                 os.ftruncate(self._fd, good)
                 self._torn = False
             except OSError:
                 self._torn = True
-            raise OSError(exc.errno, f"CSV log {self.path}: a row could not be written ({exc.strerror}); "
-                                     "the file keeps every complete row before it") from exc
+            raise OSError(
+                exc.errno,
+                f"CSV log {self.path}: a row could not be written ({exc.strerror}); "
+                "the file keeps every complete row before it",
+            ) from exc
         self._torn = False
 
     def close(self) -> None:
@@ -253,8 +263,7 @@ class MetricStats:
     def as_dict(self) -> dict:
         if not self.count:
             return {"count": 0, "mean": None, "min": None, "max": None, "last": None}
-        return {"count": self.count, "mean": self.mean, "min": self.min, "max": self.max,
-                "last": self.last}
+        return {"count": self.count, "mean": self.mean, "min": self.min, "max": self.max, "last": self.last}
 
 
 class SummaryStats:
@@ -290,8 +299,9 @@ class SummaryStats:
         for g, per in sorted(self.summary().items()):
             for m, s in per.items():
                 if s["count"]:
-                    lines.append(f"{g:>3}  {m:<18}{s['mean']:>10.1f}{s['min']:>10.1f}"
-                                 f"{s['max']:>10.1f}{s['last']:>10.1f}")
+                    lines.append(
+                        f"{g:>3}  {m:<18}{s['mean']:>10.1f}{s['min']:>10.1f}{s['max']:>10.1f}{s['last']:>10.1f}"
+                    )
                 else:
                     lines.append(f"{g:>3}  {m:<18}{'n/a':>10}{'':>10}{'':>10}{'':>10}")
         return "\n".join(lines)
@@ -315,8 +325,9 @@ class AlertRule:
         if self.metric not in METRICS:
             raise ValueError(f"unknown metric {self.metric!r}; choose from {', '.join(METRICS)}")
         if self.clear > self.high:
-            raise ValueError(f"clear ({self.clear}) must not be above high ({self.high}) "
-                             "or the alert could never settle")
+            raise ValueError(
+                f"clear ({self.clear}) must not be above high ({self.high}) or the alert could never settle"
+            )
 
     @property
     def name(self) -> str:
@@ -339,8 +350,9 @@ class ThresholdAlerts:
     """Watches rules against each snapshot; keeps the active alerts and a
     bounded list of events, and calls ``on_event`` for each raise or clear."""
 
-    def __init__(self, rules: Iterable[AlertRule], on_event: Callable[[AlertEvent], None] | None = None,
-                 max_events: int = 1000):
+    def __init__(
+        self, rules: Iterable[AlertRule], on_event: Callable[[AlertEvent], None] | None = None, max_events: int = 1000
+    ):
         self.rules = tuple(rules)
         self.on_event = on_event
         self._active: dict[tuple[int, AlertRule], AlertEvent] = {}
@@ -367,7 +379,7 @@ class ThresholdAlerts:
                         del self._active[key]
                         fired.append(AlertEvent(snap.timestamp, gpu.index, rule, float(value), "cleared"))
             self.events.extend(fired)
-            del self.events[:-self._max_events]
+            del self.events[: -self._max_events]
         if self.on_event is not None:
             for event in fired:
                 self.on_event(event)

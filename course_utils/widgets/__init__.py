@@ -47,9 +47,11 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(module, __name__), name)
     except ModuleNotFoundError as exc:
         if exc.name in ("ipywidgets", "IPython"):
-            raise ImportError(f"course_utils.widgets.{name} needs Jupyter widgets ({exc.name} is not installed): "
-                              "pip install ipywidgets==8.1.9 ipykernel==6.31.0, or use DashboardModel, which "
-                              "needs no Jupyter.") from exc
+            raise ImportError(
+                f"course_utils.widgets.{name} needs Jupyter widgets ({exc.name} is not installed): "
+                "pip install ipywidgets==8.1.9 ipykernel==6.31.0, or use DashboardModel, which "
+                "needs no Jupyter."
+            ) from exc
         raise
     globals()[name] = value
     return value

@@ -28,8 +28,7 @@ class BinnedSeries:
     values (metric unsupported) are skipped; a bin with no value is ``None``.
     """
 
-    __slots__ = ("_count", "_max", "_open", "_sum", "closed", "fields", "n_bins", "reducers", "version",
-                 "width_s")
+    __slots__ = ("_count", "_max", "_open", "_sum", "closed", "fields", "n_bins", "reducers", "version", "width_s")
 
     def __init__(self, width_s: float, n_bins: int, fields: Sequence[str], reducers: Sequence[str]):
         if not width_s > 0:

@@ -52,18 +52,34 @@ class Dashboard(widgets.VBox):
     previous one and its sampler first.
     """
 
-    def __init__(self, source=None, *, simulate: int | None = None, interval: float = DEFAULT_INTERVAL,
-                 refresh_hz: float = 4.0, window: str = DEFAULT_WINDOW, chart: str = DEFAULT_CHART,
-                 rules=DEFAULT_RULES, gpus=None, name: str | None = "dashboard", autostart: bool = True,
-                 title: str = "GPU dashboard", show_processes: bool = True):
+    def __init__(
+        self,
+        source=None,
+        *,
+        simulate: int | None = None,
+        interval: float = DEFAULT_INTERVAL,
+        refresh_hz: float = 4.0,
+        window: str = DEFAULT_WINDOW,
+        chart: str = DEFAULT_CHART,
+        rules=DEFAULT_RULES,
+        gpus=None,
+        name: str | None = "dashboard",
+        autostart: bool = True,
+        title: str = "GPU dashboard",
+        show_processes: bool = True,
+    ):
         # Validate everything before anything starts, so bad input leaves nothing running.
         model = DashboardModel(interval=interval, window=window, chart=chart, rules=rules, gpus=gpus)
         self._refresher = Refresher(self._refresh, hz=refresh_hz, name=f"gpu-dashboard-{name or 'anon'}")
         check_source(source, simulate)
         LIVE.close_previous(name)  # the previous dashboard of this name, and its sampler, stop first
-        src = resolve_source(source, simulate=simulate, interval=interval,
-                             sampler_name=None if name is None else f"dashboard:{name}",
-                             processes_every_s=2.0 if show_processes else 0)
+        src = resolve_source(
+            source,
+            simulate=simulate,
+            interval=interval,
+            sampler_name=None if name is None else f"dashboard:{name}",
+            processes_every_s=2.0 if show_processes else 0,
+        )
         self.source, self.model, self.name = src, model, name
         self.state = NO_GPU if src.sampler is None else STOPPED
         self._closed = False
@@ -85,28 +101,51 @@ class Dashboard(widgets.VBox):
             LIVE.register(name, self)
             return
 
-        self.start_button = widgets.Button(description="Start", icon="play", tooltip="start sampling and drawing",
-                                           layout=widgets.Layout(width="90px"))
-        self.pause_button = widgets.Button(description="Pause", icon="pause",
-                                           tooltip="freeze the view; sampling continues, nothing is lost",
-                                           layout=widgets.Layout(width="90px"))
-        self.stop_button = widgets.Button(description="Stop", icon="stop",
-                                          tooltip="stop sampling and drawing (Start resumes)",
-                                          layout=widgets.Layout(width="90px"))
-        self.window_select = widgets.Dropdown(options=list(model.windows), value=model.window,
-                                              description="window", layout=widgets.Layout(width="170px"),
-                                              style={"description_width": "50px"})
-        self.chart_select = widgets.Dropdown(options=[(c.title, k) for k, c in CHARTS.items()], value=model.chart,
-                                             description="chart", layout=widgets.Layout(width="290px"),
-                                             style={"description_width": "40px"})
+        self.start_button = widgets.Button(
+            description="Start", icon="play", tooltip="start sampling and drawing", layout=widgets.Layout(width="90px")
+        )
+        self.pause_button = widgets.Button(
+            description="Pause",
+            icon="pause",
+            tooltip="freeze the view; sampling continues, nothing is lost",
+            layout=widgets.Layout(width="90px"),
+        )
+        self.stop_button = widgets.Button(
+            description="Stop",
+            icon="stop",
+            tooltip="stop sampling and drawing (Start resumes)",
+            layout=widgets.Layout(width="90px"),
+        )
+        self.window_select = widgets.Dropdown(
+            options=list(model.windows),
+            value=model.window,
+            description="window",
+            layout=widgets.Layout(width="170px"),
+            style={"description_width": "50px"},
+        )
+        self.chart_select = widgets.Dropdown(
+            options=[(c.title, k) for k, c in CHARTS.items()],
+            value=model.chart,
+            description="chart",
+            layout=widgets.Layout(width="290px"),
+            style={"description_width": "40px"},
+        )
         self.start_button.on_click(lambda _b: self.start())
         self.pause_button.on_click(lambda _b: self.pause())
         self.stop_button.on_click(lambda _b: self.stop())
         self.window_select.observe(self._on_window, names="value")
         self.chart_select.observe(self._on_chart, names="value")
-        controls = widgets.HBox([self.start_button, self.pause_button, self.stop_button, self.window_select,
-                                 self.chart_select, self.status],
-                                layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
+        controls = widgets.HBox(
+            [
+                self.start_button,
+                self.pause_button,
+                self.stop_button,
+                self.window_select,
+                self.chart_select,
+                self.status,
+            ],
+            layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
+        )
         self.alerts = widgets.HTML()
         self.table = widgets.HTML(table_html(()))
         self.table_note = widgets.HTML(TABLE_NOTE)
@@ -211,8 +250,13 @@ class Dashboard(widgets.VBox):
         if self.state == NO_GPU:
             return
         sampler = self._sampler()
-        words = {RUNNING: "● running", PAUSED: "❚❚ paused (still recording)", STOPPED: "■ stopped",
-                 FROZEN: "■ frozen", CLOSED: "closed"}[self.state]
+        words = {
+            RUNNING: "● running",
+            PAUSED: "❚❚ paused (still recording)",
+            STOPPED: "■ stopped",
+            FROZEN: "■ frozen",
+            CLOSED: "closed",
+        }[self.state]
         detail = f"sampling every {sampler.interval:g} s, drawing at {self._refresher.hz:g} Hz"
         if self.state == FROZEN:
             detail = "the last state before it was stopped; run its cell again for a live view"

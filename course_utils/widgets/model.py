@@ -72,29 +72,58 @@ class ChartSpec:
 
 MEMORY_COLOR, UTIL_COLOR, POWER_COLOR, TEMP_COLOR, CLOCK_COLOR = "#8e5cd9", "#2f9e44", "#f08c00", "#e03131", "#1c7ed6"
 
-CHARTS: dict[str, ChartSpec] = {c.key: c for c in (
-    ChartSpec("load", "memory · utilisation · power", "%", (
-        SeriesSpec("memory_used_pct", "memory used % of total", MEMORY_COLOR, fill=True),
-        SeriesSpec("utilization_pct", "utilisation %", UTIL_COLOR),
-        SeriesSpec("power_pct", "power % of limit", POWER_COLOR),
-    ), note="Memory is the whole GPU's (all processes and containers), peak per point; utilisation is the "
-            "share of time a kernel ran, as NVML averages it over 1/6 to 1 s."),
-    ChartSpec("memory", "memory used", "GiB", (
-        SeriesSpec("memory_used_gib", "memory used (GiB)", MEMORY_COLOR, fill=True),
-    ), note="Whole-GPU memory in use (all processes), peak per point; the top of the chart is the GPU's total.",
-        y_max="total"),
-    ChartSpec("power", "power draw", "W", (
-        SeriesSpec("power_w", "power (W)", POWER_COLOR, fill=True),
-    ), note="Board power; the top of the chart is the enforced power limit.", y_max="limit"),
-    ChartSpec("temperature", "temperature", "°C", (
-        SeriesSpec("temperature_c", "GPU temperature (°C)", TEMP_COLOR),
-    ), note="GPU core temperature; it follows power with a lag of tens of seconds.", y_min=20.0, y_max="auto",
-        y_floor=90.0),
-    ChartSpec("clock", "SM clock", "MHz", (
-        SeriesSpec("sm_clock_mhz", "SM clock (MHz)", CLOCK_COLOR),
-    ), note="Streaming-multiprocessor clock: it boosts under load and drops when hot or power-capped.",
-        y_max="auto", y_floor=2000.0),
-)}
+CHARTS: dict[str, ChartSpec] = {
+    c.key: c
+    for c in (
+        ChartSpec(
+            "load",
+            "memory · utilisation · power",
+            "%",
+            (
+                SeriesSpec("memory_used_pct", "memory used % of total", MEMORY_COLOR, fill=True),
+                SeriesSpec("utilization_pct", "utilisation %", UTIL_COLOR),
+                SeriesSpec("power_pct", "power % of limit", POWER_COLOR),
+            ),
+            note="Memory is the whole GPU's (all processes and containers), peak per point; utilisation is the "
+            "share of time a kernel ran, as NVML averages it over 1/6 to 1 s.",
+        ),
+        ChartSpec(
+            "memory",
+            "memory used",
+            "GiB",
+            (SeriesSpec("memory_used_gib", "memory used (GiB)", MEMORY_COLOR, fill=True),),
+            note="Whole-GPU memory in use (all processes), peak per point; the top of the chart is the GPU's total.",
+            y_max="total",
+        ),
+        ChartSpec(
+            "power",
+            "power draw",
+            "W",
+            (SeriesSpec("power_w", "power (W)", POWER_COLOR, fill=True),),
+            note="Board power; the top of the chart is the enforced power limit.",
+            y_max="limit",
+        ),
+        ChartSpec(
+            "temperature",
+            "temperature",
+            "°C",
+            (SeriesSpec("temperature_c", "GPU temperature (°C)", TEMP_COLOR),),
+            note="GPU core temperature; it follows power with a lag of tens of seconds.",
+            y_min=20.0,
+            y_max="auto",
+            y_floor=90.0,
+        ),
+        ChartSpec(
+            "clock",
+            "SM clock",
+            "MHz",
+            (SeriesSpec("sm_clock_mhz", "SM clock (MHz)", CLOCK_COLOR),),
+            note="Streaming-multiprocessor clock: it boosts under load and drops when hot or power-capped.",
+            y_max="auto",
+            y_floor=2000.0,
+        ),
+    )
+}
 DEFAULT_CHART = "load"
 
 
@@ -228,10 +257,22 @@ class DashboardModel:
     (the layout is made for 1 to 8); ``gpus`` which GPU indices to show.
     """
 
-    def __init__(self, *, interval: float = 0.5, window: str = DEFAULT_WINDOW, chart: str = DEFAULT_CHART,
-                 rules: Iterable[AlertRule] | None = DEFAULT_RULES, points: int = DEFAULT_POINTS,
-                 windows: dict[str, float] | None = None, max_gpus: int = 8, gpus: Iterable[int] | None = None,
-                 recent: int = 40, max_events: int = 50, source: str = "", label: str = ""):
+    def __init__(
+        self,
+        *,
+        interval: float = 0.5,
+        window: str = DEFAULT_WINDOW,
+        chart: str = DEFAULT_CHART,
+        rules: Iterable[AlertRule] | None = DEFAULT_RULES,
+        points: int = DEFAULT_POINTS,
+        windows: dict[str, float] | None = None,
+        max_gpus: int = 8,
+        gpus: Iterable[int] | None = None,
+        recent: int = 40,
+        max_events: int = 50,
+        source: str = "",
+        label: str = "",
+    ):
         if not interval or interval <= 0:
             raise ValueError(f"interval must be the sampler's positive interval in seconds, got {interval!r}")
         if points < 10:
@@ -393,15 +434,26 @@ class DashboardModel:
             if not g.healthy:
                 names = (*names, "GPU failed")
             used, total = g.memory_used_bytes, g.memory_total_bytes
-            rows.append(GpuRow(
-                index=g.index, name=g.name, healthy=g.healthy, error=g.error,
-                memory_used_gib=None if used is None else used / GIB,
-                memory_total_gib=None if total is None else total / GIB,
-                memory_used_pct=g.memory_used_pct, memory_busy_pct=g.memory_busy_pct,
-                utilization_pct=g.utilization_pct, temperature_c=g.temperature_c, power_w=g.power_w,
-                power_limit_w=g.power_limit_w, power_pct=_pct(g.power_w, g.power_limit_w),
-                sm_clock_mhz=g.sm_clock_mhz, alerts=names, simulated=g.simulated,
-            ))
+            rows.append(
+                GpuRow(
+                    index=g.index,
+                    name=g.name,
+                    healthy=g.healthy,
+                    error=g.error,
+                    memory_used_gib=None if used is None else used / GIB,
+                    memory_total_gib=None if total is None else total / GIB,
+                    memory_used_pct=g.memory_used_pct,
+                    memory_busy_pct=g.memory_busy_pct,
+                    utilization_pct=g.utilization_pct,
+                    temperature_c=g.temperature_c,
+                    power_w=g.power_w,
+                    power_limit_w=g.power_limit_w,
+                    power_pct=_pct(g.power_w, g.power_limit_w),
+                    sm_clock_mhz=g.sm_clock_mhz,
+                    alerts=names,
+                    simulated=g.simulated,
+                )
+            )
         return tuple(rows)
 
     def charts(self, chart: str | None = None, window: str | None = None) -> tuple[ChartData, ...]:
@@ -418,9 +470,17 @@ class DashboardModel:
             # bridge holes left by sampling jitter, but show real pauses as breaks
             gap = max(1, round(2.5 * self.interval / series.width_s))
             values = tuple(tuple(series.slots(s.field, gap)) for s in spec.series)
-            out.append(ChartData(gpu=index, spec=spec, y_min=spec.y_min,
-                                 y_max=self._y_max(spec, h.latest, values), values=values,
-                                 bin_s=series.width_s, window_s=self.windows[window]))
+            out.append(
+                ChartData(
+                    gpu=index,
+                    spec=spec,
+                    y_min=spec.y_min,
+                    y_max=self._y_max(spec, h.latest, values),
+                    values=values,
+                    bin_s=series.width_s,
+                    window_s=self.windows[window],
+                )
+            )
         return tuple(out)
 
     @staticmethod
@@ -446,8 +506,9 @@ class DashboardModel:
         rows = []
         for p in sorted(self._processes, key=lambda p: (p.gpu_index, -(p.used_memory_bytes or 0), p.pid)):
             name = p.name or "(host PID: not visible from this container)"
-            rows.append(ProcessRow(gpu=p.gpu_index, pid=p.pid, name=name, used_memory_mib=p.used_memory_mib,
-                                   visible=p.visible))
+            rows.append(
+                ProcessRow(gpu=p.gpu_index, pid=p.pid, name=name, used_memory_mib=p.used_memory_mib, visible=p.visible)
+            )
         return tuple(rows)
 
     @property
@@ -463,14 +524,23 @@ class DashboardModel:
     def frame(self, *, with_charts: bool = True) -> Frame:
         with self._lock:
             return Frame(
-                source=self.source, label=self.label, window=self._window, chart=self._chart,
+                source=self.source,
+                label=self.label,
+                window=self._window,
+                chart=self._chart,
                 rows=self._rows(),
                 charts=self._charts(self._chart, self._window) if with_charts else None,
-                processes=self._process_rows(), processes_timestamp=self._processes_timestamp,
-                alerts=tuple(self._alerts.active), recent_events=tuple(self._events), hidden_gpus=self._hidden,
-                timestamp=self.timestamp, samples=self.samples, data_version=self.data_version,
+                processes=self._process_rows(),
+                processes_timestamp=self._processes_timestamp,
+                alerts=tuple(self._alerts.active),
+                recent_events=tuple(self._events),
+                hidden_gpus=self._hidden,
+                timestamp=self.timestamp,
+                samples=self.samples,
+                data_version=self.data_version,
                 chart_version=sum(h.by_window[self._window].version for h in self._gpus.values()),
-                process_version=self.process_version, alert_version=self.alert_version,
+                process_version=self.process_version,
+                alert_version=self.alert_version,
             )
 
     def memory_footprint(self) -> int:

@@ -28,7 +28,6 @@ border-radius:3px;overflow:hidden}
 </style>"""
 
 
-
 def _total_bytes(device: str) -> int | None:
     """The GPU's total memory (for the bar), or None on CPU or without torch."""
     if not device.startswith("cuda"):
@@ -57,17 +56,23 @@ def peak_html(result, total_bytes: int | None = None, running: bool = False) -> 
     seconds = f"{getattr(result, 'seconds', 0.0):.3f} s"
     if not getattr(result, "on_gpu", False):
         note = html.escape(getattr(result, "note", "") or "GPU memory not measured")
-        return (f"{STYLE}<div class=cud-pk><b>{label}</b> on {device}: {seconds}{tail}<br>"
-                f"<span class=cud-dim>{note}</span></div>")
+        return (
+            f"{STYLE}<div class=cud-pk><b>{label}</b> on {device}: {seconds}{tail}<br>"
+            f"<span class=cud-dim>{note}</span></div>"
+        )
     peak, start, end = result.peak_bytes, result.start_bytes, result.end_bytes
     added = None if peak is None or start is None else peak - start
-    lines = [f"<b>{label}</b> on {device}: peak <b>{_gib(peak)}</b> allocated by PyTorch "
-             f"(+{_gib(added)} over the start) in {seconds}{tail}"]
+    lines = [
+        f"<b>{label}</b> on {device}: peak <b>{_gib(peak)}</b> allocated by PyTorch "
+        f"(+{_gib(added)} over the start) in {seconds}{tail}"
+    ]
     if total_bytes and peak is not None:
         pct = 100.0 * peak / total_bytes
         lines.append(bar(pct, f"{_gib(peak)} of {total_bytes / GIB:.0f} GiB · {pct:.1f}%", "m"))
-    lines.append(f"<span class=cud-dim>allocated at start {_gib(start)}, at end {_gib(end)}. PyTorch's own "
-                 "allocations only; nvidia-smi also counts the CUDA context and the allocator's cache.</span>")
+    lines.append(
+        f"<span class=cud-dim>allocated at start {_gib(start)}, at end {_gib(end)}. PyTorch's own "
+        "allocations only; nvidia-smi also counts the CUDA context and the allocator's cache.</span>"
+    )
     note = getattr(result, "note", "")
     if note:
         lines.append(f"<span class=cud-dim>{html.escape(note)}</span>")
@@ -106,8 +111,10 @@ def show_peak_memory(label: str = "", device=None, *, display=None) -> Iterator:
     try:
         from ..memory import peak_memory  # imported here: it imports torch lazily and is optional
     except ImportError as exc:
-        raise ImportError("show_peak_memory needs course_utils.memory.peak_memory, which could not be "
-                          f"imported ({exc}). Reinstall the course package: pip install -e .") from exc
+        raise ImportError(
+            "show_peak_memory needs course_utils.memory.peak_memory, which could not be "
+            f"imported ({exc}). Reinstall the course package: pip install -e ."
+        ) from exc
     shown = _Shown(display)
     result = None
     try:

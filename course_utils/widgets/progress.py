@@ -36,8 +36,7 @@ class ProgressView:
             except ImportError:
                 use_widget = False
             else:
-                self._bar = w.IntProgress(value=0, min=0, max=1, description=title[:20],
-                                          layout=w.Layout(width="50%"))
+                self._bar = w.IntProgress(value=0, min=0, max=1, description=title[:20], layout=w.Layout(width="50%"))
                 self._label = w.Label("starting...")
                 display(w.HBox([self._bar, self._label]))
         self.widget = use_widget
@@ -51,8 +50,11 @@ class ProgressView:
         elif kind == "step":
             self.done = int(event.get("step", self.done))
         elif kind == "epoch":
-            self._show(f"epoch {event.get('epoch')} done: loss {event.get('loss', float('nan')):.3f}, "
-                       f"test accuracy {event.get('accuracy', float('nan')):.1%}", force=True)
+            self._show(
+                f"epoch {event.get('epoch')} done: loss {event.get('loss', float('nan')):.3f}, "
+                f"test accuracy {event.get('accuracy', float('nan')):.1%}",
+                force=True,
+            )
             return
         elif kind == "done":
             self.done = self.total

@@ -22,14 +22,17 @@ class Refresher(RunsPeriodically):
 
     def __init__(self, fn: Callable[[], None], hz: float = 4.0, name: str = "gpu-widget-refresh"):
         if not isinstance(hz, (int, float)) or not MIN_HZ <= hz <= MAX_HZ:
-            raise ValueError(f"refresh rate must be {MIN_HZ} to {MAX_HZ} Hz (2-4 Hz suits NVML's counters, "
-                             f"which average over 1/6 to 1 s), got {hz!r}")
+            raise ValueError(
+                f"refresh rate must be {MIN_HZ} to {MAX_HZ} Hz (2-4 Hz suits NVML's counters, "
+                f"which average over 1/6 to 1 s), got {hz!r}"
+            )
         self.fn = fn
         self.hz = float(hz)
         self.name = name
         self.errors: collections.deque[tuple[float, BaseException]] = collections.deque(maxlen=20)
-        self._runner = PeriodicThread(fn, 1.0 / self.hz, name, on_error=lambda exc: self.errors.append(
-            (time.time(), exc)))
+        self._runner = PeriodicThread(
+            fn, 1.0 / self.hz, name, on_error=lambda exc: self.errors.append((time.time(), exc))
+        )
 
     @property
     def ticks(self) -> int:

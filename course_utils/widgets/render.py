@@ -234,11 +234,13 @@ def chart_card(c: ChartData, title: str) -> str:
         fill = f" style=fill:{spec.color};fill-opacity:.22" if spec.fill else ""
         paths.append(f"<path stroke='{spec.color}'{fill} d='{d}'/>")
     unit = c.spec.unit
-    return (f"<div class=cud-card><div class=cud-ct><b>{html.escape(title)}</b>"
-            f"<span class=cud-dim>{c.bin_s:g} s per point</span></div><div class=cud-plot>"
-            f"<svg class=cud-svg viewBox='0 0 {max(n - 1, 1)} {Y_STEPS}' preserveAspectRatio=none>{''.join(paths)}"
-            f"</svg><span class=t>{_axis_label(c.y_max, unit)}</span><span class=b>{_axis_label(c.y_min, unit)}</span>"
-            f"</div><div class=cud-xa><span>{_window_label(c.window_s)}</span><span>now</span></div></div>")
+    return (
+        f"<div class=cud-card><div class=cud-ct><b>{html.escape(title)}</b>"
+        f"<span class=cud-dim>{c.bin_s:g} s per point</span></div><div class=cud-plot>"
+        f"<svg class=cud-svg viewBox='0 0 {max(n - 1, 1)} {Y_STEPS}' preserveAspectRatio=none>{''.join(paths)}"
+        f"</svg><span class=t>{_axis_label(c.y_max, unit)}</span><span class=b>{_axis_label(c.y_min, unit)}</span>"
+        f"</div><div class=cud-xa><span>{_window_label(c.window_s)}</span><span>now</span></div></div>"
+    )
 
 
 def charts_html(charts: Sequence[ChartData]) -> str:
@@ -247,8 +249,10 @@ def charts_html(charts: Sequence[ChartData]) -> str:
     spec = charts[0].spec
     legend = "".join(f"<span><i style=background:{s.color}></i>{html.escape(s.label)}</span>" for s in spec.series)
     cards = "".join(chart_card(c, f"GPU {c.gpu}") for c in charts)
-    return (f"<div class=cud><div class=cud-lg><b>{html.escape(spec.title)}</b>{legend}</div>"
-            f"<div class=cud-grid>{cards}</div><p class=cud-note>{html.escape(spec.note)}</p></div>")
+    return (
+        f"<div class=cud><div class=cud-lg><b>{html.escape(spec.title)}</b>{legend}</div>"
+        f"<div class=cud-grid>{cards}</div><p class=cud-note>{html.escape(spec.note)}</p></div>"
+    )
 
 
 # -- table, processes, alerts ---------------------------------------------------
@@ -257,41 +261,54 @@ def charts_html(charts: Sequence[ChartData]) -> str:
 def _row(r: GpuRow) -> str:
     name = html.escape(r.name)
     if not r.healthy:
-        return (f"<tr><td class=r>{r.index}</td><td>{name}</td>"
-                f"<td colspan=6 class=cud-bad>GPU not responding: {html.escape(r.error or 'unknown error')} "
-                "(the other GPUs keep reporting)</td></tr>")
-    mem_text = (f"{fmt(r.memory_used_gib, '.1f')} / {fmt(r.memory_total_gib, '.0f')} GiB · "
-                f"{fmt(r.memory_used_pct, '.0f', '%')}")
+        return (
+            f"<tr><td class=r>{r.index}</td><td>{name}</td>"
+            f"<td colspan=6 class=cud-bad>GPU not responding: {html.escape(r.error or 'unknown error')} "
+            "(the other GPUs keep reporting)</td></tr>"
+        )
+    mem_text = (
+        f"{fmt(r.memory_used_gib, '.1f')} / {fmt(r.memory_total_gib, '.0f')} GiB · {fmt(r.memory_used_pct, '.0f', '%')}"
+    )
     mem_cls = "a" if (r.memory_used_pct or 0) >= 90 else ("w" if (r.memory_used_pct or 0) >= 75 else "m")
     power_text = f"{fmt(r.power_w, '.0f')} / {fmt(r.power_limit_w, '.0f')} W"
     alerts = "".join(f"<span class=cud-chip>{html.escape(a)}</span>" for a in r.alerts)
-    return (f"<tr><td class=r>{r.index}</td><td>{name}</td>"
-            f"<td>{bar(r.memory_used_pct, mem_text, mem_cls)}</td>"
-            f"<td>{bar(r.utilization_pct, fmt(r.utilization_pct, '.0f', '%'))}</td>"
-            f"<td>{bar(r.power_pct, power_text, 'p')}</td>"
-            f"<td class=r>{fmt(r.temperature_c, '.0f', ' °C')}</td>"
-            f"<td class=r>{fmt(r.sm_clock_mhz, '.0f', ' MHz')}</td><td>{alerts}</td></tr>")
+    return (
+        f"<tr><td class=r>{r.index}</td><td>{name}</td>"
+        f"<td>{bar(r.memory_used_pct, mem_text, mem_cls)}</td>"
+        f"<td>{bar(r.utilization_pct, fmt(r.utilization_pct, '.0f', '%'))}</td>"
+        f"<td>{bar(r.power_pct, power_text, 'p')}</td>"
+        f"<td class=r>{fmt(r.temperature_c, '.0f', ' °C')}</td>"
+        f"<td class=r>{fmt(r.sm_clock_mhz, '.0f', ' MHz')}</td><td>{alerts}</td></tr>"
+    )
 
 
 def table_html(rows: Sequence[GpuRow], timestamp: float | None = None, hidden: int = 0) -> str:
     if not rows:
         return "<div class=cud><p class=cud-dim>Waiting for the first sample…</p></div>"
-    head = ("<tr><th class=r>GPU</th><th>name</th><th>memory used / total</th><th>utilisation</th>"
-            "<th>power / limit</th><th class=r>temp</th><th class=r>SM clock</th><th>alerts</th></tr>")
+    head = (
+        "<tr><th class=r>GPU</th><th>name</th><th>memory used / total</th><th>utilisation</th>"
+        "<th>power / limit</th><th class=r>temp</th><th class=r>SM clock</th><th>alerts</th></tr>"
+    )
     foot = ""
     if hidden:
-        foot = (f"<p class=cud-note>{hidden} more GPU(s) not shown: the dashboard shows 8 at most; "
-                "pick them with <code>Dashboard(gpus=[...])</code>.</p>")
+        foot = (
+            f"<p class=cud-note>{hidden} more GPU(s) not shown: the dashboard shows 8 at most; "
+            "pick them with <code>Dashboard(gpus=[...])</code>.</p>"
+        )
     when = "" if timestamp is None else time.strftime("%H:%M:%S", time.localtime(timestamp))
-    return (f"<div class=cud><table class=cud-tb>{head}{''.join(_row(r) for r in rows)}</table>{foot}"
-            f"<p class=cud-note>read at {when}</p></div>")
+    return (
+        f"<div class=cud><table class=cud-tb>{head}{''.join(_row(r) for r in rows)}</table>{foot}"
+        f"<p class=cud-note>read at {when}</p></div>"
+    )
 
 
 # Static: sent once, below the table, not with every update.
-TABLE_NOTE = ("<p class='cud cud-note'>Memory is the whole GPU's: all processes and all containers on it. "
-              "NVML's <code>utilization.memory</code> is the share of time the memory controller was busy, "
-              "not how full memory is. Utilisation is the share of time a kernel ran (NVML averages it over "
-              "1/6 to 1 s), not how much of the GPU it used.</p>")
+TABLE_NOTE = (
+    "<p class='cud cud-note'>Memory is the whole GPU's: all processes and all containers on it. "
+    "NVML's <code>utilization.memory</code> is the share of time the memory controller was busy, "
+    "not how full memory is. Utilisation is the share of time a kernel ran (NVML averages it over "
+    "1/6 to 1 s), not how much of the GPU it used.</p>"
+)
 
 
 def processes_html(rows: Sequence[ProcessRow] | None, every_s: float = 2.0) -> str:
@@ -303,16 +320,26 @@ def processes_html(rows: Sequence[ProcessRow] | None, every_s: float = 2.0) -> s
         body = "".join(
             f"<tr><td class=r>{p.gpu}</td><td class=r>{p.pid}</td>"
             f"<td{'' if p.visible else ' class=cud-dim'}>{html.escape(p.name)}</td>"
-            f"<td class=r>{fmt(p.used_memory_mib, ',.0f', ' MiB')}</td></tr>" for p in rows)
-    return ("<div class=cud><table class=cud-tb style=max-width:700px><tr><th class=r>GPU</th><th class=r>PID</th>"
-            f"<th>process</th><th class=r>GPU memory</th></tr>{body}</table>"
-            f"<p class=cud-note>processes holding GPU memory, read every {every_s:g} s · inside a container NVML "
-            "reports host PIDs, "
-            "which the container usually cannot see</p></div>")
+            f"<td class=r>{fmt(p.used_memory_mib, ',.0f', ' MiB')}</td></tr>"
+            for p in rows
+        )
+    return (
+        "<div class=cud><table class=cud-tb style=max-width:700px><tr><th class=r>GPU</th><th class=r>PID</th>"
+        f"<th>process</th><th class=r>GPU memory</th></tr>{body}</table>"
+        f"<p class=cud-note>processes holding GPU memory, read every {every_s:g} s · inside a container NVML "
+        "reports host PIDs, "
+        "which the container usually cannot see</p></div>"
+    )
 
 
-_UNITS = {"temperature_c": " °C", "power_w": " W", "power_limit_w": " W", "sm_clock_mhz": " MHz",
-          "memory_used_mib": " MiB", "memory_total_mib": " MiB"}
+_UNITS = {
+    "temperature_c": " °C",
+    "power_w": " W",
+    "power_limit_w": " W",
+    "sm_clock_mhz": " MHz",
+    "memory_used_mib": " MiB",
+    "memory_total_mib": " MiB",
+}
 
 
 def _value_with_unit(metric: str, value: float) -> str:
@@ -321,15 +348,21 @@ def _value_with_unit(metric: str, value: float) -> str:
 
 def alerts_html(active, recent, rules) -> str:
     if active:
-        chips = "".join(f"<span class=cud-chip>⚠ GPU {e.gpu}: {html.escape(e.rule.name)} "
-                        f"({_value_with_unit(e.rule.metric, e.value)}) since "
-                        f"{time.strftime('%H:%M:%S', time.localtime(e.timestamp))}</span>" for e in active)
+        chips = "".join(
+            f"<span class=cud-chip>⚠ GPU {e.gpu}: {html.escape(e.rule.name)} "
+            f"({_value_with_unit(e.rule.metric, e.value)}) since "
+            f"{time.strftime('%H:%M:%S', time.localtime(e.timestamp))}</span>"
+            for e in active
+        )
     else:
         names = ", ".join(html.escape(r.name) for r in rules) or "none set"
         chips = f"<span class=cud-ok>✓ no alert</span><span class=cud-dim>(rules: {names})</span>"
     cleared = [e for e in recent if e.state == "cleared"][-3:]
-    tail = "".join(f"<span class=cud-dim>{time.strftime('%H:%M:%S', time.localtime(e.timestamp))} GPU {e.gpu} "
-                   f"{html.escape(e.rule.name)} cleared</span>" for e in cleared)
+    tail = "".join(
+        f"<span class=cud-dim>{time.strftime('%H:%M:%S', time.localtime(e.timestamp))} GPU {e.gpu} "
+        f"{html.escape(e.rule.name)} cleared</span>"
+        for e in cleared
+    )
     return f"<div class='cud cud-al'>{chips}{tail}</div>"
 
 
@@ -338,24 +371,30 @@ def alerts_html(active, recent, rules) -> str:
 
 def header_html(source: str, label: str, title: str = "GPU dashboard") -> str:
     if source == "simulated":
-        badge = ("<span class=cud-badge style=background:#f08c00;color:#fff title='numbers come from the "
-                 "simulated backend, not a real GPU'>SIMULATED</span>")
+        badge = (
+            "<span class=cud-badge style=background:#f08c00;color:#fff title='numbers come from the "
+            "simulated backend, not a real GPU'>SIMULATED</span>"
+        )
     elif source == "nvml":
         badge = "<span class='cud-badge cud-real'>LIVE · NVML</span>"
     else:
         badge = "<span class=cud-badge style=background:#868e96;color:#fff>NO GPU</span>"
-    return (f"<div class='cud cud-hd'><h3>{html.escape(title)}</h3>{badge}"
-            f"<span class=cud-dim>{html.escape(label)}</span></div>")
+    return (
+        f"<div class='cud cud-hd'><h3>{html.escape(title)}</h3>{badge}"
+        f"<span class=cud-dim>{html.escape(label)}</span></div>"
+    )
 
 
 def banner_html(reason) -> str:
     """The no-GPU banner: what is wrong and what to do, never a traceback."""
     message = html.escape(getattr(reason, "message", str(reason)))
     fix = html.escape(getattr(reason, "fix", ""))
-    return (f"<div class='cud cud-banner'><p><b>No GPU to show.</b> {message}</p>"
-            + (f"<p><b>Fix:</b> {fix}</p>" if fix else "")
-            + "<p class=cud-dim>To explore the dashboard without a GPU, show simulated GPUs (clearly labelled): "
-              "<code>Dashboard(simulate=4)</code>, or set <code>COURSE_GPU_MODE=simulated</code>.</p></div>")
+    return (
+        f"<div class='cud cud-banner'><p><b>No GPU to show.</b> {message}</p>"
+        + (f"<p><b>Fix:</b> {fix}</p>" if fix else "")
+        + "<p class=cud-dim>To explore the dashboard without a GPU, show simulated GPUs (clearly labelled): "
+        "<code>Dashboard(simulate=4)</code>, or set <code>COURSE_GPU_MODE=simulated</code>.</p></div>"
+    )
 
 
 # -- compact status line ----------------------------------------------------------
@@ -364,8 +403,7 @@ def banner_html(reason) -> str:
 def sparkline(values: Sequence[float | None], y_max: float = 100.0, color: str = "#2f9e44") -> str:
     n = max(len(values), 2)
     d = path_d(values, 0.0, y_max)
-    return (f"<svg viewBox='0 0 {n - 1} {Y_STEPS}' preserveAspectRatio=none>"
-            f"<path stroke='{color}' d='{d}'/></svg>")
+    return f"<svg viewBox='0 0 {n - 1} {Y_STEPS}' preserveAspectRatio=none><path stroke='{color}' d='{d}'/></svg>"
 
 
 def status_line_html(rows: Sequence[GpuRow], recent: dict[int, list], source: str, width: int = 30) -> str:
@@ -382,9 +420,23 @@ def status_line_html(rows: Sequence[GpuRow], recent: dict[int, list], source: st
         parts.append(
             f"<span class=cud-sl><b>GPU{r.index}</b>{sparkline(util)}"
             f"<span{warn}>{fmt(r.utilization_pct, '.0f', '%')} · mem {fmt(r.memory_used_pct, '.0f', '%')} · "
-            f"{fmt(r.power_w, '.0f', ' W')} · {fmt(r.temperature_c, '.0f', ' °C')}</span></span>")
+            f"{fmt(r.power_w, '.0f', ' W')} · {fmt(r.temperature_c, '.0f', ' °C')}</span></span>"
+        )
     return tag + "".join(parts)
 
 
-__all__ = ["CHARTS", "STYLE", "alerts_html", "banner_html", "chart_card", "charts_html", "decode_path",
-           "header_html", "path_d", "processes_html", "sparkline", "status_line_html", "table_html"]
+__all__ = [
+    "CHARTS",
+    "STYLE",
+    "alerts_html",
+    "banner_html",
+    "chart_card",
+    "charts_html",
+    "decode_path",
+    "header_html",
+    "path_d",
+    "processes_html",
+    "sparkline",
+    "status_line_html",
+    "table_html",
+]

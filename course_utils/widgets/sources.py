@@ -44,12 +44,19 @@ def check_source(source=None, simulate: int | None = None) -> None:
     if source is None or isinstance(source, Sampler):
         return
     if not (hasattr(source, "snapshot") and hasattr(source, "kind")):
-        raise TypeError(f"source must be a telemetry backend (open_backend(...)) or a Sampler, "
-                        f"not {type(source).__name__}")
+        raise TypeError(
+            f"source must be a telemetry backend (open_backend(...)) or a Sampler, not {type(source).__name__}"
+        )
 
 
-def resolve_source(source=None, *, simulate: int | None = None, interval: float = DEFAULT_INTERVAL,
-                   sampler_name: str | None = None, processes_every_s: float = PROCESSES_EVERY_S) -> Source:
+def resolve_source(
+    source=None,
+    *,
+    simulate: int | None = None,
+    interval: float = DEFAULT_INTERVAL,
+    sampler_name: str | None = None,
+    processes_every_s: float = PROCESSES_EVERY_S,
+) -> Source:
     """Turn what the caller gave into a backend and a sampler (not started)."""
     check_source(source, simulate)
     if isinstance(source, Sampler):

@@ -21,8 +21,17 @@ from .sources import DEFAULT_INTERVAL, LIVE, Source, check_source, resolve_sourc
 class StatusLine(widgets.HBox):
     """``GPU0 ▁▃▇ 95% · mem 58% · 612 W · 71 °C   GPU1 ...`` updated ``refresh_hz`` times a second."""
 
-    def __init__(self, source=None, *, simulate: int | None = None, interval: float = DEFAULT_INTERVAL,
-                 refresh_hz: float = 2.0, width: int = 30, name: str | None = "status", autostart: bool = True):
+    def __init__(
+        self,
+        source=None,
+        *,
+        simulate: int | None = None,
+        interval: float = DEFAULT_INTERVAL,
+        refresh_hz: float = 2.0,
+        width: int = 30,
+        name: str | None = "status",
+        autostart: bool = True,
+    ):
         from .dashboard import Dashboard  # here: dashboard imports nothing from this module
 
         if not 5 <= width <= 200:
@@ -42,19 +51,30 @@ class StatusLine(widgets.HBox):
         if isinstance(source, DashboardModel):
             self.model, self.source = source, Source(None, None, False, False)
         elif not hasattr(self, "model"):
-            self.source = resolve_source(source, simulate=simulate, interval=interval,
-                                         sampler_name=None if name is None else f"status:{name}",
-                                         processes_every_s=0)
-            self.model = DashboardModel(interval=interval, rules=DEFAULT_RULES, recent=width,
-                                        source=self.source.kind, label=getattr(self.source.backend, "label", ""))
+            self.source = resolve_source(
+                source,
+                simulate=simulate,
+                interval=interval,
+                sampler_name=None if name is None else f"status:{name}",
+                processes_every_s=0,
+            )
+            self.model = DashboardModel(
+                interval=interval,
+                rules=DEFAULT_RULES,
+                recent=width,
+                source=self.source.kind,
+                label=getattr(self.source.backend, "label", ""),
+            )
             if self.source.sampler is not None:
                 self.model.attach(self.source.sampler)
         self.line = widgets.HTML()
         super().__init__([widgets.HTML(STYLE), self.line])
         reason = no_gpu_reason(self.source.backend)
         if reason is not None:
-            self.line.value = (f"<span class=cud-sl title='{html.escape(reason.fix, quote=True)}'>"
-                               f"<b>no GPU</b><span class=cud-dim>{html.escape(reason.message)}</span></span>")
+            self.line.value = (
+                f"<span class=cud-sl title='{html.escape(reason.fix, quote=True)}'>"
+                f"<b>no GPU</b><span class=cud-dim>{html.escape(reason.message)}</span></span>"
+            )
         if self.comm is not None:
             self.comm.on_close(lambda _msg: self.close())
         LIVE.register(name, self)

@@ -78,8 +78,14 @@ def execute(nb_path: str, cache: Path, fresh: bool) -> tuple[nbformat.NotebookNo
         return nbformat.read(cached, as_version=4), 0.0, True
     nb = nbformat.read(REPO / nb_path, as_version=4)
     start = time.monotonic()
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=True,
-                            store_widget_state=True, resources={"metadata": {"path": str((REPO / nb_path).parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        allow_errors=True,
+        store_widget_state=True,
+        resources={"metadata": {"path": str((REPO / nb_path).parent)}},
+    )
     client.execute()
     seconds = time.monotonic() - start
     cache.mkdir(parents=True, exist_ok=True)
@@ -137,33 +143,41 @@ instructor's timing guide.
 
 def nav_html(current: str, order: list[str], titles: dict[str, str]) -> tuple[str, str]:
     """Top navigation and the previous/next pager for the page at ``current`` (a site path)."""
+
     def href(target: str) -> str:
         return html.escape(os.path.relpath(target, os.path.dirname(current) or "."))
-    links = [f'<a class="course-home" href="{href("index.html")}">{html.escape(TITLE)}</a>',
-             f'<a href="{href("docs/syllabus.html")}">Syllabus</a>']
+
+    links = [
+        f'<a class="course-home" href="{href("index.html")}">{html.escape(TITLE)}</a>',
+        f'<a href="{href("docs/syllabus.html")}">Syllabus</a>',
+    ]
     for i, nb in enumerate(notebooks()):
-        page = nb[:-len(".ipynb")] + ".html"
+        page = nb[: -len(".ipynb")] + ".html"
         mark = ' aria-current="page"' if page == current else ""
         links.append(f'<a href="{href(page)}" title="{html.escape(titles[nb])}"{mark}>{i:02d}</a>')
     pager = ""
     if current in order:
         i = order.index(current)
         prev_link = f'<a rel="prev" href="{href(order[i - 1])}">&larr; previous</a>' if i > 0 else "<span></span>"
-        next_link = (f'<a rel="next" href="{href(order[i + 1])}">next &rarr;</a>'
-                     if i + 1 < len(order) else "<span></span>")
+        next_link = (
+            f'<a rel="next" href="{href(order[i + 1])}">next &rarr;</a>' if i + 1 < len(order) else "<span></span>"
+        )
         pager = prev_link + next_link
     return " ".join(links), pager
 
 
 def footer_html(mode: str) -> str:
     try:
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return (f"Built {when} from commit {html.escape(commit)}; notebooks executed in course mode "
-            f"<b>{html.escape(mode)}</b> (outputs are from that run, not from a GPU unless it says so).")
+    return (
+        f"Built {when} from commit {html.escape(commit)}; notebooks executed in course mode "
+        f"<b>{html.escape(mode)}</b> (outputs are from that run, not from a GPU unless it says so)."
+    )
 
 
 def build(out: Path, fresh: bool, allow_errors: bool) -> int:
@@ -193,7 +207,7 @@ def build(out: Path, fresh: bool, allow_errors: bool) -> int:
     titles["index.md"] = TITLE
 
     pages = set(executed) | set(sources)
-    order = ["index.html", "docs/syllabus.html"] + [nb[:-len(".ipynb")] + ".html" for nb in notebooks()]
+    order = ["index.html", "docs/syllabus.html"] + [nb[: -len(".ipynb")] + ".html" for nb in notebooks()]
     copies: set[str] = set()
     for source in sorted(pages):
         if source in executed:

@@ -33,6 +33,7 @@ def add_github_anchors(page: str) -> str:
         if not slug or slug == m["id"]:
             return m[0]
         return f'<a id="{slug}" class="course-anchor"></a>{m[0]}'
+
     return HEADING.sub(add, page)
 
 
@@ -52,4 +53,5 @@ def rewrite_links(page: str, source: str, pages: set[str], repo: Path, copies: s
         if not target.startswith("..") and (repo / target).is_file():
             copies.add(target)
         return m[0]
+
     return ATTR.sub(fix, page)

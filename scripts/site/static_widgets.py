@@ -20,7 +20,7 @@ NOTE = "A snapshot of this widget at the end of the run; open the notebook in Ju
 
 
 def _model_id(ref: Any) -> str | None:
-    return ref[len("IPY_MODEL_"):] if isinstance(ref, str) and ref.startswith("IPY_MODEL_") else None
+    return ref[len("IPY_MODEL_") :] if isinstance(ref, str) and ref.startswith("IPY_MODEL_") else None
 
 
 def _outputs_html(outputs: list[dict]) -> str:

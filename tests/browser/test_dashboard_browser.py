@@ -100,16 +100,20 @@ def test_dashboard_renders_and_updates_live(lab):
             page.wait_for_selector(".course-gpu-dashboard .cud-card svg path[stroke]", timeout=60_000)
             page.wait_for_function(
                 "() => document.querySelector('.course-gpu-dashboard .cud-tb')?.querySelectorAll('tr').length >= 5",
-                timeout=30_000)
+                timeout=30_000,
+            )
             first = _dashboard_state(page)
             time.sleep(3.0)  # let the 4 Hz refresh thread send new frames
             second = _dashboard_state(page)
             # for the screenshot: wait until the utilisation line of GPU 0 spans most of the minute
             page.wait_for_function(
                 "() => { const p = document.querySelectorAll('.course-gpu-dashboard .cud-card svg path[stroke]')[1];"
-                " return p && p.getBBox().width > 100; }", timeout=30_000)
+                " return p && p.getBBox().width > 100; }",
+                timeout=30_000,
+            )
             page.wait_for_function(  # the first simulated job takes ~40% of memory: the alert shows
-                "() => document.querySelectorAll('.course-gpu-dashboard .cud-chip').length > 0", timeout=30_000)
+                "() => document.querySelectorAll('.course-gpu-dashboard .cud-chip').length > 0", timeout=30_000
+            )
             page.wait_for_timeout(500)
             third = _dashboard_state(page)
             dash = page.query_selector(".course-gpu-dashboard")

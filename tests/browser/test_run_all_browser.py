@@ -28,7 +28,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # notebooks whose widgets must still show after Run All, and what must be in them
 MUST_SHOW = {
-    "06_pytorch_memory.ipynb": [".cud-sl"],                          # the status line
+    "06_pytorch_memory.ipynb": [".cud-sl"],  # the status line
     "09_monitoring.ipynb": [".course-gpu-dashboard .cud-card", ".cud-sl"],  # dashboard and status line
 }
 RUN_LIMIT_S = 420
@@ -36,8 +36,9 @@ _RESULTS: dict[str, dict] = {}
 
 
 def _api(lab, path: str, method: str = "GET"):
-    request = urllib.request.Request(f"{lab['base']}{path}", method=method,
-                                     headers={"Authorization": f"token {lab['token']}"})
+    request = urllib.request.Request(
+        f"{lab['base']}{path}", method=method, headers={"Authorization": f"token {lab['token']}"}
+    )
     try:
         with DIRECT.open(request, timeout=10) as response:
             body = response.read()
@@ -66,8 +67,10 @@ def lab(tmp_path_factory):
         "notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
     }
     try:
-        with jupyterlab(tmp, root, pythonpath=root, settings=settings, start_timeout=90) as info, \
-                chromium(tmp / "profile") as browser:
+        with (
+            jupyterlab(tmp, root, pythonpath=root, settings=settings, start_timeout=90) as info,
+            chromium(tmp / "profile") as browser,
+        ):
             yield {**info, "browser": browser}
     finally:
         ARTIFACTS.mkdir(exist_ok=True)
@@ -131,15 +134,24 @@ def _run_all(lab, rel: str, must_show: list[str]) -> dict:
         page.keyboard.press("Escape")
         page.click(".lm-MenuBar-itemLabel:text-is('Run')")
         page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
-        page.wait_for_function("() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]"
-                               ".some(p => /\\[(\\*|\\d+)\\]/.test(p.innerText))", timeout=60_000)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]"
+            ".some(p => /\\[(\\*|\\d+)\\]/.test(p.innerText))",
+            timeout=60_000,
+        )
         _wait_until_run(page, RUN_LIMIT_S)
         page.wait_for_timeout(1000)  # the last display messages
         found = page.evaluate(FINDINGS_JS)
-        found["missing"] = [sel for sel in must_show
-                            if not page.evaluate("(s) => [...document.querySelectorAll(s)].some("
-                                                 "e => e.getBoundingClientRect().height > 0 && "
-                                                 "(e.innerText.trim() || e.querySelector('svg')))", sel)]
+        found["missing"] = [
+            sel
+            for sel in must_show
+            if not page.evaluate(
+                "(s) => [...document.querySelectorAll(s)].some("
+                "e => e.getBoundingClientRect().height > 0 && "
+                "(e.innerText.trim() || e.querySelector('svg')))",
+                sel,
+            )
+        ]
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"run-all-{stem}.png"))
     finally:
@@ -164,11 +176,16 @@ def test_the_check_sees_stderr_and_a_closed_widget(lab):
     """A canary notebook with both defects: the checks below are not blind."""
     import nbformat
 
-    canary = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in (
-        "import sys, ipywidgets as w\nprint('canary warning', file=sys.stderr)",
-        "box = w.HTML('<span class=canary-widget>canary</span>')\nbox",
-        "box.close()",
-    )])
+    canary = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(c)
+            for c in (
+                "import sys, ipywidgets as w\nprint('canary warning', file=sys.stderr)",
+                "box = w.HTML('<span class=canary-widget>canary</span>')\nbox",
+                "box.close()",
+            )
+        ]
+    )
     canary.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(canary, lab["root"] / "canary.ipynb")
     found = _run_all(lab, "canary.ipynb", [".canary-widget"])

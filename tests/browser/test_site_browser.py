@@ -29,8 +29,10 @@ pytestmark = [pytest.mark.site, pytest.mark.browser, pytest.mark.slow, pytest.ma
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "_build" / "site"
 ARTIFACTS = ROOT / "test-artifacts"
-BAD_OUTPUTS = (".course-error, .course-stderr, .course-closed-widget, "
-               ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+BAD_OUTPUTS = (
+    ".course-error, .course-stderr, .course-closed-widget, "
+    ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+)
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -43,8 +45,13 @@ def site():
     require_chromium()
     start = time.monotonic()
     # the same build as `make site`; errors are reported by the browser check, page by page
-    build = subprocess.run([sys.executable, "scripts/site/build.py", "--out", str(SITE), "--allow-errors"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    build = subprocess.run(
+        [sys.executable, "scripts/site/build.py", "--out", str(SITE), "--allow-errors"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     build_s = time.monotonic() - start
     assert build.returncode == 0, f"the site build failed:\n{build.stdout[-3000:]}\n{build.stderr[-3000:]}"
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(SITE)))
@@ -58,7 +65,8 @@ def site():
 
 
 def _page_report(page) -> dict:
-    return page.evaluate("""(bad) => ({
+    return page.evaluate(
+        """(bad) => ({
         links: [...document.querySelectorAll('a[href]')].map(a => a.href),
         ids: [...document.querySelectorAll('[id], a[name]')].map(e => e.id || e.getAttribute('name')),
         images: [...document.images].map(i => ({src: i.currentSrc || i.src, ok: i.complete && i.naturalWidth > 0})),
@@ -66,7 +74,9 @@ def _page_report(page) -> dict:
         tracebacks: [...document.querySelectorAll('.jp-OutputArea-output')]
             .filter(e => /Traceback \\(most recent call last\\)/.test(e.innerText)).length,
         title: document.title,
-    })""", BAD_OUTPUTS)
+    })""",
+        BAD_OUTPUTS,
+    )
 
 
 def test_every_page_has_working_links_images_and_no_error_output(site):
@@ -78,8 +88,14 @@ def test_every_page_has_working_links_images_and_no_error_output(site):
     statuses: dict[str, int] = {}
     with chromium(width=1300, height=900) as context:
         # nothing may leave localhost: record and refuse it
-        context.route("**/*", lambda route: (external.add(route.request.url), route.abort())
-                      if not route.request.url.startswith(base) else route.continue_())
+        context.route(
+            "**/*",
+            lambda route: (
+                (external.add(route.request.url), route.abort())
+                if not route.request.url.startswith(base)
+                else route.continue_()
+            ),
+        )
         queue, seen = [f"{base}/index.html"], set()
         while queue:
             url = queue.pop(0)
@@ -90,11 +106,12 @@ def test_every_page_has_working_links_images_and_no_error_output(site):
             errors: list[str] = []
             failed: list[str] = []
             page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
-            page.on("response", lambda r, failed=failed: failed.append(f"{r.status} {r.url}")
-                    if r.status >= 400 else None)
+            page.on(
+                "response", lambda r, failed=failed: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None
+            )
             response = page.goto(url, wait_until="load")
             statuses[url] = response.status if response else 0
-            name = url[len(base):]
+            name = url[len(base) :]
             if statuses[url] != 200:
                 problems.append(f"{name}: HTTP {statuses[url]}")
                 page.close()
@@ -120,18 +137,28 @@ def test_every_page_has_working_links_images_and_no_error_output(site):
                 if target not in statuses:
                     statuses[target] = context.request.get(target).status
                 if statuses[target] != 200:
-                    problems.append(f"{url[len(base):]}: broken link {link[len(base):]} ({statuses[target]})")
+                    problems.append(f"{url[len(base) :]}: broken link {link[len(base) :]} ({statuses[target]})")
                 elif anchor and target in reports and anchor not in reports[target]["ids"]:
-                    problems.append(f"{url[len(base):]}: broken anchor {link[len(base):]}")
+                    problems.append(f"{url[len(base) :]}: broken anchor {link[len(base) :]}")
     check_s = time.monotonic() - start
     pages = sorted(urlparse(u).path for u in reports)
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "site-check.json").write_text(json.dumps(
-        {"build_s": round(site["build_s"], 1), "check_s": round(check_s, 1), "pages": pages,
-         "problems": problems, "external_requests": sorted(external)}, indent=1))
+    (ARTIFACTS / "site-check.json").write_text(
+        json.dumps(
+            {
+                "build_s": round(site["build_s"], 1),
+                "check_s": round(check_s, 1),
+                "pages": pages,
+                "problems": problems,
+                "external_requests": sorted(external),
+            },
+            indent=1,
+        )
+    )
     print(f"site: built in {site['build_s']:.0f} s, {len(pages)} pages checked in {check_s:.0f} s")
     expected = {"/index.html", "/docs/syllabus.html", "/docs/gpu-figures.html"} | {
-        f"/notebooks/{p.stem}.html" for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+        f"/notebooks/{p.stem}.html" for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")
+    }
     assert expected <= set(pages), f"pages not reachable from the index: {sorted(expected - set(pages))}"
     assert not external, f"the site asked the internet for: {sorted(external)[:10]}"
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems[:80])

@@ -35,8 +35,9 @@ def make_submissions(folder: Path) -> dict[str, float]:
         variants.write(make(source, release), folder / case / ASSIGNMENT, spec["notebook"])
         expected[case] = score
     # a learner who overwrote the hidden tests with `pass`: nbgrader puts the real ones back
-    variants.write(variants.edit_tests(variants.perfect(source, release)), folder / "edited_tests" / ASSIGNMENT,
-                   spec["notebook"])
+    variants.write(
+        variants.edit_tests(variants.perfect(source, release)), folder / "edited_tests" / ASSIGNMENT, spec["notebook"]
+    )
     expected["edited_tests"] = spec["cases"]["solution"][1]
     return expected
 
@@ -44,9 +45,26 @@ def make_submissions(folder: Path) -> dict[str, float]:
 def test_grading_a_mixed_batch_offline_writes_the_gradebook_and_reports_to_the_host(grading_image, tmp_path):
     state = tmp_path / "grading"
     expected = make_submissions(state / "submitted")
-    proc = podman("run", "--rm", "--init", "--network", "none", "--privileged", "--user", "0", *LIMITS,
-                  "-v", f"{state}:/grading", grading_image, "grade", ASSIGNMENT, "submitted", "--workers", "2",
-                  timeout=800)
+    proc = podman(
+        "run",
+        "--rm",
+        "--init",
+        "--network",
+        "none",
+        "--privileged",
+        "--user",
+        "0",
+        *LIMITS,
+        "-v",
+        f"{state}:/grading",
+        grading_image,
+        "grade",
+        ASSIGNMENT,
+        "submitted",
+        "--workers",
+        "2",
+        timeout=800,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     # the gradebook on the host holds every student's score
     with sqlite3.connect(state / "gradebook.db") as db:
@@ -64,6 +82,21 @@ def test_grading_a_mixed_batch_offline_writes_the_gradebook_and_reports_to_the_h
 def test_grade_refuses_a_state_folder_it_cannot_write(grading_image, tmp_path):
     state = tmp_path / "read-only"
     state.mkdir(mode=0o755)
-    proc = podman("run", "--rm", "--network", "none", "--privileged", "--user", "0", *LIMITS,
-                  "-v", f"{state}:/grading:ro", grading_image, "grade", ASSIGNMENT, "submitted", timeout=120)
+    proc = podman(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--privileged",
+        "--user",
+        "0",
+        *LIMITS,
+        "-v",
+        f"{state}:/grading:ro",
+        grading_image,
+        "grade",
+        ASSIGNMENT,
+        "submitted",
+        timeout=120,
+    )
     assert proc.returncode == 2 and "is not writable by uid 0" in proc.stderr

@@ -28,8 +28,7 @@ def lab(workshop_image, tmp_path_factory):
     c = Container(workshop_image)
     volume = f"course-test-work-{secrets.token_hex(4)}"
     try:
-        c.run("-p", f"127.0.0.1:{port}:8888", "-v", f"{volume}:{COURSE}",
-              env={"JUPYTER_TOKEN": token})
+        c.run("-p", f"127.0.0.1:{port}:8888", "-v", f"{volume}:{COURSE}", env={"JUPYTER_TOKEN": token})
         logs = c.wait_for_log("JupyterLab is starting", timeout=240)
         wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", 200, timeout=180)
         yield {"c": c, "base": f"http://127.0.0.1:{port}", "token": token, "logs": logs, "volume": volume}
@@ -67,8 +66,12 @@ def test_jupyterlab_refuses_requests_without_the_token(lab):
 
 
 def _server_pid(c) -> int:
-    out = c.exec("python", "-c", "import json, glob, os; from jupyter_core.paths import jupyter_runtime_dir; "
-                 "print(json.load(open(glob.glob(os.path.join(jupyter_runtime_dir(), 'jpserver-*.json'))[0]))['pid'])")
+    out = c.exec(
+        "python",
+        "-c",
+        "import json, glob, os; from jupyter_core.paths import jupyter_runtime_dir; "
+        "print(json.load(open(glob.glob(os.path.join(jupyter_runtime_dir(), 'jpserver-*.json'))[0]))['pid'])",
+    )
     assert out.returncode == 0, out.stderr
     return int(out.stdout.strip())
 
@@ -102,15 +105,20 @@ def test_selftest_passes_on_cpu(lab):
 def test_no_solutions_rubric_or_gradebook_in_the_workshop_image(lab):
     c = lab["c"]
     # (nbgrader's own package ships test fixtures with such names: /opt/venv/lib is not the course)
-    found = c.exec("sh", "-c", "find / -xdev \\( -path /proc -o -path /opt/venv/lib \\) -prune -o \\( -name solutions "
-                   "-o -name 'gradebook.db*' -o -name instructor.md -o -name nbgrader_config.py -o -name autograded "
-                   "-o -name submitted \\) -print 2>/dev/null")
+    found = c.exec(
+        "sh",
+        "-c",
+        "find / -xdev \\( -path /proc -o -path /opt/venv/lib \\) -prune -o \\( -name solutions "
+        "-o -name 'gradebook.db*' -o -name instructor.md -o -name nbgrader_config.py -o -name autograded "
+        "-o -name submitted \\) -print 2>/dev/null",
+    )
     assert found.stdout.strip() == "", found.stdout
     # no notebook, and nothing released to learners, holds a solution or hidden-test region (the
     # test code under tests/ names the markers as strings, so it is not searched)
     markers = "-e '### BEGIN SOLUTION' -e '### BEGIN HIDDEN TESTS'"
-    hits = c.exec("sh", "-c", f"grep -rl {markers} --include='*.ipynb' {COURSE}; "
-                  f"grep -rl {markers} {COURSE}/exercises; true")
+    hits = c.exec(
+        "sh", "-c", f"grep -rl {markers} --include='*.ipynb' {COURSE}; grep -rl {markers} {COURSE}/exercises; true"
+    )
     assert hits.stdout.strip() == "", hits.stdout
     assert c.exec("test", "-f", f"{COURSE}/notebooks/00_welcome.ipynb").returncode == 0  # the course is there
 
@@ -119,8 +127,12 @@ def _put_notebook(base: str, token: str, path: str, nb) -> None:
     import urllib.request
 
     body = json.dumps({"type": "notebook", "format": "json", "content": json.loads(nbformat.writes(nb))}).encode()
-    req = urllib.request.Request(f"{base}/api/contents/{path}?token={token}", data=body, method="PUT",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{base}/api/contents/{path}?token={token}",
+        data=body,
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
     with DIRECT.open(req, timeout=30) as response:
         assert response.status in (200, 201)
 
@@ -147,7 +159,8 @@ def test_dashboard_runs_in_a_notebook_in_the_container_and_updates(lab):
             page.wait_for_selector(".course-gpu-dashboard .cud-card svg path[stroke]", timeout=120_000)
             page.wait_for_function(
                 "() => document.querySelector('.course-gpu-dashboard .cud-tb')?.querySelectorAll('tr').length >= 5",
-                timeout=60_000)
+                timeout=60_000,
+            )
             first = _dashboard_state(page)
             time.sleep(3.0)
             second = _dashboard_state(page)
@@ -166,8 +179,13 @@ def test_an_edited_notebook_survives_a_new_container_on_the_course_volume(worksh
     for round_ in (1, 2):
         port = free_port()
         c = container_factory(workshop_image)
-        c.run("-p", f"127.0.0.1:{port}:8888", "-v", f"{volume}:{COURSE}",
-              env={"JUPYTER_TOKEN": token, "COURSE_DOCTOR": "off"})
+        c.run(
+            "-p",
+            f"127.0.0.1:{port}:8888",
+            "-v",
+            f"{volume}:{COURSE}",
+            env={"JUPYTER_TOKEN": token, "COURSE_DOCTOR": "off"},
+        )
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/api/status?token={token}", 200, timeout=180)
         if round_ == 1:

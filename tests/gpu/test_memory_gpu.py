@@ -16,8 +16,10 @@ from course_utils.memory import (
 )
 from course_utils.units import GIB, MIB
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU with CUDA")]
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU with CUDA"),
+]
 
 
 @pytest.fixture
@@ -62,7 +64,7 @@ def test_fraction_is_enforced(capped):
 def test_forward_in_chunks_recovers_from_a_real_oom(capped):
     x = torch.randn(32, 4, device="cuda")
     with torch.no_grad():
-        reference = torch.cat([wide(x[i:i + 1]) for i in range(32)])
+        reference = torch.cat([wide(x[i : i + 1]) for i in range(32)])
         torch.cuda.reset_peak_memory_stats()
         with pytest.raises(torch.cuda.OutOfMemoryError):
             wide(x)
@@ -94,7 +96,7 @@ def test_accumulation_recovers_and_matches_the_full_batch(capped):
     grads = [torch.zeros_like(p) for p in ref_model.parameters()]
     for i in range(32):  # reference gradient, one sample at a time (fits), weighted as a mean
         ref_model.zero_grad()
-        (wide(ref_model(x[i:i + 1]).expand(-1, 4).contiguous()).pow(2).mean() / 32).backward()
+        (wide(ref_model(x[i : i + 1]).expand(-1, 4).contiguous()).pow(2).mean() / 32).backward()
         for g, p in zip(grads, ref_model.parameters(), strict=True):
             g += p.grad
     opt = torch.optim.SGD(model.parameters(), lr=0.0)

@@ -25,8 +25,9 @@ def smi_query(fields):
     exe = shutil.which("nvidia-smi")
     if exe is None:
         pytest.skip("nvidia-smi is not on PATH")
-    out = subprocess.run([exe, f"--query-gpu={fields}", "--format=csv,noheader,nounits"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [exe, f"--query-gpu={fields}", "--format=csv,noheader,nounits"], capture_output=True, text=True, check=True
+    ).stdout
     return [[v.strip() for v in line.split(",")] for line in out.strip().splitlines()]
 
 

@@ -27,8 +27,14 @@ def grading_env() -> dict:
 
 
 def run(args: list, cwd: Path, timeout: float = 600, extra_env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in args], cwd=cwd, env={**grading_env(), **(extra_env or {})},
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(a) for a in args],
+        cwd=cwd,
+        env={**grading_env(), **(extra_env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def nbgrader(*args, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -45,5 +51,3 @@ def make_course(root: Path) -> Path:
     for folder in ("solutions", "exercises"):
         shutil.copytree(REPO / folder, course / folder, ignore=ignore)
     return course
-
-

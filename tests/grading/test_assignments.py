@@ -109,11 +109,14 @@ def test_discover_reads_nbgrader_and_flat_layouts(tmp_path: Path):
         discover(tmp_path / "nowhere", "hw")
 
 
-@pytest.mark.parametrize("content, says", [
-    ('{"cells": [', "not valid notebook JSON"),
-    ('{"hello": 1}', "not a valid notebook"),
-    ("\udcff", None),  # written as bytes below
-])
+@pytest.mark.parametrize(
+    "content, says",
+    [
+        ('{"cells": [', "not valid notebook JSON"),
+        ('{"hello": 1}', "not a valid notebook"),
+        ("\udcff", None),  # written as bytes below
+    ],
+)
 def test_a_broken_notebook_is_named_and_explained(tmp_path: Path, content, says):
     from course_grading.layout import notebook_problem
 
@@ -146,8 +149,10 @@ def test_stage_skips_unknown_and_broken_notebooks_and_says_what_to_do(tmp_path: 
     assert "hw.ipynb was not submitted" in text and "found hw (1).ipynb instead" in text and "rename it" in text
 
 
-@pytest.mark.parametrize("student, ok", [("ana", True), ("a.b-c_d@x", True), ("two words", False),
-                                         ("x+y", False), ("../up", False), ("", False)])
+@pytest.mark.parametrize(
+    "student, ok",
+    [("ana", True), ("a.b-c_d@x", True), ("two words", False), ("x+y", False), ("../up", False), ("", False)],
+)
 def test_student_ids_nbgrader_can_store(student, ok):
     from course_grading.layout import bad_student_id
 

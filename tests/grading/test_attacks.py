@@ -123,16 +123,41 @@ def dashboard(tmp_path_factory):
     protected = (course / "solutions", course / "exercises", course / "nbgrader_config.py", subs)
     before = tree_hash(*protected)
     started = time.perf_counter()
-    done = run([*GRADE, A, subs, "--workers", "2", "--cell-timeout", "20", "--memory-mb", "1536",
-                "--disk-mb", "256", "--out", course / "reports"], cwd=course, timeout=900,
-               extra_env={"GRADER_API_TOKEN": X.SECRET})
+    done = run(
+        [
+            *GRADE,
+            A,
+            subs,
+            "--workers",
+            "2",
+            "--cell-timeout",
+            "20",
+            "--memory-mb",
+            "1536",
+            "--disk-mb",
+            "256",
+            "--out",
+            course / "reports",
+        ],
+        cwd=course,
+        timeout=900,
+        extra_env={"GRADER_API_TOKEN": X.SECRET},
+    )
     seconds = time.perf_counter() - started
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     time.sleep(2)  # what a daemon would need to strike after the run
     report = json.loads((course / "reports" / "report.json").read_text())
-    return {"course": course, "subs": subs, "cases": cases, "before": before, "after": tree_hash(*protected),
-            "rows": {r["student"]: r for r in report["students"]}, "report": report, "seconds": seconds,
-            "stdout": done.stdout}
+    return {
+        "course": course,
+        "subs": subs,
+        "cases": cases,
+        "before": before,
+        "after": tree_hash(*protected),
+        "rows": {r["student"]: r for r in report["students"]},
+        "report": report,
+        "seconds": seconds,
+        "stdout": done.stdout,
+    }
 
 
 def outputs_of(course: Path, student: str, assignment: str = A, notebook: str = NB) -> str:
@@ -142,8 +167,11 @@ def outputs_of(course: Path, student: str, assignment: str = A, notebook: str = 
 
 
 def test_every_attack_gets_its_exact_score(dashboard):
-    wrong = {s: (dashboard["rows"][s].get("score"), want, dashboard["rows"][s]["notes"][:3])
-             for s, (_, want, _) in dashboard["cases"].items() if dashboard["rows"][s].get("score") != want}
+    wrong = {
+        s: (dashboard["rows"][s].get("score"), want, dashboard["rows"][s]["notes"][:3])
+        for s, (_, want, _) in dashboard["cases"].items()
+        if dashboard["rows"][s].get("score") != want
+    }
     assert not wrong, json.dumps(wrong, indent=1)
     assert len([s for s in dashboard["cases"] if s.startswith("attack_")]) >= 25
 
@@ -180,9 +208,12 @@ def test_no_process_is_left(dashboard):
 
 def test_the_gradebook_still_holds_the_reported_grades(dashboard):
     with sqlite3.connect(dashboard["course"] / "gradebook.db") as db:
-        scores = dict(db.execute(
-            "SELECT a.student_id, SUM(g.auto_score) FROM grade g JOIN submitted_notebook n ON g.notebook_id = n.id "
-            "JOIN submitted_assignment a ON n.assignment_id = a.id GROUP BY a.student_id").fetchall())
+        scores = dict(
+            db.execute(
+                "SELECT a.student_id, SUM(g.auto_score) FROM grade g JOIN submitted_notebook n ON g.notebook_id = n.id "
+                "JOIN submitted_assignment a ON n.assignment_id = a.id GROUP BY a.student_id"
+            ).fetchall()
+        )
     for student in (*HONEST, "attack_gradebook_daemon"):
         assert scores[student] == dashboard["rows"][student]["score"] == 10
 
@@ -197,8 +228,9 @@ def test_nothing_of_the_grader_reaches_a_submission(dashboard):
     assert "no solutions: FileNotFoundError" in outputs_of(course, "attack_read_solutions")
     assert "APPENDED" not in outputs_of(course, "attack_append_course_checks")
     assert "BLANKED 0" in outputs_of(course, "attack_blank_others")
-    assert "refused: PermissionError" in outputs_of(course, "attack_kill_grader") or \
-        "refused: ProcessLookupError" in outputs_of(course, "attack_kill_grader")
+    assert "refused: PermissionError" in outputs_of(
+        course, "attack_kill_grader"
+    ) or "refused: ProcessLookupError" in outputs_of(course, "attack_kill_grader")
     assert "fork refused after" in outputs_of(course, "attack_fork_bomb")
     assert "disk full after" in outputs_of(course, "attack_fill_disk")
     for path in course.rglob("*"):
@@ -259,8 +291,23 @@ def test_an_empty_run_keeps_earlier_grades_and_resume_keeps_what_was_graded(dash
     done = run([*GRADE, A, empty, "--out", course / "reports"], cwd=course, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert grades.read_text() == before
-    done = run([*GRADE, A, dashboard["subs"], "--student", "honest_a", "--student", "untouched", "--resume",
-                "--no-feedback", "--out", course / "reports"], cwd=course, timeout=300)
+    done = run(
+        [
+            *GRADE,
+            A,
+            dashboard["subs"],
+            "--student",
+            "honest_a",
+            "--student",
+            "untouched",
+            "--resume",
+            "--no-feedback",
+            "--out",
+            course / "reports",
+        ],
+        cwd=course,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     rows = {r["student"]: r for r in json.loads((course / "reports" / "report.json").read_text())["students"]}
     assert rows["honest_a"]["score"] == 10 and "kept from the interrupted run" in rows["honest_a"]["notes"][-1]
@@ -276,16 +323,27 @@ def test_a_cell_timeout_below_one_second_is_refused(value, tmp_path):
 def test_without_bubblewrap_untrusted_code_is_refused(tmp_path):
     course = make_course(tmp_path)
     (tmp_path / "subs").mkdir()
-    done = run([*GRADE, A, tmp_path / "subs"], cwd=course, timeout=120, extra_env={"PATH": os.path.dirname(
-        os.path.realpath(GRADE[0]))})
+    done = run(
+        [*GRADE, A, tmp_path / "subs"],
+        cwd=course,
+        timeout=120,
+        extra_env={"PATH": os.path.dirname(os.path.realpath(GRADE[0]))},
+    )
     assert done.returncode == 3, done.stdout + done.stderr
     assert "bwrap" in done.stderr and "--unsafe-no-sandbox" not in done.stdout
 
 
 # -- the training assignment: torchrun inside the sandbox, with hostile neighbours -------------
 
-TRAINING_POINTS = {"test_make_loader": 2, "test_wrap_model": 1, "test_torchrun": 2, "test_each_sample_once": 2,
-                   "test_matches_single_process": 2, "test_loss_and_rank0_logging": 1, "test_train_local": 1}
+TRAINING_POINTS = {
+    "test_make_loader": 2,
+    "test_wrap_model": 1,
+    "test_torchrun": 2,
+    "test_each_sample_once": 2,
+    "test_matches_single_process": 2,
+    "test_loss_and_rank0_logging": 1,
+    "test_train_local": 1,
+}
 
 
 @pytest.fixture(scope="module")
@@ -301,18 +359,32 @@ def training(tmp_path_factory):
     V.write(release, subs / "untouched", T)
     V.write(V.replace(good, "ddp_script", "if rank == 0:", "if True:"), subs / "every_rank_logs", T)
     V.write(V.prepend(release, "train_local", X.code(X.INPUT_TRANSFORMER)), subs / "attack_train_transformer", T)
-    escape = X.code(X.KILL_GRADER + X.GRADEBOOK_DAEMON + X.READ_ENVIRONMENT
-                    + X.READ_SOLUTIONS.replace("gpu_monitoring_dashboard/gpu_dashboard", f"{T}/{T}"), **paths)
+    escape = X.code(
+        X.KILL_GRADER
+        + X.GRADEBOOK_DAEMON
+        + X.READ_ENVIRONMENT
+        + X.READ_SOLUTIONS.replace("gpu_monitoring_dashboard/gpu_dashboard", f"{T}/{T}"),
+        **paths,
+    )
     V.write(V.prepend(good, "train_local", escape), subs / "attack_train_escape", T)
     protected = (course / "solutions", course / "exercises", course / "nbgrader_config.py", subs)
     before = tree_hash(*protected)
-    done = run([*GRADE, T, subs, "--workers", "2", "--memory-mb", "4096", "--out", course / "reports"],
-               cwd=course, timeout=900, extra_env={"GRADER_API_TOKEN": X.SECRET})
+    done = run(
+        [*GRADE, T, subs, "--workers", "2", "--memory-mb", "4096", "--out", course / "reports"],
+        cwd=course,
+        timeout=900,
+        extra_env={"GRADER_API_TOKEN": X.SECRET},
+    )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     time.sleep(2)
     report = json.loads((course / "reports" / "report.json").read_text())
-    return {"course": course, "report": report, "rows": {r["student"]: r for r in report["students"]},
-            "before": before, "after": tree_hash(*protected)}
+    return {
+        "course": course,
+        "report": report,
+        "rows": {r["student"]: r for r in report["students"]},
+        "before": before,
+        "after": tree_hash(*protected),
+    }
 
 
 @pytest.mark.slow
@@ -324,8 +396,11 @@ def test_training_is_graded_on_correctness_inside_the_sandbox(training):
     assert rows["perfect"]["needs_manual_grade"] and rows["perfect"]["auto_score"] == 11
     assert rows["untouched"]["auto_score"] == 0 and rows["untouched"]["score"] == 0
     assert rows["untouched"]["cells"][f"{T}:comparison"] == 0, "an unanswered question scores 0 without a person"
-    assert rows["every_rank_logs"]["cells"] == {**full, f"{T}:test_loss_and_rank0_logging": 0.0,
-                                                f"{T}:comparison": None}
+    assert rows["every_rank_logs"]["cells"] == {
+        **full,
+        f"{T}:test_loss_and_rank0_logging": 0.0,
+        f"{T}:comparison": None,
+    }
     ran = json.loads((training["course"] / "autograded" / "perfect" / T / "work" / "run_ddp" / "run.json").read_text())
     assert ran["world_size"] == 2 and ran["wrapped_in"] == "DistributedDataParallel"
     assert ran["backend"] == ("nccl" if ran["cuda_devices"] >= 2 else "gloo")

@@ -19,16 +19,25 @@ ASSIGNMENT = "gpu_monitoring_dashboard"
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 def _release(course: Path, *args) -> subprocess.CompletedProcess:
     """As an instructor would run it, with only the system's folders on PATH (no venv)."""
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV",)}
     env.update(PATH="/usr/bin:/bin", PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "course_grading.release", *args], cwd=course, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "course_grading.release", *args],
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_release_without_the_environment_on_path(course: Path):
@@ -39,8 +48,9 @@ def test_release_without_the_environment_on_path(course: Path):
     after = _digest(course / "exercises" / ASSIGNMENT)
     assert "stale.txt" not in after  # the release is what nbgrader generates, nothing more
     notebook = "gpu_dashboard.ipynb"
-    assert json.loads((course / "exercises" / ASSIGNMENT / notebook).read_text()) == \
-        json.loads((REPO / "exercises" / ASSIGNMENT / notebook).read_text())
+    assert json.loads((course / "exercises" / ASSIGNMENT / notebook).read_text()) == json.loads(
+        (REPO / "exercises" / ASSIGNMENT / notebook).read_text()
+    )
     assert set(after) == set(before)
     assert not list((course / "exercises").glob(".*")), "scratch folders left behind"
 

@@ -20,13 +20,19 @@ from course_grading import variants as V
 pytestmark = pytest.mark.grading
 
 A, NB = "gpu_monitoring_dashboard", "gpu_dashboard"
-POINTS = {"test_track": 2, "test_log_csv": 2, "test_summarise": 2, "test_find_alerts": 2,
-          "test_plot_dashboard": 1, "test_watch": 1}
+POINTS = {
+    "test_track": 2,
+    "test_log_csv": 2,
+    "test_summarise": 2,
+    "test_find_alerts": 2,
+    "test_plot_dashboard": 1,
+    "test_watch": 1,
+}
 ALL = dict.fromkeys(POINTS, "full")
 
 # a release whose answers are impostors: values that claim to equal anything, and the tests'
 # helpers patched to let anything pass (each test cell reloads them)
-IMPOSTOR = '''
+IMPOSTOR = """
 class Anything:
     def __eq__(self, other): return True
     def __ne__(self, other): return False
@@ -41,7 +47,7 @@ import course_checks
 course_checks.no_shadowed_builtins = lambda namespace: None
 course_checks.assert_series_equal = course_checks.assert_log_matches = lambda *a, **k: None
 course_checks.plain = lambda value, where="": value
-'''
+"""
 
 
 def expect(**zeroed) -> dict:
@@ -64,10 +70,14 @@ def graded(module_course: Path):
         "perfect": (good, expect()),
         "untouched_release": (release, ZERO),
         "sys_exit_in_part2": (V.prepend(good, "log_csv", V.SYS_EXIT), expect(test_log_csv=0)),
-        "os_exit_in_part3": (V.prepend(good, "summarise", V.OS_EXIT),
-                             expect(test_summarise=0, test_find_alerts=0, test_plot_dashboard=0, test_watch=0)),
-        "segfault_in_part4": (V.prepend(good, "find_alerts", V.SEGFAULT),
-                              expect(test_find_alerts=0, test_plot_dashboard=0, test_watch=0)),
+        "os_exit_in_part3": (
+            V.prepend(good, "summarise", V.OS_EXIT),
+            expect(test_summarise=0, test_find_alerts=0, test_plot_dashboard=0, test_watch=0),
+        ),
+        "segfault_in_part4": (
+            V.prepend(good, "find_alerts", V.SEGFAULT),
+            expect(test_find_alerts=0, test_plot_dashboard=0, test_watch=0),
+        ),
         "busy_loop_in_part5": (V.prepend(good, "plot_dashboard", V.BUSY_LOOP), expect(test_plot_dashboard=0)),
         "stubborn_loop_in_part6": (V.prepend(good, "watch", V.STUBBORN_LOOP), expect(test_watch=0)),
         "tests_edited_on_release": (V.edit_tests(release), ZERO),
@@ -86,12 +96,21 @@ def graded(module_course: Path):
     (subs / "nothing").mkdir()
     (subs / "nothing" / "README.txt").write_text("forgot the notebook")
     V.write(good, subs / "bad id", NB)
-    done = run([*GRADE, A, subs, "--workers", "2",
-                "--cell-timeout", "15", "--out", course / "reports"], cwd=course, timeout=900)
+    done = run(
+        [*GRADE, A, subs, "--workers", "2", "--cell-timeout", "15", "--out", course / "reports"],
+        cwd=course,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     report = json.loads((course / "reports" / "report.json").read_text())
-    return {"course": course, "subs": subs, "stdout": done.stdout, "report": report, "cases": cases,
-            "rows": {r["student"]: r for r in report["students"]}}
+    return {
+        "course": course,
+        "subs": subs,
+        "stdout": done.stdout,
+        "report": report,
+        "cases": cases,
+        "rows": {r["student"]: r for r in report["students"]},
+    }
 
 
 def test_each_submission_gets_the_score_its_code_deserves(graded):
@@ -108,8 +127,9 @@ def test_kernel_deaths_and_hangs_are_named_in_the_report(graded):
     notes = {s: " ".join(r["notes"]) for s, r in graded["rows"].items()}
     assert "the kernel died in summarise" in notes["os_exit_in_part3"]
     assert "the kernel died in find_alerts" in notes["segfault_in_part4"]
-    assert "a cell ran past the time limit in plot_dashboard; cells after it were still run" in notes[
-        "busy_loop_in_part5"]
+    assert (
+        "a cell ran past the time limit in plot_dashboard; cells after it were still run" in notes["busy_loop_in_part5"]
+    )
     assert "the kernel hung in watch; cells after it were not run" in notes["stubborn_loop_in_part6"]
     assert notes["perfect"] == ""
 
@@ -177,29 +197,38 @@ def test_the_run_prints_a_table_with_timings(graded):
 
 def _grades(db: Path, student: str) -> list[tuple]:
     with sqlite3.connect(db) as con:
-        return sorted(con.execute(
-            "SELECT base_cell.name, grade.auto_score, grade.manual_score, grade.needs_manual_grade "
-            "FROM grade JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
-            "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
-            "JOIN student ON submitted_assignment.student_id = student.id "
-            "JOIN base_cell ON grade.cell_id = base_cell.id WHERE student.id = ?", (student,)).fetchall())
+        return sorted(
+            con.execute(
+                "SELECT base_cell.name, grade.auto_score, grade.manual_score, grade.needs_manual_grade "
+                "FROM grade JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
+                "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
+                "JOIN student ON submitted_assignment.student_id = student.id "
+                "JOIN base_cell ON grade.cell_id = base_cell.id WHERE student.id = ?",
+                (student,),
+            ).fetchall()
+        )
 
 
 def test_regrading_one_student_touches_no_one_else(graded):
     course, subs = graded["course"], graded["subs"]
     db = course / "gradebook.db"
     with sqlite3.connect(db) as con:  # a person's manual grade on another student must survive
-        con.execute("UPDATE grade SET manual_score = 1.5 WHERE id IN (SELECT grade.id FROM grade "
-                    "JOIN submitted_notebook n ON grade.notebook_id = n.id JOIN submitted_assignment a "
-                    "ON n.assignment_id = a.id WHERE a.student_id = 'perfect')")
+        con.execute(
+            "UPDATE grade SET manual_score = 1.5 WHERE id IN (SELECT grade.id FROM grade "
+            "JOIN submitted_notebook n ON grade.notebook_id = n.id JOIN submitted_assignment a "
+            "ON n.assignment_id = a.id WHERE a.student_id = 'perfect')"
+        )
     others = [s for s in graded["rows"] if s not in ("untouched_release", "bad id")]
     before = {s: _grades(db, s) for s in others}
     # the student fixes the work and is graded again, alone
     source = V.read(course / "solutions" / A / f"{NB}.ipynb")
     release = V.read(course / "exercises" / A / f"{NB}.ipynb")
     V.write(V.perfect(source, release), subs / "untouched_release" / A, NB)
-    done = run([*GRADE, A, subs, "--student",
-                "untouched_release", "--no-feedback", "--out", course / "regrade"], cwd=course, timeout=600)
+    done = run(
+        [*GRADE, A, subs, "--student", "untouched_release", "--no-feedback", "--out", course / "regrade"],
+        cwd=course,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     again = json.loads((course / "regrade" / "report.json").read_text())["students"]
     assert [(r["student"], r["score"]) for r in again] == [("untouched_release", 10.0)]
@@ -232,12 +261,29 @@ def test_a_submission_over_the_hard_limit_is_stopped_and_the_next_one_graded(cou
     subs = course / "incoming"
     V.write(V.prepend(good, "track", "import time\ntime.sleep(120)\n"), subs / "a_slow", NB)
     V.write(good, subs / "b_fine", NB)
-    done = run([*GRADE, A, subs, "--workers", "1", "--cell-timeout", "300",  # the cell limit must not come first
-                "--submission-timeout", "12", "--no-feedback", "--out", course / "reports"], cwd=course, timeout=300)
+    done = run(
+        [
+            *GRADE,
+            A,
+            subs,
+            "--workers",
+            "1",
+            "--cell-timeout",
+            "300",  # the cell limit must not come first
+            "--submission-timeout",
+            "12",
+            "--no-feedback",
+            "--out",
+            course / "reports",
+        ],
+        cwd=course,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     rows = {r["student"]: r for r in json.loads((course / "reports" / "report.json").read_text())["students"]}
     assert rows["a_slow"]["status"] == "error" and "longer than 12 s" in rows["a_slow"]["notes"][0]
     assert rows["b_fine"]["status"] == "graded" and rows["b_fine"]["score"] == 10
+
     def cwd(proc):
         try:
             return proc.cwd()

@@ -31,12 +31,14 @@ def _content(path: Path):
 
 def test_regenerating_the_release_reproduces_exercises(course: Path):
     for assignment in ASSIGNMENTS:
-        done = nbgrader("generate_assignment", assignment, "--force",
-                        "--CourseDirectory.release_directory=regenerated", cwd=course)
+        done = nbgrader(
+            "generate_assignment", assignment, "--force", "--CourseDirectory.release_directory=regenerated", cwd=course
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         fresh, committed = _files(course / "regenerated" / assignment), _files(REPO / "exercises" / assignment)
         assert sorted(fresh) == sorted(committed), (
-            f"{assignment}: the files differ; run `nbgrader generate_assignment {assignment} --force` and commit")
+            f"{assignment}: the files differ; run `nbgrader generate_assignment {assignment} --force` and commit"
+        )
         for name, path in fresh.items():
             want, have = _content(path), _content(committed[name])
             where = ""
@@ -45,7 +47,8 @@ def test_regenerating_the_release_reproduces_exercises(course: Path):
                 where = f" (cells {cells[:5]})" if cells else ""
             assert want == have, (
                 f"exercises/{assignment}/{name} is not what nbgrader generates from solutions/{where}: "
-                f"run `nbgrader generate_assignment {assignment} --force` and commit the result")
+                f"run `nbgrader generate_assignment {assignment} --force` and commit the result"
+            )
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -62,8 +65,12 @@ def test_the_release_fails_every_graded_test(course: Path, assignment: str):
     if assignment == "gpu_monitoring_dashboard":  # the quicker one: what a learner sees, with the points
         done = nbgrader("validate", path.relative_to(course), cwd=course)
         assert "VALIDATION FAILED" in done.stdout and "test_track: 0 of 2 point(s) as it stands" in done.stdout, (
-            done.stdout[-3000:])
+            done.stdout[-3000:]
+        )
     # and the graded tests are really there to fail: nbgrader counts them
-    graded = [c for c in nbformat.read(path, as_version=4).cells
-              if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")]
+    graded = [
+        c
+        for c in nbformat.read(path, as_version=4).cells
+        if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")
+    ]
     assert len(graded) >= 6

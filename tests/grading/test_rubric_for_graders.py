@@ -21,15 +21,19 @@ def _rubric_lines(text: str) -> list[str]:
 def test_the_grader_sees_the_same_rubric_as_the_model_answer():
     nb = nbformat.read(REPO / "solutions" / "multi_gpu_training" / "multi_gpu_training.ipynb", as_version=4)
     answer = _cell(nb, "comparison").source
-    model = answer[answer.index("**Rubric"):answer.index("### END SOLUTION")]
+    model = answer[answer.index("**Rubric") : answer.index("### END SOLUTION")]
     test = _cell(nb, "test_train_local").source
-    hidden = test[test.index("### BEGIN HIDDEN TESTS"):test.index("### END HIDDEN TESTS")]
+    hidden = test[test.index("### BEGIN HIDDEN TESTS") : test.index("### END HIDDEN TESTS")]
     for_grader = "\n".join(re.sub(r"^# ?", "", line) for line in hidden.splitlines() if line.startswith("#"))
-    assert _rubric_lines(model) == _rubric_lines(for_grader[for_grader.index("**Rubric"):]), (
-        "the rubric in test_train_local's hidden part differs from the one in the comparison answer: copy it")
+    assert _rubric_lines(model) == _rubric_lines(for_grader[for_grader.index("**Rubric") :]), (
+        "the rubric in test_train_local's hidden part differs from the one in the comparison answer: copy it"
+    )
     order = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
-    graded_tests = [i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade")
-                    and not c.metadata["nbgrader"].get("solution")]
+    graded_tests = [
+        i
+        for i, c in enumerate(nb.cells)
+        if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")
+    ]
     assert max(graded_tests) == order.index("test_train_local") < order.index("comparison")
 
 

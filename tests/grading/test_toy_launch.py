@@ -20,8 +20,10 @@ pytestmark = pytest.mark.grading
 def test_a_rank_killed_by_a_signal_fails_once_and_the_summary_shows_the_cause(tmp_path):
     runs = tmp_path / "runs"
     script = tmp_path / "crash.py"
-    script.write_text(f"import os, pathlib\nwith open({str(runs)!r}, 'a') as f:\n    f.write('x')\n"
-                      "print('terminate called without an active exception', flush=True)\nos.abort()\n")
+    script.write_text(
+        f"import os, pathlib\nwith open({str(runs)!r}, 'a') as f:\n    f.write('x')\n"
+        "print('terminate called without an active exception', flush=True)\nos.abort()\n"
+    )
     result = toy.launch(script, nproc=1, timeout=120)
     assert not result.ok and result.killed_by_signal
     assert runs.read_text() == "x", "the run must not be repeated"
@@ -49,7 +51,8 @@ def test_queued_runs_share_one_job_and_keep_their_own_results(tmp_path):
         "    print('sum', int(t.item()), sys.argv[1:], flush=True)\n"
         "if sys.argv[1:] == ['bad']:\n"
         "    raise ValueError('only the second setting fails')\n"
-        "dist.destroy_process_group()\n")
+        "dist.destroy_process_group()\n"
+    )
     toy.also_run(["again"])
     toy.also_run(["bad"])
     first = toy.launch(script, nproc=2, args=["first"], timeout=120)

@@ -71,23 +71,35 @@ def shareable_python(base: Path, account: Account) -> tuple[Path, dict]:
     700) a copy of that interpreter and its standard library (about 60 MB, no site-packages) in
     the test folder, and a venv of it that reads this environment's packages; its library path
     goes in LD_LIBRARY_PATH (the binary's RUNPATH points under /root)."""
-    probe = subprocess.run(["runuser", "-u", account.name, "--", sys.executable, "-c", "import nbgrader"],
-                           capture_output=True)
+    probe = subprocess.run(
+        ["runuser", "-u", account.name, "--", sys.executable, "-c", "import nbgrader"], capture_output=True
+    )
     if probe.returncode == 0:
         return Path(sys.executable), {}
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     real, interp = Path(sys.base_prefix), base / "interpreter"
     (interp / "bin").mkdir(parents=True)
     shutil.copy2(Path(sys._base_executable).resolve(), interp / "bin" / version)
-    shutil.copytree(real / "lib", interp / "lib", symlinks=True, ignore=shutil.ignore_patterns(
-        "site-packages", "test", "config-*", "__pycache__", "pkgconfig", "*.a", "tkinter", "idlelib"))
+    shutil.copytree(
+        real / "lib",
+        interp / "lib",
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            "site-packages", "test", "config-*", "__pycache__", "pkgconfig", "*.a", "tkinter", "idlelib"
+        ),
+    )
     env = {"LD_LIBRARY_PATH": str(interp / "lib")}
     shim = base / "python"
-    subprocess.run([interp / "bin" / version, "-m", "venv", "--without-pip", shim], check=True, capture_output=True,
-                   env={**os.environ, **env})
+    subprocess.run(
+        [interp / "bin" / version, "-m", "venv", "--without-pip", shim],
+        check=True,
+        capture_output=True,
+        env={**os.environ, **env},
+    )
     site_packages = Path(sys.prefix) / "lib" / version / "site-packages"
     (shim / "lib" / version / "site-packages" / "course-env.pth").write_text(
-        f"import site; site.addsitedir({str(site_packages)!r})\n")
+        f"import site; site.addsitedir({str(site_packages)!r})\n"
+    )
     alembic = shim / "bin" / "alembic"  # nbgrader runs `alembic` from PATH
     alembic.write_text(f"#!{shim / 'bin' / 'python'}\nimport sys\nfrom alembic.config import main\nsys.exit(main())\n")
     alembic.chmod(0o755)
@@ -113,26 +125,35 @@ class Workshop:
         """What the hub gives that account's server (hub/jupyterhub_config.py), for CLI use."""
         role = "instructor" if account.role == "instructor" else "learner"
         env = {
-            "HOME": str(account.home), "USER": account.name, "LOGNAME": account.name,
+            "HOME": str(account.home),
+            "USER": account.name,
+            "LOGNAME": account.name,
             "PATH": os.pathsep.join([str(self.python.parent), "/usr/local/bin", "/usr/bin", "/bin"]),
-            "PYTHONPATH": str(REPO), **self.jupyter_paths,
+            "PYTHONPATH": str(REPO),
+            **self.jupyter_paths,
             "JUPYTER_CONFIG_PATH": os.pathsep.join(
-                p for p in (str(REPO / "hub" / role), self.jupyter_paths.get("JUPYTER_CONFIG_PATH")) if p),
-            "COURSE_EXCHANGE": str(self.exchange), "COURSE_ID": COURSE_ID, "LANG": "C.UTF-8",
+                p for p in (str(REPO / "hub" / role), self.jupyter_paths.get("JUPYTER_CONFIG_PATH")) if p
+            ),
+            "COURSE_EXCHANGE": str(self.exchange),
+            "COURSE_ID": COURSE_ID,
+            "LANG": "C.UTF-8",
         }
         if account.role == "instructor":
             env["COURSE_DIR"] = str(self.course)
         return env
 
-    def run_as(self, account: Account, args: list, cwd: Path | None = None, timeout: float = 600,
-               check: bool = True) -> subprocess.CompletedProcess:
+    def run_as(
+        self, account: Account, args: list, cwd: Path | None = None, timeout: float = 600, check: bool = True
+    ) -> subprocess.CompletedProcess:
         """A command as that Unix account, with only the environment its hub server would have."""
         env_args = [f"{k}={v}" for k, v in self.env(account).items()]
         cmd = ["runuser", "-u", account.name, "--", "env", "-i", *env_args, *[str(a) for a in args]]
         done = subprocess.run(cmd, cwd=cwd or account.home, capture_output=True, text=True, timeout=timeout)
         if check and done.returncode != 0:
-            raise AssertionError(f"{account.name}: {' '.join(map(str, args))} failed ({done.returncode}):\n"
-                                 f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+            raise AssertionError(
+                f"{account.name}: {' '.join(map(str, args))} failed ({done.returncode}):\n"
+                f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            )
         return done
 
     def nbgrader_as(self, account: Account, *args, **kwargs) -> subprocess.CompletedProcess:
@@ -142,8 +163,9 @@ class Workshop:
     def api(self, path: str, method: str = "GET", body: dict | None = None) -> tuple[int, object]:
         """The hub's REST API (or a user's server through the proxy) with the test service's token."""
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.url}{path}", data=data, method=method,
-                                         headers={"Authorization": f"token {self.service_token}"})
+        request = urllib.request.Request(
+            f"{self.url}{path}", data=data, method=method, headers={"Authorization": f"token {self.service_token}"}
+        )
         try:
             with DIRECT.open(request, timeout=60) as response:
                 text = response.read().decode("utf-8", "replace")
@@ -188,35 +210,68 @@ def make_workshop(base: Path) -> Workshop:
         shutil.copytree(REPO / folder, course / folder, ignore=ignore)
     subprocess.run(["chown", "-R", f"{instructor.name}:{instructor.name}", str(course)], check=True)
     python, jupyter_paths = shareable_python(base, instructor)
-    return Workshop(base=base, course=course, exchange=exchange, instructor=instructor, learners=learners,
-                    python=python, jupyter_paths=jupyter_paths)
+    return Workshop(
+        base=base,
+        course=course,
+        exchange=exchange,
+        instructor=instructor,
+        learners=learners,
+        python=python,
+        jupyter_paths=jupyter_paths,
+    )
 
 
 def start_hub(workshop: Workshop, gpus: list[str], assign: dict[str, str]) -> None:
     """JupyterHub from the repo's configuration, plus a test service whose token drives the REST API."""
     base = workshop.base
-    (base / "class.yaml").write_text(json.dumps({  # JSON is YAML
-        "course_id": COURSE_ID, "instructors": [workshop.instructor.name],
-        "learners": [a.name for a in workshop.learners.values()], "gpus": gpus, "assign": assign}))
+    (base / "class.yaml").write_text(
+        json.dumps(
+            {  # JSON is YAML
+                "course_id": COURSE_ID,
+                "instructors": [workshop.instructor.name],
+                "learners": [a.name for a in workshop.learners.values()],
+                "gpus": gpus,
+                "assign": assign,
+            }
+        )
+    )
     workshop.service_token = secrets.token_hex(24)
     (base / "test_config.py").write_text(
         f"load_subconfig({str(REPO / 'hub' / 'jupyterhub_config.py')!r})\n"
         f"c.JupyterHub.services = [{{'name': 'workshop-test', 'api_token': {workshop.service_token!r}}}]\n"
         "c.Spawner.env_keep.append('LD_LIBRARY_PATH')\n"
         "c.JupyterHub.load_roles = c.JupyterHub.load_roles + [{'name': 'workshop-test', 'services': "
-        "['workshop-test'], 'scopes': ['admin:users', 'admin:servers', 'access:servers', 'list:users']}]\n")
+        "['workshop-test'], 'scopes': ['admin:users', 'admin:servers', 'access:servers', 'list:users']}]\n"
+    )
     port = free_port()
     workshop.url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "COURSE_"))}
-    env.update({"COURSE_HUB_CLASS": str(base / "class.yaml"), "COURSE_HUB_STATE": str(base / "state"),
-                "COURSE_EXCHANGE": str(workshop.exchange), "COURSE_DIR": str(workshop.course),
-                "COURSE_HUB_URL": workshop.url, "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-                "COURSE_HUB_PYTHON": str(workshop.python), **workshop.jupyter_paths})
+    env.update(
+        {
+            "COURSE_HUB_CLASS": str(base / "class.yaml"),
+            "COURSE_HUB_STATE": str(base / "state"),
+            "COURSE_EXCHANGE": str(workshop.exchange),
+            "COURSE_DIR": str(workshop.course),
+            "COURSE_HUB_URL": workshop.url,
+            "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+            "COURSE_HUB_PYTHON": str(workshop.python),
+            **workshop.jupyter_paths,
+        }
+    )
     log = open(base / "hub.log", "w")  # the hub writes to it until it stops
     workshop.proc = subprocess.Popen(
-        [BIN / "jupyterhub", "-f", base / "test_config.py", f"--JupyterHub.hub_bind_url=http://127.0.0.1:{free_port()}",
-         f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{free_port()}"],
-        cwd=base, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            BIN / "jupyterhub",
+            "-f",
+            base / "test_config.py",
+            f"--JupyterHub.hub_bind_url=http://127.0.0.1:{free_port()}",
+            f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{free_port()}",
+        ],
+        cwd=base,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -247,8 +302,11 @@ def answer(release_path: Path, solution_path: Path, kind: str) -> None:
         return
     nb = nbformat.read(release_path, as_version=4)
     source = nbformat.read(solution_path, as_version=4)
-    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
-               if c.metadata.get("nbgrader", {}).get("solution")}
+    answers = {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in source.cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
     cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
     chosen = cells if kind == "honest" else cells[: max(1, len(cells) // 2)]
     for cell in chosen:

@@ -58,8 +58,14 @@ def autograde(workshop: Workshop, assignment: str) -> subprocess.CompletedProces
     environment, then the instructor gets the course's files back. (The one place to change
     when the grading command changes.)"""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "COURSE_"))}
-    done = subprocess.run([sys.executable, "-m", "course_grading", assignment, "submitted", "--workers", "2"],
-                          cwd=workshop.course, capture_output=True, text=True, timeout=900, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "course_grading", assignment, "submitted", "--workers", "2"],
+        cwd=workshop.course,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
     if done.returncode != 0:
         raise AssertionError(f"grading failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     owner = workshop.instructor.name
@@ -102,9 +108,17 @@ def workshop():
     finally:
         stop_hub(shop)
         ARTIFACTS.mkdir(exist_ok=True)
-        (ARTIFACTS / "hub-loop.json").write_text(json.dumps(
-            {"timings_s": {k: round(v, 1) for k, v in shop.timings.items()},
-             "total_s": round(sum(shop.timings.values()), 1), "load_average": os.getloadavg()}, indent=1) + "\n")
+        (ARTIFACTS / "hub-loop.json").write_text(
+            json.dumps(
+                {
+                    "timings_s": {k: round(v, 1) for k, v in shop.timings.items()},
+                    "total_s": round(sum(shop.timings.values()), 1),
+                    "load_average": os.getloadavg(),
+                },
+                indent=1,
+            )
+            + "\n"
+        )
         shutil.copy2(base / "hub.log", ARTIFACTS / "hub.log") if (base / "hub.log").exists() else None
         for account in (shop.instructor, *shop.learners.values()):
             remove_account(account)
@@ -116,8 +130,11 @@ def _server_environment(name: str) -> dict:
     uid = int(subprocess.run(["id", "-u", name], capture_output=True, text=True, check=True).stdout)
     for proc in Path("/proc").iterdir():
         try:
-            if proc.name.isdigit() and proc.stat().st_uid == uid and b"jupyterhub.singleuser" in (
-                    proc / "cmdline").read_bytes():
+            if (
+                proc.name.isdigit()
+                and proc.stat().st_uid == uid
+                and b"jupyterhub.singleuser" in (proc / "cmdline").read_bytes()
+            ):
                 pairs = (proc / "environ").read_bytes().split(b"\0")
                 return dict(p.decode().split("=", 1) for p in pairs if b"=" in p)
         except (FileNotFoundError, PermissionError, ProcessLookupError):
@@ -148,14 +165,14 @@ def _browser_learner(shop: Workshop, step: str) -> None:
             for assignment in ASSIGNMENTS:
                 row = page.locator("#released_assignments_list .list_item", has_text=assignment)
                 row.locator("button:text-is('Fetch')").click(timeout=60_000)
-                page.locator("#fetched_assignments_list .list_item", has_text=assignment).first.wait_for(
-                    timeout=60_000)
+                page.locator("#fetched_assignments_list .list_item", has_text=assignment).first.wait_for(timeout=60_000)
         elif step == "submit":
             for assignment in ASSIGNMENTS:
                 row = page.locator("#fetched_assignments_list .list_item", has_text=assignment).first
                 row.locator("button:text-is('Submit')").click(timeout=60_000)
                 page.locator("#submitted_assignments_list .list_item", has_text=assignment).first.wait_for(
-                    timeout=60_000)
+                    timeout=60_000
+                )
         elif step == "feedback":
             for assignment in ASSIGNMENTS:
                 row = page.locator("#submitted_assignments_list .list_item", has_text=assignment).first
@@ -187,8 +204,12 @@ def test_the_workshop_loop(workshop: Workshop):
     t0 = time.monotonic()
     if browser:
         _browser_learner(shop, "fetch")
-    _each(lambda learner=learner, a=a: shop.nbgrader_as(learner, "fetch_assignment", a, "--course", COURSE_ID)
-          for kind, learner in learners.items() if kind != "honest" or not browser for a in ASSIGNMENTS)
+    _each(
+        lambda learner=learner, a=a: shop.nbgrader_as(learner, "fetch_assignment", a, "--course", COURSE_ID)
+        for kind, learner in learners.items()
+        if kind != "honest" or not browser
+        for a in ASSIGNMENTS
+    )
     timings["fetch"] = time.monotonic() - t0
 
     # the hub started the honest learner's server with its GPU and the learner configuration
@@ -210,8 +231,12 @@ def test_the_workshop_loop(workshop: Workshop):
             answer(fetched, REPO / "solutions" / assignment / f"{notebook}.ipynb", kind)
     if browser:
         _browser_learner(shop, "submit")
-    _each(lambda learner=learner, a=a: shop.nbgrader_as(learner, "submit", a, "--course", COURSE_ID)
-          for kind, learner in learners.items() if kind != "honest" or not browser for a in ASSIGNMENTS)
+    _each(
+        lambda learner=learner, a=a: shop.nbgrader_as(learner, "submit", a, "--course", COURSE_ID)
+        for kind, learner in learners.items()
+        if kind != "honest" or not browser
+        for a in ASSIGNMENTS
+    )
     timings["answer and submit"] = time.monotonic() - t0
     # learners cannot list the exchange's inbound folder, so nobody finds another's submission
     # (nbgrader names each with a random part; the folder is write-only for learners)
@@ -234,14 +259,16 @@ def test_the_workshop_loop(workshop: Workshop):
     # -- the written answer, graded in the gradebook as formgrader would; feedback released
     t0 = time.monotonic()
     manual = {learners[kind].name: points for kind, points in MANUAL.items()}
-    script = ("import json, sys\nfrom nbgrader.api import Gradebook\n"
-              "scores = json.loads(sys.argv[1])\n"
-              f"with Gradebook('sqlite:///{shop.course}/gradebook.db', {COURSE_ID!r}) as gb:\n"
-              "    for student, points in scores.items():\n"
-              "        grade = gb.find_grade('comparison', 'multi_gpu_training', 'multi_gpu_training', student)\n"
-              "        grade.manual_score = points\n"
-              "        grade.needs_manual_grade = False\n"
-              "        gb.db.commit()\n")
+    script = (
+        "import json, sys\nfrom nbgrader.api import Gradebook\n"
+        "scores = json.loads(sys.argv[1])\n"
+        f"with Gradebook('sqlite:///{shop.course}/gradebook.db', {COURSE_ID!r}) as gb:\n"
+        "    for student, points in scores.items():\n"
+        "        grade = gb.find_grade('comparison', 'multi_gpu_training', 'multi_gpu_training', student)\n"
+        "        grade.manual_score = points\n"
+        "        grade.needs_manual_grade = False\n"
+        "        gb.db.commit()\n"
+    )
     shop.run_as(instructor, [shop.python, "-c", script, json.dumps(manual)], cwd=shop.course)
     for assignment in ASSIGNMENTS:
         shop.nbgrader_as(instructor, "generate_feedback", assignment, "--force")
@@ -249,8 +276,7 @@ def test_the_workshop_loop(workshop: Workshop):
     timings["manual grade and feedback"] = time.monotonic() - t0
 
     # -- the report from the gradebook agrees
-    report = shop.run_as(instructor, [shop.python, "-m", "course_grading.export", "--format", "json"],
-                         cwd=shop.course)
+    report = shop.run_as(instructor, [shop.python, "-m", "course_grading.export", "--format", "json"], cwd=shop.course)
     rows = {(r["student"], r["assignment"]): r for r in json.loads(report.stdout)}
     for assignment, expected in EXPECTED.items():
         for kind, auto in expected.items():
@@ -263,8 +289,12 @@ def test_the_workshop_loop(workshop: Workshop):
     t0 = time.monotonic()
     if browser:
         _browser_learner(shop, "feedback")
-    _each(lambda learner=learner, a=a: shop.nbgrader_as(learner, "fetch_feedback", a, "--course", COURSE_ID)
-          for kind, learner in learners.items() if kind != "honest" or not browser for a in ASSIGNMENTS)
+    _each(
+        lambda learner=learner, a=a: shop.nbgrader_as(learner, "fetch_feedback", a, "--course", COURSE_ID)
+        for kind, learner in learners.items()
+        if kind != "honest" or not browser
+        for a in ASSIGNMENTS
+    )
     timings["fetch feedback"] = time.monotonic() - t0
     for kind, learner in learners.items():
         for assignment, notebook in ASSIGNMENTS.items():
@@ -273,7 +303,8 @@ def test_the_workshop_loop(workshop: Workshop):
             html = pages[-1].read_text(errors="replace")
             total = EXPECTED[assignment][kind] + (MANUAL[kind] if assignment == "multi_gpu_training" else 0)
             top = 10.0 if assignment == "gpu_monitoring_dashboard" else 14.0
-            assert re.search(rf"Score:\s*{total:g}(\.0+)?\s*/\s*{top:g}(\.0+)?", html) or \
-                re.search(rf"{total:.1f}\s*/\s*{top:.1f}", html), f"{kind} {assignment}: score not in feedback"
+            assert re.search(rf"Score:\s*{total:g}(\.0+)?\s*/\s*{top:g}(\.0+)?", html) or re.search(
+                rf"{total:.1f}\s*/\s*{top:.1f}", html
+            ), f"{kind} {assignment}: score not in feedback"
 
     print("hub loop timings (s):", {k: round(v, 1) for k, v in timings.items()}, f"total {sum(timings.values()):.0f}")

@@ -29,16 +29,18 @@ class Stack:
 @pytest.fixture(scope="package")
 def stack():
     if find_prometheus() is None:
-        pytest.skip("the prometheus binary is not installed: `make prometheus-deps` installs Debian's "
-                    "package (as root)")
+        pytest.skip(
+            "the prometheus binary is not installed: `make prometheus-deps` installs Debian's package (as root)"
+        )
     samplers, exporters, prom = {}, {}, None
     try:
         for seed, (job, n_gpus) in enumerate(JOBS.items(), start=1):
             # a virtual clock, 0.25 s of trace per 0.25 s tick: deterministic values that move. The
             # seeds' first jobs run from ~5 s to 83 s (seed 1) and 101 s (seed 2) of the trace: a minute
             # of training for the session, so memory and power are not idle zeros.
-            sampler = Sampler(SimulatedBackend(n_gpus, seed=seed, step_s=0.25), interval=0.25, name=None,
-                              processes_every=2)
+            sampler = Sampler(
+                SimulatedBackend(n_gpus, seed=seed, step_s=0.25), interval=0.25, name=None, processes_every=2
+            )
             for _ in range(48):  # 12 s into the trace: the job trains on every GPU
                 sampler.sample_once()
             samplers[job] = sampler.start()

@@ -41,8 +41,14 @@ def variables(dash):
 
 def test_the_dashboard_has_grafanas_shape():
     dash = load()
-    for key, kind in (("title", str), ("uid", str), ("schemaVersion", int), ("panels", list),
-                      ("templating", dict), ("time", dict)):
+    for key, kind in (
+        ("title", str),
+        ("uid", str),
+        ("schemaVersion", int),
+        ("panels", list),
+        ("templating", dict),
+        ("time", dict),
+    ):
         assert isinstance(dash[key], kind), key
     assert re.fullmatch(r"[A-Za-z0-9_-]{1,40}", dash["uid"])
     ids = [p["id"] for p in dash["panels"]]
@@ -63,8 +69,14 @@ def test_the_dashboard_has_grafanas_shape():
 
 def test_it_covers_what_the_issue_asks_for():
     exprs = " ".join(t["expr"] for _, t in all_targets(load()))
-    for metric in ("DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_POWER_USAGE",
-                   "DCGM_FI_DEV_ENFORCED_POWER_LIMIT", "DCGM_FI_DEV_GPU_TEMP", "course_gpu_process_memory_used_bytes"):
+    for metric in (
+        "DCGM_FI_DEV_GPU_UTIL",
+        "DCGM_FI_DEV_FB_USED",
+        "DCGM_FI_DEV_POWER_USAGE",
+        "DCGM_FI_DEV_ENFORCED_POWER_LIMIT",
+        "DCGM_FI_DEV_GPU_TEMP",
+        "course_gpu_process_memory_used_bytes",
+    ):
         assert metric in exprs, metric
     assert "by (job)" in exprs and '"$job"' in exprs
 

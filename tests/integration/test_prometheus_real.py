@@ -21,13 +21,16 @@ def test_every_target_is_up(stack):
     assert {r["metric"]["job"]: r["value"][1] for r in up} == {"course-gpus": "1", "other-job": "1"}
 
 
-@pytest.mark.parametrize(("metric", "field"), [
-    ("DCGM_FI_DEV_POWER_USAGE", "power_w"),
-    ("DCGM_FI_DEV_GPU_UTIL", "utilization_pct"),
-    ("DCGM_FI_DEV_FB_USED", "memory_used_mib"),
-    ("DCGM_FI_DEV_GPU_TEMP", "temperature_c"),
-    ("DCGM_FI_DEV_SM_CLOCK", "sm_clock_mhz"),
-])
+@pytest.mark.parametrize(
+    ("metric", "field"),
+    [
+        ("DCGM_FI_DEV_POWER_USAGE", "power_w"),
+        ("DCGM_FI_DEV_GPU_UTIL", "utilization_pct"),
+        ("DCGM_FI_DEV_FB_USED", "memory_used_mib"),
+        ("DCGM_FI_DEV_GPU_TEMP", "temperature_c"),
+        ("DCGM_FI_DEV_SM_CLOCK", "sm_clock_mhz"),
+    ],
+)
 def test_each_scrape_holds_one_snapshot_the_sampler_took(stack, metric, field):
     """Every sample Prometheus stored, for all 4 GPUs at one scrape time, equals
     the values of one snapshot in the sampler's history (exactly: the text
@@ -44,7 +47,8 @@ def test_each_scrape_holds_one_snapshot_the_sampler_took(stack, metric, field):
     for stamp, values in scrapes.items():
         assert len(values) == 4
         assert any(values == {k: pytest.approx(v, rel=1e-12) for k, v in snap.items()} for snap in history), (
-            f"scrape at {stamp}: {values} is no snapshot the sampler took")
+            f"scrape at {stamp}: {values} is no snapshot the sampler took"
+        )
     if field == "power_w":  # the trace moves: a frozen exporter would repeat one value
         assert len({tuple(sorted(v.items())) for v in scrapes.values()}) >= 2
 

@@ -10,12 +10,23 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 COURSE = [
-    "00_welcome", "01_container_toolkit", "02_gpus_in_docker", "03_gpu_memory_limits", "04_dockerfiles",
-    "05_tensorflow_memory", "06_pytorch_memory", "07_data_parallel", "08_distributed_training",
-    "09_monitoring", "10_common_issues", "11_best_practices",
+    "00_welcome",
+    "01_container_toolkit",
+    "02_gpus_in_docker",
+    "03_gpu_memory_limits",
+    "04_dockerfiles",
+    "05_tensorflow_memory",
+    "06_pytorch_memory",
+    "07_data_parallel",
+    "08_distributed_training",
+    "09_monitoring",
+    "10_common_issues",
+    "11_best_practices",
 ]
 ALL_NOTEBOOKS = sorted(
-    p for folder in ("notebooks", "solutions", "exercises") for p in (ROOT / folder).rglob("*.ipynb")
+    p
+    for folder in ("notebooks", "solutions", "exercises")
+    for p in (ROOT / folder).rglob("*.ipynb")
     if ".ipynb_checkpoints" not in p.parts
 )
 CHECKED_TAG = "nbval-check-output"  # nbval's own cell tag: the marker stays out of the learner's sight
@@ -23,9 +34,13 @@ OLD_MARKER = "NBVAL_CHECK_OUTPUT"  # the comment form it replaced; learners saw 
 
 # Commands a course cell must never run: they change a (possibly shared) host or GPU.
 FORBIDDEN = [
-    (re.compile(r"nvidia-smi\b.*\s(-pl|--power-limit|-lgc|--lock-gpu-clocks|-ac|--applications-clocks|-mig|"
-                r"--multi-instance-gpu|-r|--gpu-reset|-pm|--persistence-mode|-c|--compute-mode)\b"),
-     "changes GPU settings"),
+    (
+        re.compile(
+            r"nvidia-smi\b.*\s(-pl|--power-limit|-lgc|--lock-gpu-clocks|-ac|--applications-clocks|-mig|"
+            r"--multi-instance-gpu|-r|--gpu-reset|-pm|--persistence-mode|-c|--compute-mode)\b"
+        ),
+        "changes GPU settings",
+    ),
     (re.compile(r"nvidia-smi\s+mig\s+-(cgi|dgi|cci|dci)\b"), "changes the MIG layout"),
     (re.compile(r"\bsystemctl\s+(restart|start|stop|enable|disable|daemon-reload)\b"), "changes host services"),
     (re.compile(r"\bapt(-get)?\s+(install|remove|purge|update|upgrade)\b"), "changes host packages"),
@@ -71,8 +86,11 @@ def executed_shell_text(src: str) -> list[str]:
                 # an argv list is one command line
                 for arg in node.args:
                     if isinstance(arg, (ast.List, ast.Tuple)):
-                        found.append(" ".join(e.value for e in arg.elts
-                                              if isinstance(e, ast.Constant) and isinstance(e.value, str)))
+                        found.append(
+                            " ".join(
+                                e.value for e in arg.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)
+                            )
+                        )
     return found
 
 
@@ -89,7 +107,8 @@ def test_stored_without_outputs(path):
             assert not nbgrader, f"{path}: nbgrader notebooks keep no outputs"
             assert CHECKED_TAG in cell.get("metadata", {}).get("tags", []), (
                 f"{path.name}: a cell keeps outputs; strip them (only cells tagged `{CHECKED_TAG}` keep "
-                f"theirs): {source(cell)[:60]!r}")
+                f"theirs): {source(cell)[:60]!r}"
+            )
 
 
 @pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
@@ -97,7 +116,8 @@ def test_checked_cells_use_the_tag_not_a_comment(path):
     for cell in code_cells(load(path)):
         assert OLD_MARKER not in source(cell), (
             f"{path.name}: replace the `# {OLD_MARKER}` comment by the cell tag `{CHECKED_TAG}` "
-            f"(cell metadata), which nbval reads the same way: {source(cell)[:60]!r}")
+            f"(cell metadata), which nbval reads the same way: {source(cell)[:60]!r}"
+        )
         tags = cell.get("metadata", {}).get("tags", [])
         if CHECKED_TAG in tags:
             assert cell.get("outputs"), f"{path.name}: a `{CHECKED_TAG}` cell has no stored output to compare"

@@ -23,8 +23,16 @@ import pytest
 from support.localhost import DIRECT, free_port, http_status
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 NO_NEWS = {"apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False}}
 
 
@@ -46,8 +54,9 @@ def chromium(profile: Path | None = None, *, width: int = 1400, height: int = 10
     viewport = {"width": width, "height": height}
     with sync_playwright() as pw:
         if profile is not None:
-            context = pw.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM, headless=True,
-                                                            args=CHROMIUM_ARGS, viewport=viewport)
+            context = pw.chromium.launch_persistent_context(
+                str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, viewport=viewport
+            )
             try:
                 yield context
             finally:
@@ -61,8 +70,15 @@ def chromium(profile: Path | None = None, *, width: int = 1400, height: int = 10
 
 
 @contextmanager
-def jupyterlab(tmp: Path, root: Path, *, pythonpath: Path, settings: Mapping[str, dict] = NO_NEWS,
-               env: Mapping[str, str] | None = None, start_timeout: float = 60.0) -> Iterator[dict]:
+def jupyterlab(
+    tmp: Path,
+    root: Path,
+    *,
+    pythonpath: Path,
+    settings: Mapping[str, dict] = NO_NEWS,
+    env: Mapping[str, str] | None = None,
+    start_timeout: float = 60.0,
+) -> Iterator[dict]:
     """A JupyterLab serving ``root``, its private directories under ``tmp/home``, its log in ``tmp/lab.log``.
 
     ``settings``: JupyterLab user settings, by path under ``@jupyterlab/``. Yields the base URL,
@@ -74,21 +90,41 @@ def jupyterlab(tmp: Path, root: Path, *, pythonpath: Path, settings: Mapping[str
         path.write_text(json.dumps(content))
     port, token = free_port(), secrets.token_urlsafe(24)
     full_env = dict(os.environ)
-    full_env.update({
-        "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_DATA_DIR": str(home / "data"),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"), "IPYTHONDIR": str(home / "ipython"),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{full_env.get('PATH', '')}",
-        "PYTHONPATH": str(pythonpath), **(env or {}),
-    })
+    full_env.update(
+        {
+            "JUPYTER_CONFIG_DIR": str(home / "config"),
+            "JUPYTER_DATA_DIR": str(home / "data"),
+            "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+            "IPYTHONDIR": str(home / "ipython"),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{full_env.get('PATH', '')}",
+            "PYTHONPATH": str(pythonpath),
+            **(env or {}),
+        }
+    )
     log_path = tmp / "lab.log"
     log = open(log_path, "w")  # closed in the finally below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         *(["--allow-root"] if os.geteuid() == 0 else [])],
-        cwd=root, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            *(["--allow-root"] if os.geteuid() == 0 else []),
+        ],
+        cwd=root,
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + start_timeout

@@ -23,8 +23,13 @@ class FakeNvml:
     NVML_PCIE_UTIL_TX_BYTES = _real.NVML_PCIE_UTIL_TX_BYTES
     NVML_PCIE_UTIL_RX_BYTES = _real.NVML_PCIE_UTIL_RX_BYTES
 
-    def __init__(self, n_gpus: int = 2, init_error: int | None = None, has_v2: bool = True,
-                 processes: dict[int, list[tuple[int, int | None]]] | None = None):
+    def __init__(
+        self,
+        n_gpus: int = 2,
+        init_error: int | None = None,
+        has_v2: bool = True,
+        processes: dict[int, list[tuple[int, int | None]]] | None = None,
+    ):
         self.n_gpus = n_gpus
         self.init_error = init_error
         self.nvmlMemory_v2 = _real.nvmlMemory_v2 if has_v2 else None
@@ -37,8 +42,7 @@ class FakeNvml:
 
     # -- planning faults ----------------------------------------------------
 
-    def fail(self, function: str, code: int, gpu: int | None = None, after: int = 0,
-             times: int | None = None) -> None:
+    def fail(self, function: str, code: int, gpu: int | None = None, after: int = 0, times: int | None = None) -> None:
         """Raise NVMLError(code) from ``function`` on ``gpu`` (None: all) once it
         has been called ``after`` times, for ``times`` calls (None: for ever)."""
         self._faults.append((function, gpu, code, after, times))
@@ -97,8 +101,7 @@ class FakeNvml:
             raise _real.NVMLError(_real.NVML_ERROR_FUNCTION_NOT_FOUND)
         used = (1000 + 100 * h.index) * MIB
         if version:
-            return SimpleNamespace(used=used, total=143771 * MIB, free=143771 * MIB - used,
-                                   reserved=491 * MIB)
+            return SimpleNamespace(used=used, total=143771 * MIB, free=143771 * MIB - used, reserved=491 * MIB)
         return SimpleNamespace(used=used + 491 * MIB, total=143771 * MIB, free=0)
 
     def nvmlDeviceGetUtilizationRates(self, h):

@@ -39,13 +39,16 @@ def test_strangers_are_refused():
         _class().gpu_for("mallory")
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"learners": ("ana", "teach")}, "instructor and learner"),
-    ({"learners": ("ana", "ana")}, "listed twice"),
-    ({"learners": ("Ana B",)}, "not a valid account name"),
-    ({"gpus": ("gpu0",)}, "not a GPU"),
-    ({"assign": {"zed": "0"}}, "not in `learners`"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"learners": ("ana", "teach")}, "instructor and learner"),
+        ({"learners": ("ana", "ana")}, "listed twice"),
+        ({"learners": ("Ana B",)}, "not a valid account name"),
+        ({"gpus": ("gpu0",)}, "not a GPU"),
+        ({"assign": {"zed": "0"}}, "not in `learners`"),
+    ],
+)
 def test_mistakes_in_the_class_are_named(change, message):
     with pytest.raises(ClassFileError, match=message):
         _class(**change)

@@ -18,8 +18,14 @@ def cli(*args, env=None, timeout=30, cwd=None):
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("COURSE_")}
     full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "course_utils", *args], capture_output=True, text=True,
-                          env=full_env, timeout=timeout, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "course_utils", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=cwd,
+    )
 
 
 @pytest.fixture
@@ -28,8 +34,12 @@ def paths(tmp_path):
     a_file.write_text("not a folder\n")
     other = tmp_path / "other.csv"
     other.write_text("a,b\n1,2\n")
-    return {"DIR": str(tmp_path), "UNDER_FILE": str(a_file / "log.csv"), "OTHER_HEADER": str(other),
-            "PROC": "/proc/course-test.csv"}
+    return {
+        "DIR": str(tmp_path),
+        "UNDER_FILE": str(a_file / "log.csv"),
+        "OTHER_HEADER": str(other),
+        "PROC": "/proc/course-test.csv",
+    }
 
 
 # (arguments, environment, words the one line must contain); DIR etc. are filled in from `paths`
@@ -38,34 +48,61 @@ CASES = {
     "interval inf": (["monitor", "--simulate", "1", "--interval", "inf"], {}, ["--interval", "'inf'"]),
     "interval 1e-9": (["monitor", "--simulate", "1", "--interval", "1e-9"], {}, ["--interval", "'1e-9'"]),
     "duration nan": (["monitor", "--simulate", "1", "--duration", "nan"], {}, ["--duration", "'nan'", "Ctrl-C"]),
-    "csv is a folder": (["monitor", "--simulate", "1", "--duration", "1", "--csv", "DIR"], {},
-                        ["--csv", "is a folder", "file name"]),
-    "csv under a file": (["monitor", "--simulate", "1", "--duration", "1", "--csv", "UNDER_FILE"], {},
-                         ["--csv", "is a file, not a folder"]),
+    "csv is a folder": (
+        ["monitor", "--simulate", "1", "--duration", "1", "--csv", "DIR"],
+        {},
+        ["--csv", "is a folder", "file name"],
+    ),
+    "csv under a file": (
+        ["monitor", "--simulate", "1", "--duration", "1", "--csv", "UNDER_FILE"],
+        {},
+        ["--csv", "is a file, not a folder"],
+    ),
     # root may write almost anywhere, but not create a file in /proc
-    "csv not writable": (["monitor", "--simulate", "1", "--duration", "1", "--csv", "PROC"], {},
-                         ["--csv", "cannot write there"]),
-    "csv with other header": (["monitor", "--simulate", "1", "--duration", "1", "--csv", "OTHER_HEADER"], {},
-                              ["--csv", "other columns", "Nothing was changed"]),
+    "csv not writable": (
+        ["monitor", "--simulate", "1", "--duration", "1", "--csv", "PROC"],
+        {},
+        ["--csv", "cannot write there"],
+    ),
+    "csv with other header": (
+        ["monitor", "--simulate", "1", "--duration", "1", "--csv", "OTHER_HEADER"],
+        {},
+        ["--csv", "other columns", "Nothing was changed"],
+    ),
     "bench gpus -1": (["bench", "telemetry", "--gpus", "-1"], {}, ["--gpus", "'-1'", "at least 1"]),
     "bench simulate 99": (["bench", "telemetry", "--simulate", "99"], {}, ["--simulate", "'99'", "1 to 8"]),
     "bench simulate 0": (["bench", "telemetry", "--simulate", "0"], {}, ["--simulate", "'0'", "1 to 8"]),
-    "bench json-out folder": (["bench", "telemetry", "--simulate", "1", "--json-out", "DIR"], {},
-                              ["--json-out", "is a folder"]),
-    "mode bogus": (["monitor", "--duration", "1"], {"COURSE_GPU_MODE": "bogus"},
-                   ["COURSE_GPU_MODE='bogus'", "auto, real, simulated, cpu"]),
-    "simulated gpus abc": (["monitor", "--duration", "1"], {"COURSE_GPU_MODE": "simulated",
-                                                            "COURSE_SIMULATED_GPUS": "abc"},
-                           ["COURSE_SIMULATED_GPUS='abc'", "1 to 8"]),
-    "simulated gpus 0": (["monitor", "--duration", "1"], {"COURSE_GPU_MODE": "simulated",
-                                                          "COURSE_SIMULATED_GPUS": "0"},
-                         ["COURSE_SIMULATED_GPUS='0'", "1 to 8"]),
-    "simulated gpus 100": (["monitor", "--duration", "1"], {"COURSE_GPU_MODE": "simulated",
-                                                            "COURSE_SIMULATED_GPUS": "100"},
-                           ["COURSE_SIMULATED_GPUS='100'", "1 to 8"]),
+    "bench json-out folder": (
+        ["bench", "telemetry", "--simulate", "1", "--json-out", "DIR"],
+        {},
+        ["--json-out", "is a folder"],
+    ),
+    "mode bogus": (
+        ["monitor", "--duration", "1"],
+        {"COURSE_GPU_MODE": "bogus"},
+        ["COURSE_GPU_MODE='bogus'", "auto, real, simulated, cpu"],
+    ),
+    "simulated gpus abc": (
+        ["monitor", "--duration", "1"],
+        {"COURSE_GPU_MODE": "simulated", "COURSE_SIMULATED_GPUS": "abc"},
+        ["COURSE_SIMULATED_GPUS='abc'", "1 to 8"],
+    ),
+    "simulated gpus 0": (
+        ["monitor", "--duration", "1"],
+        {"COURSE_GPU_MODE": "simulated", "COURSE_SIMULATED_GPUS": "0"},
+        ["COURSE_SIMULATED_GPUS='0'", "1 to 8"],
+    ),
+    "simulated gpus 100": (
+        ["monitor", "--duration", "1"],
+        {"COURSE_GPU_MODE": "simulated", "COURSE_SIMULATED_GPUS": "100"},
+        ["COURSE_SIMULATED_GPUS='100'", "1 to 8"],
+    ),
     # a typo is reported even where the variable would not be read (auto mode here)
-    "simulated gpus 100, auto mode": (["monitor", "--duration", "1"], {"COURSE_SIMULATED_GPUS": "100"},
-                                      ["COURSE_SIMULATED_GPUS='100'"]),
+    "simulated gpus 100, auto mode": (
+        ["monitor", "--duration", "1"],
+        {"COURSE_SIMULATED_GPUS": "100"},
+        ["COURSE_SIMULATED_GPUS='100'"],
+    ),
 }
 
 
@@ -107,8 +144,13 @@ def _start(*args):
     env = {k: v for k, v in os.environ.items() if not k.startswith("COURSE_")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     env["PYTHONUNBUFFERED"] = "1"
-    return subprocess.Popen([sys.executable, "-m", "course_utils", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "course_utils", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def _stop_within_a_second(proc, sig):
@@ -144,7 +186,8 @@ def test_a_signal_stops_a_benchmark_at_once_with_one_line(sig, tmp_path):
     time.sleep(0.3)  # into the measurement
     seconds, _, err = _stop_within_a_second(proc, sig)
     assert proc.returncode == 128 + sig, (proc.returncode, err)
-    assert err.strip().splitlines() == [f"python -m course_utils bench telemetry: stopped by {sig.name}; "
-                                        "nothing more was written"]
+    assert err.strip().splitlines() == [
+        f"python -m course_utils bench telemetry: stopped by {sig.name}; nothing more was written"
+    ]
     assert not out_file.exists()
     assert seconds < 1.0, f"{sig.name} took {seconds:.2f} s"

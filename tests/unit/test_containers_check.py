@@ -30,22 +30,27 @@ def test_tutorial_form_is_a_parse_error_and_the_fix_reaches_the_daemon():
 
 
 @needs_docker
-@pytest.mark.parametrize(("command", "status"), [
-    ("docker run --rm --gpus all ubuntu:24.04 nvidia-smi", ACCEPTED),
-    ("docker run --rm --device nvidia.com/gpu=all ubuntu:24.04 nvidia-smi", ACCEPTED),
-    ("docker run --rm --device nvidia.com/gpu=0,1 ubuntu:24.04 nvidia-smi", NEEDS_DAEMON),
-    ("docker run --rm --gpus all", PARSE_ERROR),
-    ("docker run --rm --bogus ubuntu:24.04", PARSE_ERROR),
-    ("docker run --rm --shm-size=lots ubuntu:24.04", PARSE_ERROR),
-    ("docker info", ACCEPTED),
-    ("docker --version", OK),
-])
+@pytest.mark.parametrize(
+    ("command", "status"),
+    [
+        ("docker run --rm --gpus all ubuntu:24.04 nvidia-smi", ACCEPTED),
+        ("docker run --rm --device nvidia.com/gpu=all ubuntu:24.04 nvidia-smi", ACCEPTED),
+        ("docker run --rm --device nvidia.com/gpu=0,1 ubuntu:24.04 nvidia-smi", NEEDS_DAEMON),
+        ("docker run --rm --gpus all", PARSE_ERROR),
+        ("docker run --rm --bogus ubuntu:24.04", PARSE_ERROR),
+        ("docker run --rm --shm-size=lots ubuntu:24.04", PARSE_ERROR),
+        ("docker info", ACCEPTED),
+        ("docker --version", OK),
+    ],
+)
 def test_real_client_outcomes(command, status):
     assert check_command(command).status == status
 
 
-@pytest.mark.parametrize("command", ["docker login -u me", "docker -H tcp://127.0.0.1:1 info",
-                                     "docker --context=prod ps", "docker push me/image:1"])
+@pytest.mark.parametrize(
+    "command",
+    ["docker login -u me", "docker -H tcp://127.0.0.1:1 info", "docker --context=prod ps", "docker push me/image:1"],
+)
 def test_commands_that_could_reach_something_are_not_run(command):
     assert check_command(command, docker="/nonexistent/docker").status == NOT_RUN
 
@@ -61,16 +66,19 @@ def test_no_client_means_not_run_with_a_hint(monkeypatch):
     assert result.status == NOT_RUN and "install the docker CLI" in result.message
 
 
-@pytest.mark.parametrize(("code", "output", "status"), [
-    (125, "docker: Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?", ACCEPTED),
-    (1, "error during connect: Get ...", ACCEPTED),
-    (125, 'invalid argument "x" for "--gpus" flag: invalid count (x)', PARSE_ERROR),
-    (125, "docker: unknown server OS: ", NEEDS_DAEMON),
-    (2, "panic: runtime error: slice bounds out of range [1:0]\ngoroutine 1 [running]:", CRASH),
-    (1, "docker: unknown command: docker compose\n\nRun 'docker --help' for more information", UNAVAILABLE),
-    (0, "Docker version 28.2.2, build e6534b4", OK),
-    (1, "", PARSE_ERROR),
-])
+@pytest.mark.parametrize(
+    ("code", "output", "status"),
+    [
+        (125, "docker: Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?", ACCEPTED),
+        (1, "error during connect: Get ...", ACCEPTED),
+        (125, 'invalid argument "x" for "--gpus" flag: invalid count (x)', PARSE_ERROR),
+        (125, "docker: unknown server OS: ", NEEDS_DAEMON),
+        (2, "panic: runtime error: slice bounds out of range [1:0]\ngoroutine 1 [running]:", CRASH),
+        (1, "docker: unknown command: docker compose\n\nRun 'docker --help' for more information", UNAVAILABLE),
+        (0, "Docker version 28.2.2, build e6534b4", OK),
+        (1, "", PARSE_ERROR),
+    ],
+)
 def test_classify(code, output, status):
     assert classify(code, output)[0] == status
 
@@ -83,12 +91,15 @@ def _fake_docker(tmp_path, body: str):
 
 
 def test_the_client_runs_with_a_missing_daemon_and_an_empty_config(tmp_path):
-    exe = _fake_docker(tmp_path, """\
+    exe = _fake_docker(
+        tmp_path,
+        """\
         echo "host=$DOCKER_HOST config=$DOCKER_CONFIG ctx=${DOCKER_CONTEXT:-none}" >&2
         test -e "${DOCKER_HOST#unix://}" && echo "socket exists" >&2
         echo "Cannot connect to the Docker daemon at $DOCKER_HOST." >&2
         exit 125
-        """)
+        """,
+    )
     os.environ["DOCKER_CONTEXT"] = "production"
     try:
         result = check_command("docker info", docker=exe)

@@ -22,16 +22,28 @@ def test_every_course_docker_command_is_right(verdicts):
 
 def test_sources_include_readme_docs_docker_and_notebooks():
     sources = {p.relative_to(ROOT).as_posix() for p in course_sources(ROOT)}
-    for must in ["docs/docker.md", "docker/Dockerfile", "docker/compose.yaml", "docker/entrypoint.sh",
-                 "notebooks/02_gpus_in_docker.ipynb"]:
+    for must in [
+        "docs/docker.md",
+        "docker/Dockerfile",
+        "docker/compose.yaml",
+        "docker/entrypoint.sh",
+        "notebooks/02_gpus_in_docker.ipynb",
+    ]:
         assert must in sources
     if (ROOT / "README.md").exists():
         assert "README.md" in sources
 
 
-@pytest.mark.parametrize(("path", "at_least"), [("docs/docker.md", 8), ("notebooks/01_container_toolkit.ipynb", 2),
-                                                ("notebooks/02_gpus_in_docker.ipynb", 8),
-                                                ("docker/Dockerfile", 2), ("docker/compose.yaml", 2)])
+@pytest.mark.parametrize(
+    ("path", "at_least"),
+    [
+        ("docs/docker.md", 8),
+        ("notebooks/01_container_toolkit.ipynb", 2),
+        ("notebooks/02_gpus_in_docker.ipynb", 8),
+        ("docker/Dockerfile", 2),
+        ("docker/compose.yaml", 2),
+    ],
+)
 def test_the_commands_we_show_are_found(path, at_least):
     # Guards the extractor: a silent zero here would make the check above pass vacuously.
     assert len(from_file(ROOT / path, path)) >= at_least

@@ -58,7 +58,7 @@ def test_markdown_finds_inline_fenced_continued_piped_and_commented_commands():
 
 
 def test_python_strings_lists_comments_and_shell_escapes():
-    code = '''\
+    code = """\
 import subprocess
 CMD = "docker run --rm --gpus all ubuntu:24.04 nvidia-smi"
 WRONG = "docker run --rm --gpus 'all,capabilities=compute,utility' ubuntu:24.04 true"  # expect: parse error
@@ -67,7 +67,7 @@ label = f"docker run --gpus {CMD}"  # built at run time: not a shown command
 # docker compose -f docker/compose.yaml up
 !docker info
 not_docker = "dockerfile lint"
-'''
+"""
     found = from_python(code, "cell")
     assert [(c.line, c.argv[:3], c.expect) for c in found] == [
         (2, ("docker", "run", "--rm"), None),
@@ -95,8 +95,10 @@ def test_comments_only_files_ignore_instructions():
 
 def test_notebook_cells_are_labelled(tmp_path):
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("Run `docker run --rm --gpus all ubuntu:24.04 true`."),
-                nbformat.v4.new_code_cell('x = 1\ncmd = "docker info --format json"')]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("Run `docker run --rm --gpus all ubuntu:24.04 true`."),
+        nbformat.v4.new_code_cell('x = 1\ncmd = "docker info --format json"'),
+    ]
     path = tmp_path / "n.ipynb"
     path.write_text(json.dumps(nb))
     found = from_notebook(path, "n.ipynb")
@@ -120,8 +122,10 @@ docker run --rm --gpus '"device=0,1"' ubuntu:24.04 true
 
 
 def test_ellipsis_and_prose_fragments():
-    text = ("Set it with `docker run -e PYTORCH_ALLOC_CONF=expandable_segments:True ...`, "
-            "the flag `docker run -e` alone, or `docker run --gpus all`.\n")
+    text = (
+        "Set it with `docker run -e PYTORCH_ALLOC_CONF=expandable_segments:True ...`, "
+        "the flag `docker run -e` alone, or `docker run --gpus all`.\n"
+    )
     found = from_markdown(text, "p.md")
     assert [c.argv for c in found] == [
         ("docker", "run", "-e", "PYTORCH_ALLOC_CONF=expandable_segments:True", "placeholder"),

@@ -35,15 +35,18 @@ def test_the_quoted_capabilities_form_selects_all_gpus_with_compute_and_utility(
     assert driver_capabilities(request) == "compute,utility"
 
 
-@pytest.mark.parametrize(("value", "devices"), [
-    ("all", "all"),
-    ("2", "0,1"),  # a count: the first two GPUs
-    ("0", "void"),  # zero GPUs, not GPU 0
-    ('"device=0,1"', "0,1"),
-    ("device=1", "1"),
-    ('"device=0:1"', "0:1"),  # MIG device 1 of GPU 0
-    ("count=all", "all"),
-])
+@pytest.mark.parametrize(
+    ("value", "devices"),
+    [
+        ("all", "all"),
+        ("2", "0,1"),  # a count: the first two GPUs
+        ("0", "void"),  # zero GPUs, not GPU 0
+        ('"device=0,1"', "0,1"),
+        ("device=1", "1"),
+        ('"device=0:1"', "0:1"),  # MIG device 1 of GPU 0
+        ("count=all", "all"),
+    ],
+)
 def test_what_each_form_selects(value, devices):
     assert visible_devices(parse_gpus_value(value)) == devices
 
@@ -60,69 +63,86 @@ def test_an_unknown_capability_is_refused_by_the_daemon_not_the_client():
         visible_devices(parse_gpus_value('all,"capabilities=compute,all"'))
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ("", "EOF"),
-    ("foo", "invalid count"),
-    ("count=x", "invalid count"),
-    ("all,all", "only once"),
-    ("all,count=2", "only once"),
-    ("foo=bar", "unexpected key 'foo'"),
-    ('a"b', "bare"),
-    ('"a"b', "extraneous"),
-    ('all,"capa', "extraneous"),
-    ("99999999999999999999", "out of range"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("", "EOF"),
+        ("foo", "invalid count"),
+        ("count=x", "invalid count"),
+        ("all,all", "only once"),
+        ("all,count=2", "only once"),
+        ("foo=bar", "unexpected key 'foo'"),
+        ('a"b', "bare"),
+        ('"a"b', "extraneous"),
+        ('all,"capa', "extraneous"),
+        ("99999999999999999999", "out of range"),
+    ],
+)
 def test_malformed_values_are_rejected_with_dockers_reason(value, message):
     with pytest.raises(GpusParseError, match=message):
         parse_gpus_value(value)
 
 
-@pytest.mark.parametrize(("kwargs", "value"), [
-    ({}, "all"),
-    ({"gpus": 2}, "2"),
-    ({"gpus": [0, 1]}, '"device=0,1"'),
-    ({"gpus": [3]}, "device=3"),
-    ({"gpus": ["0:1", "1:0"]}, '"device=0:1,1:0"'),
-    ({"gpus": ["GPU-1b2c3d4e-aaaa-bbbb-cccc-0123456789ab"]}, "device=GPU-1b2c3d4e-aaaa-bbbb-cccc-0123456789ab"),
-    ({"capabilities": ["compute", "utility"]}, 'all,"capabilities=compute,utility"'),
-    ({"capabilities": "compute,utility"}, 'all,"capabilities=compute,utility"'),
-    ({"gpus": [0, 1], "capabilities": ["compute"]}, '"device=0,1",capabilities=compute'),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "value"),
+    [
+        ({}, "all"),
+        ({"gpus": 2}, "2"),
+        ({"gpus": [0, 1]}, '"device=0,1"'),
+        ({"gpus": [3]}, "device=3"),
+        ({"gpus": ["0:1", "1:0"]}, '"device=0:1,1:0"'),
+        ({"gpus": ["GPU-1b2c3d4e-aaaa-bbbb-cccc-0123456789ab"]}, "device=GPU-1b2c3d4e-aaaa-bbbb-cccc-0123456789ab"),
+        ({"capabilities": ["compute", "utility"]}, 'all,"capabilities=compute,utility"'),
+        ({"capabilities": "compute,utility"}, 'all,"capabilities=compute,utility"'),
+        ({"gpus": [0, 1], "capabilities": ["compute"]}, '"device=0,1",capabilities=compute'),
+    ],
+)
 def test_builder_output(kwargs, value):
     assert gpus_value(**kwargs) == value
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"gpus": 0}, "docker reads `--gpus 0` as \\*no\\*"),
-    ({"gpus": -1}, "at least 1"),
-    ({"gpus": "0"}, "use 'all'"),
-    ({"gpus": "0,1"}, "use 'all'"),
-    ({"gpus": []}, "empty"),
-    ({"gpus": [0, 0]}, "twice"),
-    ({"gpus": [-1]}, "not a GPU"),
-    ({"gpus": ["0,1"]}, "not a GPU"),
-    ({"gpus": [True]}, "a GPU is an index"),
-    ({"gpus": [1.5]}, "a GPU is an index"),
-    ({"capabilities": ["all"]}, "unknown driver capabilities"),
-    ({"capabilities": ["gpu"]}, "unknown driver capabilities"),
-    ({"capabilities": []}, "empty"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"gpus": 0}, "docker reads `--gpus 0` as \\*no\\*"),
+        ({"gpus": -1}, "at least 1"),
+        ({"gpus": "0"}, "use 'all'"),
+        ({"gpus": "0,1"}, "use 'all'"),
+        ({"gpus": []}, "empty"),
+        ({"gpus": [0, 0]}, "twice"),
+        ({"gpus": [-1]}, "not a GPU"),
+        ({"gpus": ["0,1"]}, "not a GPU"),
+        ({"gpus": [True]}, "a GPU is an index"),
+        ({"gpus": [1.5]}, "a GPU is an index"),
+        ({"capabilities": ["all"]}, "unknown driver capabilities"),
+        ({"capabilities": ["gpu"]}, "unknown driver capabilities"),
+        ({"capabilities": []}, "empty"),
+    ],
+)
 def test_builder_refuses_bad_input_with_a_fix(kwargs, message):
     with pytest.raises(ValueError, match=message):
         gpus_value(**kwargs)
 
 
-devices = st.lists(st.one_of(st.integers(0, 15), st.tuples(st.integers(0, 7), st.integers(0, 6)).map(
-    lambda t: f"{t[0]}:{t[1]}")), min_size=1, max_size=4, unique_by=str)
-caps = st.none() | st.lists(st.sampled_from(["compute", "utility", "graphics", "video"]), min_size=1,
-                            max_size=3, unique=True)
+devices = st.lists(
+    st.one_of(st.integers(0, 15), st.tuples(st.integers(0, 7), st.integers(0, 6)).map(lambda t: f"{t[0]}:{t[1]}")),
+    min_size=1,
+    max_size=4,
+    unique_by=str,
+)
+caps = st.none() | st.lists(
+    st.sampled_from(["compute", "utility", "graphics", "video"]), min_size=1, max_size=3, unique=True
+)
 
 
 @given(gpus=st.one_of(st.just("all"), st.integers(1, 8), devices), capabilities=caps)
 def test_every_built_value_parses_back_to_what_was_asked(gpus, capabilities):
     request = parse_gpus_value(gpus_value(gpus, capabilities))
-    want = "all" if gpus == "all" else (",".join(map(str, range(gpus))) if isinstance(gpus, int)
-                                        else ",".join(map(str, gpus)))
+    want = (
+        "all"
+        if gpus == "all"
+        else (",".join(map(str, range(gpus))) if isinstance(gpus, int) else ",".join(map(str, gpus)))
+    )
     assert visible_devices(request) == want
     assert driver_capabilities(request) == (",".join(capabilities) if capabilities else None)
 
@@ -141,9 +161,32 @@ def test_go_csv_skips_leading_empty_lines_and_reads_one_record():
 
 
 # --- the same values through the real docker client -------------------------------------------
-TOKENS = ["all", "2", "0", "-1", "x", "device=0", "device=0,1", '"device=0,1"', '"device=0:1"', "count=2",
-          "count=all", "capabilities=compute", '"capabilities=compute,utility"', "driver=nvidia", "foo=bar",
-          '"options=a=b"', '"', '""', "", "=", " all", "utility", '"all"', '"a"b']
+TOKENS = [
+    "all",
+    "2",
+    "0",
+    "-1",
+    "x",
+    "device=0",
+    "device=0,1",
+    '"device=0,1"',
+    '"device=0:1"',
+    "count=2",
+    "count=all",
+    "capabilities=compute",
+    '"capabilities=compute,utility"',
+    "driver=nvidia",
+    "foo=bar",
+    '"options=a=b"',
+    '"',
+    '""',
+    "",
+    "=",
+    " all",
+    "utility",
+    '"all"',
+    '"a"b',
+]
 
 
 def _client_parses(value: str) -> bool:
@@ -161,8 +204,10 @@ def _mirror_parses(value: str) -> bool:
 
 
 @needs_docker
-@pytest.mark.parametrize("value", ["all", "2", TUTORIAL_FORM, 'all,"capabilities=compute,utility"',
-                                   "device=0,1", '"device=0,1"', "foo", "", 'a"b'])
+@pytest.mark.parametrize(
+    "value",
+    ["all", "2", TUTORIAL_FORM, 'all,"capabilities=compute,utility"', "device=0,1", '"device=0,1"', "foo", "", 'a"b'],
+)
 def test_mirror_agrees_with_the_real_client(value):
     assert _mirror_parses(value) == _client_parses(value), value
 

@@ -69,14 +69,17 @@ def test_mig_status_reads_modes_and_devices():
     fake = MigFake(2)
     status = mig_status(lambda: fake)
     assert [s.mode for s in status] == ["enabled", "not supported"]
-    assert status[0].devices == ("MIG-00000000-aaaa-bbbb-cccc-0123456789ab (35 GiB)",
-                                 "MIG-00000001-aaaa-bbbb-cccc-0123456789ab (35 GiB)")
+    assert status[0].devices == (
+        "MIG-00000000-aaaa-bbbb-cccc-0123456789ab (35 GiB)",
+        "MIG-00000001-aaaa-bbbb-cccc-0123456789ab (35 GiB)",
+    )
     assert status[0].pending is None
 
 
 def test_mig_status_without_a_driver_says_so():
     def no_driver():
         raise OSError("libnvidia-ml.so.1: cannot open shared object file")
+
     assert "no NVIDIA driver" in mig_status(no_driver)
     fake = FakeNvml(1, init_error=12)
     assert isinstance(mig_status(lambda: fake), str)

@@ -63,8 +63,11 @@ def test_missing_cifar10_names_every_place_looked_and_how_to_fix(no_data_env, tm
 def test_cifar10_on_disk_is_read_through_torchvision(no_data_env, tmp_path, monkeypatch):
     folder, expected = write_fake_cifar10(tmp_path / "mydata")
     # the fake files are ours: give torchvision their checksums instead of the real ones
-    monkeypatch.setattr(torchvision.datasets.CIFAR10, "train_list",
-                        [[f"data_batch_{i}", md5(folder / f"data_batch_{i}")] for i in range(1, 6)])
+    monkeypatch.setattr(
+        torchvision.datasets.CIFAR10,
+        "train_list",
+        [[f"data_batch_{i}", md5(folder / f"data_batch_{i}")] for i in range(1, 6)],
+    )
     monkeypatch.setattr(torchvision.datasets.CIFAR10, "test_list", [["test_batch", md5(folder / "test_batch")]])
     monkeypatch.setitem(torchvision.datasets.CIFAR10.meta, "md5", md5(folder / "batches.meta"))
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "mydata"))

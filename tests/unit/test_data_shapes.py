@@ -112,13 +112,16 @@ def test_a_dataloader_fetches_whole_batches_through_getitems():
     assert sum(len(y) for _, y in loader) == 30
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    (dict(n=0), "positive whole number"),
-    (dict(n=10, image_size=8), "from 16 to 512"),
-    (dict(n=10, image_size=32.0), "whole number of pixels"),
-    (dict(n=10, split="val"), "split must be one of"),
-    (dict(n=10, seed="a"), "seed must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(n=0), "positive whole number"),
+        (dict(n=10, image_size=8), "from 16 to 512"),
+        (dict(n=10, image_size=32.0), "whole number of pixels"),
+        (dict(n=10, split="val"), "split must be one of"),
+        (dict(n=10, seed="a"), "seed must be"),
+    ],
+)
 def test_bad_arguments_say_what_is_allowed(kwargs, words):
     with pytest.raises(ValueError, match=words):
         SyntheticShapes(**kwargs)

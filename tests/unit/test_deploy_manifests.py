@@ -102,8 +102,12 @@ def test_grafana_needs_a_password_and_gets_the_dashboard(compose):
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool comes with Debian's prometheus package")
 def test_promtool_accepts_the_prometheus_config():
-    proc = subprocess.run(["promtool", "check", "config", str(DEPLOY / "prometheus" / "prometheus.yml")],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["promtool", "check", "config", str(DEPLOY / "prometheus" / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -134,8 +138,10 @@ def test_every_pod_asks_for_whole_gpus_under_limits():
         for container in job["spec"]["template"]["spec"]["containers"]:
             gpus = container["resources"]["limits"]["nvidia.com/gpu"]
             assert isinstance(gpus, int) and gpus >= 1, name
-            assert "nvidia.com/gpu" not in container["resources"].get("requests", {}) or \
-                container["resources"]["requests"]["nvidia.com/gpu"] == gpus
+            assert (
+                "nvidia.com/gpu" not in container["resources"].get("requests", {})
+                or container["resources"]["requests"]["nvidia.com/gpu"] == gpus
+            )
 
 
 def test_the_torchrun_job_meets_at_pod_zero_of_its_headless_service():
@@ -161,9 +167,10 @@ def test_slurm_and_kubernetes_run_the_same_training():
     line = " ".join(sbatch.split("srun ", 1)[1].replace("\\\n", " ").split())
     slurm = shlex.split(line)
     k8s = _jobs()["shapes-ddp"]["spec"]["template"]["spec"]["containers"][0]["args"]
-    worker = slurm[slurm.index("-m"):]
-    assert [a for a in worker if not a.startswith("--run-dir")] == [a for a in k8s[k8s.index("-m"):]
-                                                                   if not a.startswith("--run-dir")]
+    worker = slurm[slurm.index("-m") :]
+    assert [a for a in worker if not a.startswith("--run-dir")] == [
+        a for a in k8s[k8s.index("-m") :] if not a.startswith("--run-dir")
+    ]
     nodes = int(re.search(r"--nodes=(\d+)", sbatch).group(1))
     assert nodes == _jobs()["shapes-ddp"]["spec"]["completions"]
     proc = subprocess.run(["bash", "-n", str(DEPLOY / "slurm" / "shapes-ddp.sbatch")], capture_output=True, text=True)
@@ -175,7 +182,7 @@ def test_the_worker_accepts_the_arguments_the_manifests_give_it():
     from course_utils.distributed.worker import build_parser
 
     args = _jobs()["shapes-ddp"]["spec"]["template"]["spec"]["containers"][0]["args"]
-    worker_args = args[args.index("course_utils.distributed.worker") + 1:]
+    worker_args = args[args.index("course_utils.distributed.worker") + 1 :]
     args = build_parser().parse_args(worker_args)  # the worker's own parser: exits on a bad flag
     cfg = TrainConfig.from_args(args)
     assert args.mode == "ddp" and cfg.epochs == 10

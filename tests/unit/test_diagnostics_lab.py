@@ -16,13 +16,16 @@ def test_a_healthy_container_passes_everything():
     assert "SIMULATED" in lab_report(Scenario())
 
 
-@pytest.mark.parametrize("number, expected", [
-    (1, {"NVIDIA driver and NVML", "NVIDIA_* variables", "/dev/nvidia* device files"}),
-    (2, {"NVIDIA driver and NVML", "NVIDIA_* variables"}),
-    (3, {"CUDA_VISIBLE_DEVICES", "PyTorch sees CUDA"}),
-    (4, {"NVIDIA driver and NVML", "/dev/nvidia* device files"}),
-    (5, {"PyTorch sees CUDA", "Driver vs CUDA runtime"}),
-])
+@pytest.mark.parametrize(
+    "number, expected",
+    [
+        (1, {"NVIDIA driver and NVML", "NVIDIA_* variables", "/dev/nvidia* device files"}),
+        (2, {"NVIDIA driver and NVML", "NVIDIA_* variables"}),
+        (3, {"CUDA_VISIBLE_DEVICES", "PyTorch sees CUDA"}),
+        (4, {"NVIDIA driver and NVML", "/dev/nvidia* device files"}),
+        (5, {"PyTorch sees CUDA", "Driver vs CUDA runtime"}),
+    ],
+)
 def test_each_step_fails_where_a_real_container_would(number, expected):
     assert failed(LAB_STEPS[number]) == expected
 

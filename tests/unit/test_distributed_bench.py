@@ -19,8 +19,9 @@ def load_probe():
     return module
 
 
-@pytest.mark.parametrize("available, counts", [(1, [1]), (2, [1, 2]), (3, [1, 2, 3]), (4, [1, 2, 4]),
-                                               (8, [1, 2, 4, 8]), (6, [1, 2, 4, 6])])
+@pytest.mark.parametrize(
+    "available, counts", [(1, [1]), (2, [1, 2]), (3, [1, 2, 3]), (4, [1, 2, 4]), (8, [1, 2, 4, 8]), (6, [1, 2, 4, 6])]
+)
 def test_default_gpu_counts_cover_every_gpu_present(available, counts):
     assert mg.gpu_counts(None, available) == counts
 
@@ -41,8 +42,12 @@ def test_plan_runs_the_baseline_then_ddp_then_dataparallel_off_then_on():
     runs = mg.plan(args("--compile", "default"), [1, 2, 4])
     kinds = [(r.model, r.mode, r.gpus, r.cudnn_benchmark) for r in runs]
     assert kinds[:2] == [("resnet50", "single", 1, True), ("resnet18", "single", 1, True)]
-    assert kinds[2:6] == [("resnet50", "ddp", 2, True), ("resnet50", "ddp", 4, True),
-                          ("resnet18", "ddp", 2, True), ("resnet18", "ddp", 4, True)]
+    assert kinds[2:6] == [
+        ("resnet50", "ddp", 2, True),
+        ("resnet50", "ddp", 4, True),
+        ("resnet18", "ddp", 2, True),
+        ("resnet18", "ddp", 4, True),
+    ]
     dp = runs[6:]
     assert [r.cudnn_benchmark for r in dp] == [False] * 4 + [True] * 4
     assert all(r.compile == "none" for r in dp) and all(r.compile == "default" for r in runs[:6])
@@ -55,8 +60,17 @@ def test_plan_runs_the_baseline_then_ddp_then_dataparallel_off_then_on():
 
 
 def row(**kw):
-    base = {"model": "resnet50", "mode": "single", "gpus": 1, "batch": 256, "dtype": "bf16", "compile": "none",
-            "cudnn_benchmark": True, "device": "cuda", "img_per_s": 4000.0}
+    base = {
+        "model": "resnet50",
+        "mode": "single",
+        "gpus": 1,
+        "batch": 256,
+        "dtype": "bf16",
+        "compile": "none",
+        "cudnn_benchmark": True,
+        "device": "cuda",
+        "img_per_s": 4000.0,
+    }
     return {**base, **kw}
 
 
@@ -65,7 +79,10 @@ def test_new_rows_replace_their_own_kind_and_keep_every_other():
     new = [row(img_per_s=4100.0), row(mode="ddp", gpus=2, img_per_s=7900.0)]
     merged = mg.merge_rows(old, new)
     assert [(r["mode"], r["gpus"], r["img_per_s"]) for r in merged] == [
-        ("ddp", 4, 15000.0), ("single", 1, 4100.0), ("ddp", 2, 7900.0)]
+        ("ddp", 4, 15000.0),
+        ("single", 1, 4100.0),
+        ("ddp", 2, 7900.0),
+    ]
     assert len(mg.merge_rows(merged, [row(batch=384)])) == 4  # another batch is another configuration
 
 
@@ -115,13 +132,44 @@ def test_without_a_gpu_the_real_benchmark_refuses_clearly(capsys):
 @pytest.mark.slow
 def test_cpu_smoke_run_of_the_whole_harness_including_a_torchrun_worker(tmp_path):
     out = tmp_path / "mg.json"
-    assert mg.main(["--device", "cpu", "--models", "resnet18", "--gpus", "1,2", "--batch-r18", "2",
-                    "--steps", "1", "--warmup", "1", "--out", str(out)]) == 0
+    assert (
+        mg.main(
+            [
+                "--device",
+                "cpu",
+                "--models",
+                "resnet18",
+                "--gpus",
+                "1,2",
+                "--batch-r18",
+                "2",
+                "--steps",
+                "1",
+                "--warmup",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = json.loads(out.read_text())["runs"]
     assert [(r["mode"], r["gpus"]) for r in rows] == [("single", 1), ("ddp", 2)]
     assert rows[1]["world_size"] == 2 and rows[1]["img_per_s"] > 0 and rows[1]["scaling_efficiency"] > 0
-    for key in ("model", "mode", "gpus", "img_per_s", "scaling_efficiency", "peak_mem_gib", "date", "batch",
-                "dtype", "compile", "steps", "cudnn_benchmark"):
+    for key in (
+        "model",
+        "mode",
+        "gpus",
+        "img_per_s",
+        "scaling_efficiency",
+        "peak_mem_gib",
+        "date",
+        "batch",
+        "dtype",
+        "compile",
+        "steps",
+        "cudnn_benchmark",
+    ):
         assert key in rows[1]
 
 
@@ -129,19 +177,40 @@ def test_probe_verdict_follows_the_numbers():
     probe = load_probe()
 
     def a(new_on):
-        return [{"thread": "main", "cudnn_benchmark": True, "median_step_ms": 55.0},
-                {"thread": "long-lived", "cudnn_benchmark": True, "median_step_ms": 56.0},
-                {"thread": "new-thread", "cudnn_benchmark": True, "median_step_ms": new_on},
-                {"thread": "long-lived", "cudnn_benchmark": False, "median_step_ms": 60.0},
-                {"thread": "new-thread", "cudnn_benchmark": False, "median_step_ms": 70.0}]
+        return [
+            {"thread": "main", "cudnn_benchmark": True, "median_step_ms": 55.0},
+            {"thread": "long-lived", "cudnn_benchmark": True, "median_step_ms": 56.0},
+            {"thread": "new-thread", "cudnn_benchmark": True, "median_step_ms": new_on},
+            {"thread": "long-lived", "cudnn_benchmark": False, "median_step_ms": 60.0},
+            {"thread": "new-thread", "cudnn_benchmark": False, "median_step_ms": 70.0},
+        ]
 
-    dp = [{"variant": "nn.DataParallel", "cudnn_benchmark": True, "gpus": 2, "replica_autocast_dtype": ["float16"],
-           "phases_median_ms": {"parallel_apply": 1400.0, "replicate": 15.0, "scatter": 0.6, "gather": 0.5}},
-          {"variant": "nn.DataParallel", "cudnn_benchmark": False, "gpus": 2, "replica_autocast_dtype": ["float16"],
-           "phases_median_ms": {"parallel_apply": 103.0, "replicate": 15.0, "scatter": 0.6, "gather": 0.5}}]
-    yes = probe.verdict(a(1500.0), {"rows": [{"thread": "main", "cudnn_benchmark": True, "median_step_ms": 55.0},
-                                             {"thread": "new-thread", "cudnn_benchmark": True,
-                                              "median_step_ms": 57.0}]}, dp)
+    dp = [
+        {
+            "variant": "nn.DataParallel",
+            "cudnn_benchmark": True,
+            "gpus": 2,
+            "replica_autocast_dtype": ["float16"],
+            "phases_median_ms": {"parallel_apply": 1400.0, "replicate": 15.0, "scatter": 0.6, "gather": 0.5},
+        },
+        {
+            "variant": "nn.DataParallel",
+            "cudnn_benchmark": False,
+            "gpus": 2,
+            "replica_autocast_dtype": ["float16"],
+            "phases_median_ms": {"parallel_apply": 103.0, "replicate": 15.0, "scatter": 0.6, "gather": 0.5},
+        },
+    ]
+    yes = probe.verdict(
+        a(1500.0),
+        {
+            "rows": [
+                {"thread": "main", "cudnn_benchmark": True, "median_step_ms": 55.0},
+                {"thread": "new-thread", "cudnn_benchmark": True, "median_step_ms": 57.0},
+            ]
+        },
+        dp,
+    )
     assert yes["result"] == "supported"
     text = " ".join(yes["evidence"])
     assert "27.0x" not in text and "26.8x" in text and "1400 ms with cudnn.benchmark on" in text
@@ -155,8 +224,28 @@ def test_probe_verdict_follows_the_numbers():
 def test_probe_cpu_smoke_run_writes_its_json(tmp_path):
     probe = load_probe()
     out = tmp_path / "probe.json"
-    assert probe.main(["--device", "cpu", "--model", "resnet18", "--batch", "2", "--steps", "1", "--slow-steps", "1",
-                       "--warmup", "1", "--no-v7-control", "--out", str(out)]) == 0
+    assert (
+        probe.main(
+            [
+                "--device",
+                "cpu",
+                "--model",
+                "resnet18",
+                "--batch",
+                "2",
+                "--steps",
+                "1",
+                "--slow-steps",
+                "1",
+                "--warmup",
+                "1",
+                "--no-v7-control",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     data = json.loads(out.read_text())
     assert [(r["thread"], r["cudnn_benchmark"]) for r in data["single_gpu"]] == probe.PART_A
     assert data["dataparallel"] == [] and data["verdict"]["result"].startswith("not tested")

@@ -21,30 +21,46 @@ from course_utils.distributed.config import COMPILE_MODES
     fail_rank=st.none() | st.integers(0, 7),
     run_dir=st.none() | st.text(alphabet="abc/_-.", min_size=1, max_size=12).filter(lambda s: s.lower() != "none"),
 )
-def test_flags_round_trip_exactly(model, image_size, train_size, epochs, lr, compile_mode, cudnn_benchmark,
-                                  checkpoint, fail_rank, run_dir):
-    cfg = TrainConfig(model=model, image_size=image_size, train_size=train_size, epochs=epochs, lr=lr,
-                      compile=compile_mode, cudnn_benchmark=cudnn_benchmark, checkpoint=checkpoint,
-                      fail_rank=fail_rank, run_dir=run_dir)
+def test_flags_round_trip_exactly(
+    model, image_size, train_size, epochs, lr, compile_mode, cudnn_benchmark, checkpoint, fail_rank, run_dir
+):
+    cfg = TrainConfig(
+        model=model,
+        image_size=image_size,
+        train_size=train_size,
+        epochs=epochs,
+        lr=lr,
+        compile=compile_mode,
+        cudnn_benchmark=cudnn_benchmark,
+        checkpoint=checkpoint,
+        fail_rank=fail_rank,
+        run_dir=run_dir,
+    )
     assert TrainConfig.from_argv(cfg.to_argv()) == cfg
 
 
 def test_only_changed_settings_become_flags():
     assert TrainConfig().to_argv() == []
     assert TrainConfig(epochs=3, cudnn_benchmark=False, test_size=None).to_argv() == [
-        "--test-size=none", "--epochs=3", "--no-cudnn-benchmark"]
+        "--test-size=none",
+        "--epochs=3",
+        "--no-cudnn-benchmark",
+    ]
 
 
-@pytest.mark.parametrize("changes, words", [
-    (dict(model="vgg"), "model must be one of tinycnn, resnet18, resnet50"),
-    (dict(batch_size=0), "batch_size must be a positive whole number"),
-    (dict(train_size=-5), "train_size must be a positive whole number or None"),
-    (dict(compile="fast"), "compile must be one of none, default"),
-    (dict(amp="fp16"), "amp must be one of auto, bf16, none"),
-    (dict(lr=0.0), "lr must be positive"),
-    (dict(timeout_s=0), "timeout_s must be positive"),
-    (dict(fail_mode="explode"), "fail_mode must be one of raise, exit, hang"),
-])
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        (dict(model="vgg"), "model must be one of tinycnn, resnet18, resnet50"),
+        (dict(batch_size=0), "batch_size must be a positive whole number"),
+        (dict(train_size=-5), "train_size must be a positive whole number or None"),
+        (dict(compile="fast"), "compile must be one of none, default"),
+        (dict(amp="fp16"), "amp must be one of auto, bf16, none"),
+        (dict(lr=0.0), "lr must be positive"),
+        (dict(timeout_s=0), "timeout_s must be positive"),
+        (dict(fail_mode="explode"), "fail_mode must be one of raise, exit, hang"),
+    ],
+)
 def test_bad_settings_are_refused_with_the_allowed_values(changes, words):
     with pytest.raises(ValueError, match=words):
         TrainConfig(**changes)

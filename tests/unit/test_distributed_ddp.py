@@ -27,26 +27,41 @@ pytestmark = pytest.mark.slow
 
 # 96 images = 2 ranks x 6 steps x 8 images: no padding, so every image is used once per epoch.
 # 51 test images: odd on purpose, the evaluation must still count each exactly once.
-CFG = TrainConfig(device="cpu", train_size=96, test_size=51, epochs=2, batch_size=8, optimizer="sgd", lr=0.05,
-                  momentum=0.9, warmup_steps=1, log_every=2, record_indices=True, checkpoint=True, timeout_s=60)
+CFG = TrainConfig(
+    device="cpu",
+    train_size=96,
+    test_size=51,
+    epochs=2,
+    batch_size=8,
+    optimizer="sgd",
+    lr=0.05,
+    momentum=0.9,
+    warmup_steps=1,
+    log_every=2,
+    record_indices=True,
+    checkpoint=True,
+    timeout_s=60,
+)
 
 
 def no_children_left():
-    return [p for p in psutil.Process().children(recursive=True) if p.is_running()
-            and p.status() != psutil.STATUS_ZOMBIE]
+    return [
+        p for p in psutil.Process().children(recursive=True) if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    ]
 
 
 @pytest.fixture(scope="module")
 def ddp_job(tmp_path_factory):
-    return launch_torchrun(CFG, nproc=2, run_dir=tmp_path_factory.mktemp("ddp"), timeout_s=180,
-                           show_progress=False, echo=False)
+    return launch_torchrun(
+        CFG, nproc=2, run_dir=tmp_path_factory.mktemp("ddp"), timeout_s=180, show_progress=False, echo=False
+    )
 
 
 def rank_batches(epoch, rank):
     sampler = DistributedSampler(range(CFG.train_size), num_replicas=2, rank=rank, shuffle=True, seed=CFG.seed)
     sampler.set_epoch(epoch)
     order = list(sampler)
-    return [order[i:i + CFG.batch_size] for i in range(0, len(order), CFG.batch_size)]
+    return [order[i : i + CFG.batch_size] for i in range(0, len(order), CFG.batch_size)]
 
 
 def reference_params(use_rank1=True):
@@ -105,8 +120,13 @@ def test_the_result_counts_each_test_image_once_and_is_labelled(ddp_job):
 def test_a_failing_rank_ends_the_job_with_its_error():
     start = time.monotonic()
     with pytest.raises(DistributedJobError) as info:
-        launch_torchrun(CFG.replace(fail_rank=1, fail_step=2, record_indices=False, checkpoint=False), nproc=2,
-                        timeout_s=120, show_progress=False, echo=False)
+        launch_torchrun(
+            CFG.replace(fail_rank=1, fail_step=2, record_indices=False, checkpoint=False),
+            nproc=2,
+            timeout_s=120,
+            show_progress=False,
+            echo=False,
+        )
     err = info.value
     assert err.rank == 1 and err.error_type == "RuntimeError"
     assert "injected failure on rank 1 at step 2" in str(err) and "_maybe_fail" in err.remote_traceback
@@ -115,16 +135,28 @@ def test_a_failing_rank_ends_the_job_with_its_error():
 
 def test_a_rank_that_dies_without_a_traceback_is_named():
     with pytest.raises(DistributedJobError, match=r"rank 1 exited with code 13 without a Python error") as info:
-        launch_torchrun(CFG.replace(fail_rank=1, fail_step=1, fail_mode="exit", record_indices=False,
-                                    checkpoint=False), nproc=2, timeout_s=120, show_progress=False, echo=False)
+        launch_torchrun(
+            CFG.replace(fail_rank=1, fail_step=1, fail_mode="exit", record_indices=False, checkpoint=False),
+            nproc=2,
+            timeout_s=120,
+            show_progress=False,
+            echo=False,
+        )
     assert info.value.rank == 1 and not no_children_left()
 
 
 def test_a_stuck_rank_makes_its_peer_time_out_instead_of_hanging():
     start = time.monotonic()
     with pytest.raises(DistributedJobError, match=r"(?i)timed out") as info:
-        launch_torchrun(CFG.replace(fail_rank=1, fail_step=1, fail_mode="hang", timeout_s=3, record_indices=False,
-                                    checkpoint=False), nproc=2, timeout_s=120, show_progress=False, echo=False)
+        launch_torchrun(
+            CFG.replace(
+                fail_rank=1, fail_step=1, fail_mode="hang", timeout_s=3, record_indices=False, checkpoint=False
+            ),
+            nproc=2,
+            timeout_s=120,
+            show_progress=False,
+            echo=False,
+        )
     assert info.value.rank == 0 and "peer rank stopped responding" in str(info.value)
     assert time.monotonic() - start < 90 and not no_children_left()
 
@@ -132,8 +164,15 @@ def test_a_stuck_rank_makes_its_peer_time_out_instead_of_hanging():
 def test_the_launcher_deadline_stops_a_job_and_everything_it_started():
     start = time.monotonic()
     with pytest.raises(JobTimeoutError, match="stopped after 8 s"):
-        launch_torchrun(CFG.replace(fail_rank=1, fail_step=0, fail_mode="hang", timeout_s=600, record_indices=False,
-                                    checkpoint=False), nproc=2, timeout_s=8, show_progress=False, echo=False)
+        launch_torchrun(
+            CFG.replace(
+                fail_rank=1, fail_step=0, fail_mode="hang", timeout_s=600, record_indices=False, checkpoint=False
+            ),
+            nproc=2,
+            timeout_s=8,
+            show_progress=False,
+            echo=False,
+        )
     assert time.monotonic() - start < 40 and not no_children_left()
 
 

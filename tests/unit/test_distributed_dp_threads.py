@@ -61,10 +61,10 @@ def test_grad_mode_and_autocast_dtype_are_carried_into_the_threads():
     lin = nn.Linear(4, 4)
     x = torch.randn(2, 4)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out, = persistent_parallel_apply([lin], [(x,)])
+        (out,) = persistent_parallel_apply([lin], [(x,)])
     assert out.dtype == torch.bfloat16
     with torch.no_grad():
-        out, = persistent_parallel_apply([lin], [(x,)])
+        (out,) = persistent_parallel_apply([lin], [(x,)])
     assert not out.requires_grad and out.dtype == torch.float32
 
 

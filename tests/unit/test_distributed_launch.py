@@ -14,7 +14,7 @@ def test_single_node_uses_standalone_and_passes_the_config():
     cmd = torchrun_command(cfg, 4)
     assert cmd[:3] == [sys.executable, "-m", "torch.distributed.run"]
     assert "--standalone" in cmd and "--nproc-per-node=4" in cmd and "--max-restarts=0" in cmd
-    worker = cmd[cmd.index("course_utils.distributed.worker") + 1:]
+    worker = cmd[cmd.index("course_utils.distributed.worker") + 1 :]
     assert worker[:2] == ["--mode", "ddp"]
     assert TrainConfig.from_argv(worker[2:]) == cfg
 
@@ -65,14 +65,16 @@ def test_the_event_protocol_and_the_text_bar_import_without_jupyter():
     # only when it shows a widget
     import subprocess
 
-    code = ("import sys\n"
-            "for name in ('ipywidgets', 'IPython', 'ipykernel', 'comm'):\n"
-            "    sys.modules[name] = None\n"
-            "from course_utils.distributed import progress\n"
-            "view = progress.ProgressView('job')\n"
-            "assert not view.widget\n"
-            "view.update({'event': 'start', 'total_steps': 2})\n"
-            "view.update({'event': 'done'})\n")
+    code = (
+        "import sys\n"
+        "for name in ('ipywidgets', 'IPython', 'ipykernel', 'comm'):\n"
+        "    sys.modules[name] = None\n"
+        "from course_utils.distributed import progress\n"
+        "view = progress.ProgressView('job')\n"
+        "assert not view.widget\n"
+        "view.update({'event': 'start', 'total_steps': 2})\n"
+        "view.update({'event': 'done'})\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "[job]" in out.stdout and "100%" in out.stdout

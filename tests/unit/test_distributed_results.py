@@ -10,13 +10,46 @@ from course_utils.distributed.results import add_scaling, comparison_table, load
 matplotlib.use("Agg")
 
 ROWS = [
-    {"label": "GPU", "model": "resnet50", "mode": "single", "devices": 1, "img_per_s": 4000.0, "peak_mem_gib": 20.0,
-     "final_accuracy": 0.5, "batch_per_device": 256, "amp": "bf16", "compile": "none", "image_size": 224},
-    {"label": "GPU", "model": "resnet50", "mode": "dataparallel", "devices": 2, "img_per_s": 3000.0,
-     "peak_mem_gib": 30.0, "final_accuracy": 0.5, "batch_per_device": 256, "amp": "bf16", "compile": "none",
-     "image_size": 224, "cudnn_benchmark": False},
-    {"label": "GPU", "model": "resnet50", "mode": "ddp", "devices": 2, "img_per_s": 7600.0, "peak_mem_gib": 21.0,
-     "final_accuracy": 0.51, "batch_per_device": 256, "amp": "bf16", "compile": "none", "image_size": 224},
+    {
+        "label": "GPU",
+        "model": "resnet50",
+        "mode": "single",
+        "devices": 1,
+        "img_per_s": 4000.0,
+        "peak_mem_gib": 20.0,
+        "final_accuracy": 0.5,
+        "batch_per_device": 256,
+        "amp": "bf16",
+        "compile": "none",
+        "image_size": 224,
+    },
+    {
+        "label": "GPU",
+        "model": "resnet50",
+        "mode": "dataparallel",
+        "devices": 2,
+        "img_per_s": 3000.0,
+        "peak_mem_gib": 30.0,
+        "final_accuracy": 0.5,
+        "batch_per_device": 256,
+        "amp": "bf16",
+        "compile": "none",
+        "image_size": 224,
+        "cudnn_benchmark": False,
+    },
+    {
+        "label": "GPU",
+        "model": "resnet50",
+        "mode": "ddp",
+        "devices": 2,
+        "img_per_s": 7600.0,
+        "peak_mem_gib": 21.0,
+        "final_accuracy": 0.51,
+        "batch_per_device": 256,
+        "amp": "bf16",
+        "compile": "none",
+        "image_size": 224,
+    },
 ]
 
 
@@ -37,8 +70,19 @@ def test_table_shows_every_row_and_marks_missing_values():
 
 
 def test_plot_has_four_panels_and_says_when_a_metric_is_missing():
-    fig = plot_comparison([{"label": "CPU", "mode": "single", "devices": 1, "img_per_s": 500.0,
-                            "final_accuracy": 0.4, "peak_mem_gib": None}], title="CPU")
+    fig = plot_comparison(
+        [
+            {
+                "label": "CPU",
+                "mode": "single",
+                "devices": 1,
+                "img_per_s": 500.0,
+                "final_accuracy": 0.4,
+                "peak_mem_gib": None,
+            }
+        ],
+        title="CPU",
+    )
     assert len(fig.axes) == 4
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert texts == ["no GPU in these runs"]

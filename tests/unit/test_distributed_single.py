@@ -53,8 +53,7 @@ def test_checkpoint_then_resume_continues_from_the_next_epoch(tmp_path):
 def test_resume_from_scratch_equals_one_long_run(tmp_path):
     torch.manual_seed(0)
     straight = train(TINY.replace(optimizer="sgd", lr=0.05), "single", log=None)
-    train(TINY.replace(optimizer="sgd", lr=0.05, epochs=1, checkpoint=True, run_dir=str(tmp_path)), "single",
-          log=None)
+    train(TINY.replace(optimizer="sgd", lr=0.05, epochs=1, checkpoint=True, run_dir=str(tmp_path)), "single", log=None)
     resumed = train(TINY.replace(optimizer="sgd", lr=0.05, resume=True, run_dir=str(tmp_path)), "single", log=None)
     assert resumed["final_loss"] == pytest.approx(straight["final_loss"], rel=1e-4)
 
@@ -93,7 +92,8 @@ def test_a_checkpoint_is_flushed_before_and_after_its_rename(tmp_path, monkeypat
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
     model = torch.nn.Linear(2, 2)
-    path = save_checkpoint(tmp_path / "run" / "checkpoint.pt", model, torch.optim.SGD(model.parameters(), lr=0.1),
-                           3, TrainConfig())
+    path = save_checkpoint(
+        tmp_path / "run" / "checkpoint.pt", model, torch.optim.SGD(model.parameters(), lr=0.1), 3, TrainConfig()
+    )
     assert events == ["fsync file", "rename", "fsync folder"]
     assert torch.load(path, weights_only=True)["epoch"] == 3 and not list(path.parent.glob("*.tmp"))

@@ -29,8 +29,9 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_ending_the_group_after_ddp_leaves_no_gloo_thread(tmp_path):
-    out = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "store")], capture_output=True,
-                         text=True, timeout=120, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path / "store")], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
     threads = json.loads(out.strip().splitlines()[-1])
     assert threads["started"], "the check must see gloo's threads while the group lives"
     assert threads["left"] == []

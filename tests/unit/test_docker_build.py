@@ -48,12 +48,17 @@ def test_gpu_pins_are_the_lock_and_pyproject_unchanged():
 
 
 def test_pins_cli_writes_both_files(tmp_path):
-    proc = subprocess.run([sys.executable, str(DOCKER / "pins.py"), "cpu", str(tmp_path)], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(DOCKER / "pins.py"), "cpu", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "constraints.txt").read_text().endswith(f"torch=={pins.CPU_TORCH}\n")
-    assert subprocess.run([sys.executable, str(DOCKER / "pins.py"), "tpu", str(tmp_path)],
-                          capture_output=True, timeout=60).returncode == 2
+    assert (
+        subprocess.run(
+            [sys.executable, str(DOCKER / "pins.py"), "tpu", str(tmp_path)], capture_output=True, timeout=60
+        ).returncode
+        == 2
+    )
 
 
 def test_budget_check_says_what_to_do():
@@ -89,12 +94,25 @@ def test_healthcheck_finds_the_server_url_in_its_runtime_file(tmp_path):
         runtime.mkdir()
         # a stale file of a dead server, and the live one with a base_url on a port no variable names
         (runtime / "jpserver-999999.json").write_text(json.dumps({"pid": 999999, "port": 1, "base_url": "/"}))
-        (runtime / "jpserver-1.json").write_text(json.dumps({"pid": os.getpid(), "port": port, "secure": False,
-                                                             "base_url": "/custom/base/",
-                                                             "url": f"http://container-hostname:{port}/custom/base/"}))
+        (runtime / "jpserver-1.json").write_text(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "port": port,
+                    "secure": False,
+                    "base_url": "/custom/base/",
+                    "url": f"http://container-hostname:{port}/custom/base/",
+                }
+            )
+        )
         env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(runtime), JUPYTER_PORT="1")
-        proc = subprocess.run([sys.executable, "-I", "-S", str(DOCKER / "healthcheck.py")], capture_output=True,
-                              text=True, env=env, timeout=30)
+        proc = subprocess.run(
+            [sys.executable, "-I", "-S", str(DOCKER / "healthcheck.py")],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=30,
+        )
         assert proc.returncode == 0, proc.stderr
         assert f"127.0.0.1:{port}/custom/base/" in proc.stdout
     finally:

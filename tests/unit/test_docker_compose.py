@@ -64,12 +64,22 @@ def _compose_available() -> bool:
 @pytest.mark.skipif(not _compose_available(), reason="docker compose plugin not installed; structure checked above")
 def test_docker_compose_accepts_the_file():
     env = dict(os.environ, JUPYTER_TOKEN="x" * 32, DOCKER_HOST="unix:///nonexistent/docker.sock")
-    proc = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "--profile", "grading", "config", "--quiet"],
-                          capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        ["docker", "compose", "-f", str(COMPOSE), "--profile", "grading", "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     env.pop("JUPYTER_TOKEN")
-    proc = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "config", "--quiet"],
-                          capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        ["docker", "compose", "-f", str(COMPOSE), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode != 0 and "JUPYTER_TOKEN" in proc.stderr
 
 

@@ -32,20 +32,26 @@ def course(tmp_path):
     root = tmp_path / "course"
     (root / "notebooks").mkdir(parents=True)
     (root / "scripts").mkdir()
-    (root / "notebooks" / "00_welcome.ipynb").write_text(json.dumps(
-        {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    (root / "notebooks" / "00_welcome.ipynb").write_text(
+        json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "COURSE_"))}
-    env.update(PATH=f"{BIN}:{env.get('PATH', '')}", HOME=str(tmp_path / "home"), COURSE_DIR=str(root),
-               COURSE_TF_PYTHON=str(tmp_path / "no-tf-env" / "python"), COURSE_DOCTOR="quick",
-               JUPYTER_CONFIG_DIR=str(tmp_path / "jcfg"), JUPYTER_RUNTIME_DIR=str(tmp_path / "jrun"),
-               PYTHONPATH=str(ROOT))
+    env.update(
+        PATH=f"{BIN}:{env.get('PATH', '')}",
+        HOME=str(tmp_path / "home"),
+        COURSE_DIR=str(root),
+        COURSE_TF_PYTHON=str(tmp_path / "no-tf-env" / "python"),
+        COURSE_DOCTOR="quick",
+        JUPYTER_CONFIG_DIR=str(tmp_path / "jcfg"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "jrun"),
+        PYTHONPATH=str(ROOT),
+    )
     (tmp_path / "home").mkdir()
     return root, env
 
 
 def run(args, env, timeout=120):
-    return subprocess.run(["bash", str(ENTRYPOINT), *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+    return subprocess.run(["bash", str(ENTRYPOINT), *args], capture_output=True, text=True, env=env, timeout=timeout)
 
 
 def test_help_lists_the_modes(course):
@@ -120,12 +126,15 @@ def test_other_commands_run_as_given(course):
     assert proc.returncode == 0 and proc.stdout == "hello world\n"
 
 
-@pytest.mark.parametrize(("env_update", "message"), [
-    ({"JUPYTER_TOKEN": ""}, "would switch authentication off"),
-    ({"JUPYTER_PORT": "eighty"}, "not a port number"),
-    ({"JUPYTER_PORT": "70000"}, "not a port number"),
-    ({"COURSE_DOCTOR": "sometimes"}, "not one of full, quick, off"),
-])
+@pytest.mark.parametrize(
+    ("env_update", "message"),
+    [
+        ({"JUPYTER_TOKEN": ""}, "would switch authentication off"),
+        ({"JUPYTER_PORT": "eighty"}, "not a port number"),
+        ({"JUPYTER_PORT": "70000"}, "not a port number"),
+        ({"COURSE_DOCTOR": "sometimes"}, "not one of full, quick, off"),
+    ],
+)
 def test_lab_refuses_unsafe_or_wrong_settings(course, env_update, message):
     _, env = course
     env.update(env_update)
@@ -155,8 +164,9 @@ def test_lab_starts_jupyterlab_with_token_auth_and_prints_the_url(course):
     env.update(JUPYTER_PORT=str(port), COURSE_PUBLIC_URL="http://gpu-node-7:9000/")
     # Jupyter refuses to run as root unless told; the image runs as the learner, this machine may not.
     args = ["lab", "--allow-root"] if os.geteuid() == 0 else []
-    proc = subprocess.Popen(["bash", str(ENTRYPOINT), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=env)
+    proc = subprocess.Popen(
+        ["bash", str(ENTRYPOINT), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
     try:
         url, lines, deadline = None, [], time.monotonic() + 90
         while url is None and time.monotonic() < deadline:
@@ -172,8 +182,9 @@ def test_lab_starts_jupyterlab_with_token_auth_and_prints_the_url(course):
         assert "GPU doctor" in "".join(lines)  # the doctor ran before the lab
         health = None
         while time.monotonic() < deadline and proc.poll() is None:
-            health = subprocess.run([sys.executable, str(HEALTHCHECK)], capture_output=True, text=True,
-                                    env=env, timeout=30)
+            health = subprocess.run(
+                [sys.executable, str(HEALTHCHECK)], capture_output=True, text=True, env=env, timeout=30
+            )
             if health.returncode == 0:
                 break
             time.sleep(0.5)

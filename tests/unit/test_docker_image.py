@@ -65,8 +65,12 @@ def hadolint() -> str:
 # --- lint ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("dockerfile", [WORKSHOP, GRADING], ids=["workshop", "grading"])
 def test_hadolint_passes(dockerfile):
-    proc = subprocess.run([hadolint(), "--no-color", "--failure-threshold", "info", str(dockerfile)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [hadolint(), "--no-color", "--failure-threshold", "info", str(dockerfile)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -74,16 +78,22 @@ def test_hadolint_passes(dockerfile):
 def test_no_rule_is_silenced(dockerfile):
     # Pins come from PIP_CONSTRAINT files, not from ignore pragmas.
     assert "hadolint ignore" not in dockerfile.read_text()
-    proc = subprocess.run([hadolint(), "--no-color", "--disable-ignore-pragma", "--failure-threshold", "info",
-                           str(dockerfile)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [hadolint(), "--no-color", "--disable-ignore-pragma", "--failure-threshold", "info", str(dockerfile)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stdout
 
 
 def test_hadolint_does_fail_on_the_tutorials_dockerfile(tmp_path):
     tutorial = tmp_path / "Dockerfile"
-    tutorial.write_text("FROM nvidia/cuda:11.0-cudnn8-devel-ubuntu20.04\n"
-                        "RUN apt-get update && apt-get install -y python3 python3-pip\n"
-                        "RUN pip3 install tensorflow-gpu==2.4.0\n")
+    tutorial.write_text(
+        "FROM nvidia/cuda:11.0-cudnn8-devel-ubuntu20.04\n"
+        "RUN apt-get update && apt-get install -y python3 python3-pip\n"
+        "RUN pip3 install tensorflow-gpu==2.4.0\n"
+    )
     proc = subprocess.run([hadolint(), "--no-color", str(tutorial)], capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert {"DL3008", "DL3015", "DL3009"} <= set(re.findall(r"(DL\d{4})", proc.stdout)), proc.stdout
@@ -102,7 +112,8 @@ def test_final_stage_settings():
     env = " ".join(a for w, a in final if w == "ENV")
     assert "NVIDIA_DRIVER_CAPABILITIES=compute,utility" in env
     assert "NVIDIA_VISIBLE_DEVICES" not in WORKSHOP.read_text().split("FROM")[-1].replace(
-        "NVIDIA_VISIBLE_DEVICES is not baked in", "")
+        "NVIDIA_VISIBLE_DEVICES is not baked in", ""
+    )
     user = [a for w, a in final if w == "USER"]
     assert user and user[-1] not in ("0", "root") and not user[-1].startswith("0:")
     assert any(w == "HEALTHCHECK" and "healthcheck.py" in a for w, a in final)
@@ -126,8 +137,9 @@ def _copy_sources(path: Path) -> list[str]:
 
 def test_workshop_image_copies_no_solutions_and_only_what_its_context_holds():
     sources = _copy_sources(WORKSHOP)
-    assert sources and not any(s.startswith(("solutions", "nbgrader_config", "submitted", "autograded"))
-                               for s in sources)
+    assert sources and not any(
+        s.startswith(("solutions", "nbgrader_config", "submitted", "autograded")) for s in sources
+    )
     patterns = parse((DOCKER / "Dockerfile.dockerignore").read_text())
     for src in sources:
         assert not is_ignored(src.rstrip("/"), patterns), f"{src} is copied but ignored by the build context"
@@ -136,28 +148,58 @@ def test_workshop_image_copies_no_solutions_and_only_what_its_context_holds():
 def test_workshop_build_context_has_no_solutions_grades_or_environments():
     files = list(context_files(ROOT, DOCKER / "Dockerfile.dockerignore"))
     assert "pyproject.toml" in files and any(f.startswith("course_utils/") for f in files)
-    leaked = [f for f in files if f.split("/")[0] in ("solutions", "submitted", "autograded", "feedback",
-                                                       ".venv", ".git", "nbgrader_config.py")
-              or f.startswith("gradebook.db") or "__pycache__" in f]
+    leaked = [
+        f
+        for f in files
+        if f.split("/")[0]
+        in ("solutions", "submitted", "autograded", "feedback", ".venv", ".git", "nbgrader_config.py")
+        or f.startswith("gradebook.db")
+        or "__pycache__" in f
+    ]
     assert leaked == []
 
 
 def test_ignore_file_keeps_solutions_out_even_if_they_are_added_later():
     patterns = parse((DOCKER / "Dockerfile.dockerignore").read_text())
-    for path in ["solutions/new_assignment/answer.ipynb", "notebooks/solutions/x.ipynb", "gradebook.db",
-                 "exercises/a/.ipynb_checkpoints/x.ipynb"]:
+    for path in [
+        "solutions/new_assignment/answer.ipynb",
+        "notebooks/solutions/x.ipynb",
+        "gradebook.db",
+        "exercises/a/.ipynb_checkpoints/x.ipynb",
+    ]:
         assert is_ignored(path, patterns), path
     for path in ["notebooks/02_gpus_in_docker.ipynb", "exercises/a/a.ipynb", "tests/unit/test_x.py"]:
         assert not is_ignored(path, patterns), path
 
 
-@pytest.mark.parametrize("source", ["pyproject.toml", "requirements.lock", "README.md", "course_utils/",
-                                    "course_grading/", "notebooks/", "exercises/", "docs/", "deploy/", "scripts/",
-                                    "tests/", "docker/constraints-gpu.txt", "docker/check_pins.py", "docker/pins.py",
-                                    "docker/entrypoint.sh", "docker/healthcheck.py", "docker/set_kernels.py"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "pyproject.toml",
+        "requirements.lock",
+        "README.md",
+        "course_utils/",
+        "course_grading/",
+        "notebooks/",
+        "exercises/",
+        "docs/",
+        "deploy/",
+        "scripts/",
+        "tests/",
+        "docker/constraints-gpu.txt",
+        "docker/check_pins.py",
+        "docker/pins.py",
+        "docker/entrypoint.sh",
+        "docker/healthcheck.py",
+        "docker/set_kernels.py",
+    ],
+)
 def test_every_copied_path_exists_in_the_repository(source):
-    assert source in _copy_sources(WORKSHOP) or any(source in s for s in _copy_sources(WORKSHOP)) or \
-        source in WORKSHOP.read_text()
+    assert (
+        source in _copy_sources(WORKSHOP)
+        or any(source in s for s in _copy_sources(WORKSHOP))
+        or source in WORKSHOP.read_text()
+    )
     assert (ROOT / source).exists(), f"docker build would fail: {source} is missing (COPY needs it)"
 
 
@@ -199,8 +241,11 @@ def test_pin_files_are_exact_and_agree():
 def test_gpu_pins_satisfy_what_tensorflow_and_cuda_asks_for():
     pins = check_pins.read_pins([DOCKER / "constraints-gpu.txt"])
     wanted = [Requirement(r) for r in importlib.metadata.requires("tensorflow_cpu") or []]
-    and_cuda = [r for r in wanted if r.marker and r.marker.evaluate({"extra": "and-cuda"})
-                and not r.marker.evaluate({"extra": ""})]
+    and_cuda = [
+        r
+        for r in wanted
+        if r.marker and r.marker.evaluate({"extra": "and-cuda"}) and not r.marker.evaluate({"extra": ""})
+    ]
     assert and_cuda, "tensorflow_cpu metadata lists no and-cuda extra to compare with"
     for req in and_cuda:
         name = check_pins.canonical(req.name)
@@ -224,15 +269,27 @@ def test_check_pins_finds_unpinned_and_mismatched_packages(tmp_path):
 
 
 def test_this_environment_matches_the_pins_as_the_image_build_requires():
-    proc = subprocess.run([sys.executable, str(DOCKER / "check_pins.py"), str(ROOT / "requirements.lock"),
-                           str(DOCKER / "constraints-gpu.txt")], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(DOCKER / "check_pins.py"),
+            str(ROOT / "requirements.lock"),
+            str(DOCKER / "constraints-gpu.txt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
 
 
 def test_no_notebook_in_the_workshop_context_holds_solutions_or_hidden_tests():
     markers = ("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS")
-    leaked = [f for f in context_files(ROOT, DOCKER / "Dockerfile.dockerignore")
-              if f.endswith(".ipynb") and any(m in (ROOT / f).read_text(errors="replace") for m in markers)]
+    leaked = [
+        f
+        for f in context_files(ROOT, DOCKER / "Dockerfile.dockerignore")
+        if f.endswith(".ipynb") and any(m in (ROOT / f).read_text(errors="replace") for m in markers)
+    ]
     assert leaked == []
     # ...and the check can fail: the grading context does hold them
     grading = [f for f in context_files(ROOT, DOCKER / "grading.Dockerfile.dockerignore") if f.endswith(".ipynb")]
@@ -244,10 +301,18 @@ set_kernels = _load("set_kernels")
 
 
 def _nb(path: Path, code: str):
-    path.write_text(json.dumps({"cells": [{"cell_type": "code", "source": code, "metadata": {}, "outputs": [],
-                                           "execution_count": None}],
-                                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
-                                "nbformat": 4, "nbformat_minor": 5}))
+    path.write_text(
+        json.dumps(
+            {
+                "cells": [
+                    {"cell_type": "code", "source": code, "metadata": {}, "outputs": [], "execution_count": None}
+                ],
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+                "nbformat": 4,
+                "nbformat_minor": 5,
+            }
+        )
+    )
 
 
 def test_set_kernels_moves_only_tensorflow_only_notebooks(tmp_path):

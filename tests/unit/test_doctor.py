@@ -12,14 +12,21 @@ from support.fake_nvml import ERR, FakeNvml
 from course_utils.diagnostics import check_compute_capability, check_runtime_on_driver
 from course_utils.diagnostics.doctor import FAIL, PASS, SKIP, WARN, Context, run_checks
 
-TORCH_OK = {"installed": True, "version": "2.11.0+cu130", "cuda_runtime": "13.0", "available": True,
-            "device_count": 2, "devices": [{"name": "NVIDIA H200", "capability": [9, 0]}] * 2}
+TORCH_OK = {
+    "installed": True,
+    "version": "2.11.0+cu130",
+    "cuda_runtime": "13.0",
+    "available": True,
+    "device_count": 2,
+    "devices": [{"name": "NVIDIA H200", "capability": [9, 0]}] * 2,
+}
 TF_CPU = {"installed": True, "version": "2.21.0", "built_with_cuda": False, "cuda_runtime": None, "gpus": []}
 
 
 def fake_probe(torch=TORCH_OK, tf=TF_CPU):
     def probe(code):
         return dict(torch if "import torch" in code else tf)
+
     return probe
 
 
@@ -40,9 +47,13 @@ def by_name(results):
 
 def test_healthy_gpu_container(tmp_path):
     root = make_root(tmp_path, dev=("nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm"), dockerenv=True)
-    ctx = Context(env={"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility"},
-                  root=root, nvml_loader=lambda: FakeNvml(n_gpus=2), probe=fake_probe(),
-                  which=lambda exe: None)
+    ctx = Context(
+        env={"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility"},
+        root=root,
+        nvml_loader=lambda: FakeNvml(n_gpus=2),
+        probe=fake_probe(),
+        which=lambda exe: None,
+    )
     checks = by_name(run_checks(ctx))
     assert checks["NVIDIA driver and NVML"].status == PASS
     assert "580.159.04" in checks["NVIDIA driver and NVML"].detail
@@ -55,20 +66,30 @@ def test_healthy_gpu_container(tmp_path):
     assert "utility" in checks["nvidia-smi"].fix
 
 
-@pytest.mark.parametrize("code", [ERR.LIBRARY_NOT_FOUND, ERR.DRIVER_NOT_LOADED, ERR.NO_PERMISSION,
-                                  ERR.LIB_RM_VERSION_MISMATCH, ERR.UNKNOWN])
+@pytest.mark.parametrize(
+    "code", [ERR.LIBRARY_NOT_FOUND, ERR.DRIVER_NOT_LOADED, ERR.NO_PERMISSION, ERR.LIB_RM_VERSION_MISMATCH, ERR.UNKNOWN]
+)
 def test_every_nvml_failure_fails_with_a_fix(tmp_path, code):
-    ctx = Context(env={}, root=make_root(tmp_path), nvml_loader=lambda: FakeNvml(init_error=code),
-                  probe=fake_probe(), which=lambda exe: None)
+    ctx = Context(
+        env={},
+        root=make_root(tmp_path),
+        nvml_loader=lambda: FakeNvml(init_error=code),
+        probe=fake_probe(),
+        which=lambda exe: None,
+    )
     check = by_name(run_checks(ctx))["NVIDIA driver and NVML"]
     assert check.status == FAIL and check.fix
 
 
 def test_container_without_gpus_is_explained(tmp_path):
     root = make_root(tmp_path, cgroup="0::/system.slice/docker-abc.scope")
-    ctx = Context(env={"NVIDIA_VISIBLE_DEVICES": "void"}, root=root,
-                  nvml_loader=lambda: FakeNvml(init_error=ERR.LIBRARY_NOT_FOUND),
-                  probe=fake_probe(), which=lambda exe: None)
+    ctx = Context(
+        env={"NVIDIA_VISIBLE_DEVICES": "void"},
+        root=root,
+        nvml_loader=lambda: FakeNvml(init_error=ERR.LIBRARY_NOT_FOUND),
+        probe=fake_probe(),
+        which=lambda exe: None,
+    )
     checks = by_name(run_checks(ctx))
     assert "docker" in checks["Running in a container"].detail
     assert checks["NVIDIA_* variables"].status == FAIL
@@ -78,8 +99,13 @@ def test_container_without_gpus_is_explained(tmp_path):
 
 def test_missing_capability_and_missing_uvm(tmp_path):
     root = make_root(tmp_path, dev=("nvidia0", "nvidiactl"), dockerenv=True)
-    ctx = Context(env={"NVIDIA_VISIBLE_DEVICES": "0", "NVIDIA_DRIVER_CAPABILITIES": "utility"}, root=root,
-                  nvml_loader=lambda: FakeNvml(n_gpus=1), probe=fake_probe(), which=lambda exe: None)
+    ctx = Context(
+        env={"NVIDIA_VISIBLE_DEVICES": "0", "NVIDIA_DRIVER_CAPABILITIES": "utility"},
+        root=root,
+        nvml_loader=lambda: FakeNvml(n_gpus=1),
+        probe=fake_probe(),
+        which=lambda exe: None,
+    )
     checks = by_name(run_checks(ctx))
     assert checks["NVIDIA_* variables"].status == FAIL and "compute" in checks["NVIDIA_* variables"].detail
     assert checks["/dev/nvidia* device files"].status == FAIL
@@ -87,8 +113,13 @@ def test_missing_capability_and_missing_uvm(tmp_path):
 
 
 def test_outside_a_container_the_variables_do_not_matter(tmp_path):
-    ctx = Context(env={}, root=make_root(tmp_path), nvml_loader=lambda: FakeNvml(init_error=ERR.LIBRARY_NOT_FOUND),
-                  probe=fake_probe(), which=lambda exe: None)
+    ctx = Context(
+        env={},
+        root=make_root(tmp_path),
+        nvml_loader=lambda: FakeNvml(init_error=ERR.LIBRARY_NOT_FOUND),
+        probe=fake_probe(),
+        which=lambda exe: None,
+    )
     assert by_name(run_checks(ctx))["NVIDIA_* variables"].status == SKIP
 
 
@@ -102,8 +133,13 @@ def test_old_driver_for_torch_cuda_13_fails_with_fix(tmp_path):
 
     root = make_root(tmp_path, dev=("nvidia0", "nvidiactl", "nvidia-uvm"))
     torch_info = {**TORCH_OK, "available": False, "error": "driver too old", "devices": []}
-    ctx = Context(env={}, root=root, nvml_loader=lambda: OldDriver(n_gpus=1),
-                  probe=fake_probe(torch=torch_info), which=lambda exe: None)
+    ctx = Context(
+        env={},
+        root=root,
+        nvml_loader=lambda: OldDriver(n_gpus=1),
+        probe=fake_probe(torch=torch_info),
+        which=lambda exe: None,
+    )
     checks = by_name(run_checks(ctx))
     assert checks["PyTorch sees CUDA"].status == FAIL
     compat = checks["Driver vs CUDA runtime"]
@@ -114,8 +150,13 @@ def test_a_crashing_check_is_reported_not_raised(tmp_path):
     def broken_probe(code):
         raise OSError("no python")
 
-    ctx = Context(env={}, root=make_root(tmp_path), nvml_loader=lambda: FakeNvml(n_gpus=1),
-                  probe=broken_probe, which=lambda exe: None)
+    ctx = Context(
+        env={},
+        root=make_root(tmp_path),
+        nvml_loader=lambda: FakeNvml(n_gpus=1),
+        probe=broken_probe,
+        which=lambda exe: None,
+    )
     results = run_checks(ctx)
     crashed = [c for c in results if "the check itself failed" in c.detail]
     assert crashed and all(c.status == FAIL for c in crashed)
@@ -138,14 +179,17 @@ def test_deprecated_pynvml_package_is_flagged(monkeypatch):
     assert check.status == WARN and "pip uninstall pynvml" in check.fix
 
 
-@pytest.mark.parametrize(("runtime", "driver", "driver_cuda", "ok"), [
-    ("13.0", "580.159.04", "13.0", True),
-    ("13.0", "575.57.08", "12.9", False),
-    ("12.8", "525.60.13", "12.0", True),   # minor version compatibility
-    ("12.8", "520.61.05", "11.8", False),
-    ("11.8", "450.80.02", "11.0", True),
-    ("12.4", "470.82.01", None, False),
-])
+@pytest.mark.parametrize(
+    ("runtime", "driver", "driver_cuda", "ok"),
+    [
+        ("13.0", "580.159.04", "13.0", True),
+        ("13.0", "575.57.08", "12.9", False),
+        ("12.8", "525.60.13", "12.0", True),  # minor version compatibility
+        ("12.8", "520.61.05", "11.8", False),
+        ("11.8", "450.80.02", "11.0", True),
+        ("12.4", "470.82.01", None, False),
+    ],
+)
 def test_runtime_on_driver(runtime, driver, driver_cuda, ok):
     result = check_runtime_on_driver(runtime, driver, driver_cuda)
     assert result.ok is ok
@@ -160,8 +204,12 @@ def test_compute_capability():
 
 
 def test_doctor_cli_json_runs_and_exits_zero_without_gpu():
-    proc = subprocess.run([sys.executable, "-m", "course_utils", "doctor", "--json", "--no-frameworks"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "course_utils", "doctor", "--json", "--no-frameworks"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     names = [c["name"] for c in report["checks"]]
@@ -172,9 +220,25 @@ def test_doctor_cli_json_runs_and_exits_zero_without_gpu():
 
 def test_monitor_cli_logs_csv_for_a_duration(tmp_path):
     out = tmp_path / "log.csv"
-    proc = subprocess.run([sys.executable, "-m", "course_utils", "monitor", "--simulate", "3",
-                           "--interval", "0.1", "--duration", "1", "--csv", str(out)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "course_utils",
+            "monitor",
+            "--simulate",
+            "3",
+            "--interval",
+            "0.1",
+            "--duration",
+            "1",
+            "--csv",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "SIMULATED" in proc.stdout and "stopped after" in proc.stdout
     from course_utils.telemetry import read_metrics_csv
@@ -184,8 +248,12 @@ def test_monitor_cli_logs_csv_for_a_duration(tmp_path):
 
 
 def test_monitor_cli_stops_cleanly_on_ctrl_c(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "course_utils", "monitor", "--simulate", "1",
-                             "--interval", "0.1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "course_utils", "monitor", "--simulate", "1", "--interval", "0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(2.5)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=20)
@@ -195,22 +263,46 @@ def test_monitor_cli_stops_cleanly_on_ctrl_c(tmp_path):
 
 def test_monitor_without_gpu_explains_and_exits_zero():
     env = {**os.environ, "COURSE_GPU_MODE": "cpu"}
-    proc = subprocess.run([sys.executable, "-m", "course_utils", "monitor", "--duration", "1"],
-                          capture_output=True, text=True, timeout=60, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "course_utils", "monitor", "--duration", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert proc.returncode == 0 and "No GPU to monitor" in proc.stdout and "--simulate" in proc.stdout
 
 
 def test_cli_rejects_bad_arguments_with_usage():
-    proc = subprocess.run([sys.executable, "-m", "course_utils", "monitor", "--interval", "-1"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "course_utils", "monitor", "--interval", "-1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "--interval" in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.slow  # 8 s: the sampler's CPU is measured over 3 + 3 + 2 s
 def test_bench_telemetry_quick_on_simulated_backend(tmp_path):
     out = tmp_path / "t.json"
-    proc = subprocess.run([sys.executable, "-m", "course_utils", "bench", "telemetry", "--simulate", "2",
-                           "--quick", "--json-out", str(out)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "course_utils",
+            "bench",
+            "telemetry",
+            "--simulate",
+            "2",
+            "--quick",
+            "--json-out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(Path(out).read_text())
     assert result["backend"] == "simulated" and result["gpus"] == 2
@@ -220,6 +312,7 @@ def test_bench_telemetry_quick_on_simulated_backend(tmp_path):
 
 @pytest.mark.parametrize("what", ["dashboard", "multi-gpu"])
 def test_bench_subcommands_pass_their_options_through(what):
-    proc = subprocess.run([sys.executable, "-m", "course_utils", "bench", what, "--help"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "course_utils", "bench", what, "--help"], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0 and ("--json-out" in proc.stdout or "--out" in proc.stdout)

@@ -53,9 +53,14 @@ def scale(job, nodes, gpus):
     job = copy.deepcopy(job)
     job["spec"]["completions"] = job["spec"]["parallelism"] = nodes
     container = job["spec"]["template"]["spec"]["containers"][0]
-    container["args"] = [f"--nnodes={nodes}" if a.startswith("--nnodes=") else
-                         f"--nproc-per-node={gpus}" if a.startswith("--nproc-per-node=") else a
-                         for a in container["args"]]
+    container["args"] = [
+        f"--nnodes={nodes}"
+        if a.startswith("--nnodes=")
+        else f"--nproc-per-node={gpus}"
+        if a.startswith("--nproc-per-node=")
+        else a
+        for a in container["args"]
+    ]
     container["resources"]["limits"]["nvidia.com/gpu"] = gpus
     return job
 

@@ -13,8 +13,14 @@ def reference(nvml):
         for i in range(nvml.nvmlDeviceGetCount()):
             h = nvml.nvmlDeviceGetHandleByIndex(i)
             m = nvml.nvmlDeviceGetMemoryInfo(h)
-            rows.append({"index": i, "name": nvml.nvmlDeviceGetName(h), "used_mib": m.used // 2**20,
-                         "total_mib": m.total // 2**20})
+            rows.append(
+                {
+                    "index": i,
+                    "name": nvml.nvmlDeviceGetName(h),
+                    "used_mib": m.used // 2**20,
+                    "total_mib": m.total // 2**20,
+                }
+            )
         return rows
     finally:
         nvml.nvmlShutdown()
@@ -34,10 +40,13 @@ def test_reference_works_on_the_real_binding():
 def test_typical_mistakes_fail_with_a_hint():
     def no_shutdown(nvml):
         nvml.nvmlInit()
-        memory = [nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(i))
-                  for i in range(nvml.nvmlDeviceGetCount())]
-        return [{"index": i, "name": "x", "used_mib": m.used // 2**20, "total_mib": m.total // 2**20}
-                for i, m in enumerate(memory)]
+        memory = [
+            nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(i)) for i in range(nvml.nvmlDeviceGetCount())
+        ]
+        return [
+            {"index": i, "name": "x", "used_mib": m.used // 2**20, "total_mib": m.total // 2**20}
+            for i, m in enumerate(memory)
+        ]
 
     def bytes_not_mib(nvml):
         rows = reference(nvml)

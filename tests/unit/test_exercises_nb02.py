@@ -9,7 +9,8 @@ ANSWERS = {
     "any two GPUs": "docker run --rm --gpus 2 ubuntu:24.04 nvidia-smi",
     "GPUs 0 and 3": "docker run --rm --gpus '\"device=0,3\"' ubuntu:24.04 nvidia-smi",
     "all GPUs, with CUDA and nvidia-smi only": (
-        "docker run --rm --gpus 'all,\"capabilities=compute,utility\"' ubuntu:24.04 nvidia-smi"),
+        "docker run --rm --gpus 'all,\"capabilities=compute,utility\"' ubuntu:24.04 nvidia-smi"
+    ),
 }
 
 
@@ -19,7 +20,8 @@ def test_gpus_goals():
         "only GPU 2": "docker run --rm --gpus 2 ubuntu:24.04 nvidia-smi",
         "GPUs 0 and 3": "docker run --rm --gpus device=0,3 ubuntu:24.04 nvidia-smi",
         "all GPUs, with CUDA and nvidia-smi only": (
-            "docker run --rm --gpus all,capabilities=compute,utility ubuntu:24.04 x"),
+            "docker run --rm --gpus all,capabilities=compute,utility ubuntu:24.04 x"
+        ),
     }
     for goal, wrong in mistakes.items():
         fb = nb02.check_gpus_goals({**ANSWERS, goal: wrong})
@@ -40,8 +42,13 @@ def test_host_gpu():
 def test_shm():
     needed = 64 * 3 * 224 * 224 * 4 * 8 * 2 / 2**20
     assert nb02.check_shm(needed, "2g").ok
-    for args, words in (((None, "2g"), "None"), ((needed / 8, "2g"), "not what"), ((needed, "64m"), "smaller"),
-                        ((needed, "lots"), "cannot read"), ((needed, "500g"), "more than")):
+    for args, words in (
+        ((None, "2g"), "None"),
+        ((needed / 8, "2g"), "not what"),
+        ((needed, "64m"), "smaller"),
+        ((needed, "lots"), "cannot read"),
+        ((needed, "500g"), "more than"),
+    ):
         fb = nb02.check_shm(*args)
         assert not fb.ok and words in fb.message, str(fb)
         assert f"{needed:.0f}" not in str(fb)

@@ -3,9 +3,13 @@ from course_utils.exercises import nb03
 
 def test_pl_prediction():
     assert nb03.check_pl_prediction("power", "W", "GPU").ok
-    for args, words in ((("memory", "MiB", "container"), "wrong"), (("clock", "W", "GPU"), "not what"),
-                        (("power", "MiB", "GPU"), "unit"), (("power", "W", "container"), "wider"),
-                        ((None, None, None), "all three")):
+    for args, words in (
+        (("memory", "MiB", "container"), "wrong"),
+        (("clock", "W", "GPU"), "not what"),
+        (("power", "MiB", "GPU"), "unit"),
+        (("power", "W", "container"), "wider"),
+        ((None, None, None), "all three"),
+    ):
         fb = nb03.check_pl_prediction(*args)
         assert not fb.ok and words in fb.message
         assert "power" not in (fb.message + fb.hint).lower() or "power" in " ".join(map(str, args))

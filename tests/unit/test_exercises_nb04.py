@@ -3,8 +3,13 @@ import pytest
 from course_utils.containers import find_docker
 from course_utils.exercises import nb04
 
-TRUTH = {("12.4", "535.104.05"): True, ("13.0", "570.86.10"): False, ("12.9", "580.65.06"): True,
-         ("11.8", "520.61.05"): True, ("13.0", "580.65.06"): True}
+TRUTH = {
+    ("12.4", "535.104.05"): True,
+    ("13.0", "570.86.10"): False,
+    ("12.9", "580.65.06"): True,
+    ("11.8", "520.61.05"): True,
+    ("13.0", "580.65.06"): True,
+}
 PINNED = "python:3.11.14-slim-trixie@" + nb04.EXAMPLE_DIGEST
 
 
@@ -19,10 +24,13 @@ def test_compat_predictions():
 
 def test_pinned_image():
     assert nb04.check_pinned_image(PINNED).ok
-    for wrong, words in ((None, "empty"), ("python:3.11.14-slim-trixie", "not pinned"),
-                         ("python@" + nb04.EXAMPLE_DIGEST, "keep the name"),
-                         ("python:3.11@" + nb04.EXAMPLE_DIGEST, "keep the name"),
-                         ("python:3.11.14-slim-trixie@sha256:" + "0" * 64, "not the one")):
+    for wrong, words in (
+        (None, "empty"),
+        ("python:3.11.14-slim-trixie", "not pinned"),
+        ("python@" + nb04.EXAMPLE_DIGEST, "keep the name"),
+        ("python:3.11@" + nb04.EXAMPLE_DIGEST, "keep the name"),
+        ("python:3.11.14-slim-trixie@sha256:" + "0" * 64, "not the one"),
+    ):
         fb = nb04.check_pinned_image(wrong)
         assert not fb.ok and words in fb.message, (wrong, str(fb))
         assert PINNED not in str(fb)

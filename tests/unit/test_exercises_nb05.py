@@ -42,9 +42,12 @@ def test_too_late_wrong_answers():
 
 def test_memory_choice():
     assert nb05.check_memory_choice({"setting": "growth", "where": "env"}).ok
-    for wrong, words in ((None, "empty"), ({"setting": "both", "where": "env"}, "combine"),
-                         ({"setting": "limit", "where": "env"}, "reserves"),
-                         ({"setting": "growth", "where": "python"}, "works only")):
+    for wrong, words in (
+        (None, "empty"),
+        ({"setting": "both", "where": "env"}, "combine"),
+        ({"setting": "limit", "where": "env"}, "reserves"),
+        ({"setting": "growth", "where": "python"}, "works only"),
+    ):
         fb = nb05.check_memory_choice(wrong)
         assert not fb.ok and words in fb.message
         assert "TF_FORCE_GPU_ALLOW_GROWTH" not in fb.message + fb.hint

@@ -70,8 +70,21 @@ REFERENCE = Path(__file__).parent / "data" / "my_ddp_reference.py"
 def run_ddp(script, tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                           str(script), str(run_dir)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            str(script),
+            str(run_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return run_dir, proc.returncode
 
 
@@ -93,13 +106,15 @@ def test_nb08_script_without_ddp_wrap_is_told_about_gradients(tmp_path):
 
 def test_nb08_checks_from_files(tmp_path):
     import json
+
     script = tmp_path / "s.py"
     script.write_text(REFERENCE.read_text())
     assert "rank" in nb08.check_ddp_run(tmp_path, 1, script).message  # nothing written
     same = list(range(64))
     for r in (0, 1):
-        (tmp_path / f"rank{r}.json").write_text(json.dumps(
-            {"backend": "gloo", "world_size": 2, "indices": same, "allreduce": 3.0, "grads": [1.0]}))
+        (tmp_path / f"rank{r}.json").write_text(
+            json.dumps({"backend": "gloo", "world_size": 2, "indices": same, "allreduce": 3.0, "grads": [1.0]})
+        )
     fb = nb08.check_ddp_run(tmp_path, 0, script)
     assert not fb.ok and "split" in fb.message and "TODO 2" in fb.hint
     reference = REFERENCE.read_text()
@@ -110,8 +125,10 @@ def test_nb08_checks_from_files(tmp_path):
     assert "no function calls" in nb08.teardown_problem(no_end)
     model_held = "import torch.distributed.nn\ndef main():\n    m = wrap(1)\n    dist.destroy_process_group()\n"
     assert "still holds the group" in nb08.teardown_problem(model_held)
-    barrier_in_finally = ("import torch.distributed.nn\ndef main():\n    try:\n        train()\n"
-                          "    finally:\n        dist.barrier()\n        dist.destroy_process_group()\n")
+    barrier_in_finally = (
+        "import torch.distributed.nn\ndef main():\n    try:\n        train()\n"
+        "    finally:\n        dist.barrier()\n        dist.destroy_process_group()\n"
+    )
     assert "barrier" in nb08.teardown_problem(barrier_in_finally)
 
 
@@ -129,8 +146,9 @@ def test_nb09_readings_and_alert():
         s.holds(torch.zeros(1024, 1024))
     snap = gpu.snapshot()
     g = snap.gpus[0]
-    good = [{"index": 0, "memory_used_mib": g.memory_used_mib, "memory_total_mib": g.memory_total_mib,
-             "utilization_pct": 0}]
+    good = [
+        {"index": 0, "memory_used_mib": g.memory_used_mib, "memory_total_mib": g.memory_total_mib, "utilization_pct": 0}
+    ]
     assert nb09.check_readings(good, snap).ok
     bytes_total = [dict(good[0], memory_total_mib=g.memory_total_bytes)]
     fb = nb09.check_readings(bytes_total, snap)
@@ -149,7 +167,7 @@ def chunked(model, batch):
     while i < batch.shape[0]:
         failed = False
         try:
-            out.append(model(batch[i:i + chunk]))
+            out.append(model(batch[i : i + chunk]))
         except torch.cuda.OutOfMemoryError:
             if chunk == 1:
                 raise
@@ -171,6 +189,7 @@ def test_nb10_retry_loop():
             return model(batch)
         except torch.cuda.OutOfMemoryError:
             return model(batch[: batch.shape[0] // 2])
+
     assert not nb10.check_retry_loop(tutorial).ok
 
     def swallow(model, batch):
@@ -178,6 +197,7 @@ def test_nb10_retry_loop():
             return chunked(model, batch)
         except ValueError:
             return batch
+
     fb = nb10.check_retry_loop(swallow)
     assert not fb.ok and "ValueError" in fb.message
 
@@ -200,14 +220,17 @@ def test_nb11_dockerfile_and_run_command():
     assert "Line 4" in nb11.check_dockerfile_review({1, 4}).message
     assert "more line" in nb11.check_dockerfile_review({1}).message
     assert not nb11.check_dockerfile_review(set()).ok
-    good = ("docker run --rm --gpus '\"device=0,1\",\"capabilities=compute,utility\"' --ipc=host "
-            "pytorch/pytorch:2.9.0-cuda13.0-cudnn9-runtime torchrun --nproc-per-node 2 train.py")
+    good = (
+        'docker run --rm --gpus \'"device=0,1","capabilities=compute,utility"\' --ipc=host '
+        "pytorch/pytorch:2.9.0-cuda13.0-cudnn9-runtime torchrun --nproc-per-node 2 train.py"
+    )
     assert nb11.check_run_command(good, run_client=False).ok
-    unquoted = good.replace("'\"device=0,1\",\"capabilities=compute,utility\"'", "device=0,1")
+    unquoted = good.replace('\'"device=0,1","capabilities=compute,utility"\'', "device=0,1")
     assert "daemon would refuse" in nb11.check_run_command(unquoted, run_client=False).message
     assert "shared memory" in nb11.check_run_command(good.replace("--ipc=host ", ""), run_client=False).message
-    assert "floats" in nb11.check_run_command(good.replace(":2.9.0-cuda13.0-cudnn9-runtime", ""),
-                                              run_client=False).message
+    assert (
+        "floats" in nb11.check_run_command(good.replace(":2.9.0-cuda13.0-cudnn9-runtime", ""), run_client=False).message
+    )
     assert not nb11.check_run_command("", run_client=False).ok
 
 
@@ -226,8 +249,14 @@ def test_nb09_reference_read_gpus_through_the_simulated_nvml_passes():
                 h = nvml.nvmlDeviceGetHandleByIndex(i)
                 mem = nvml.nvmlDeviceGetMemoryInfo(h, version=nvml.nvmlMemory_v2)
                 util = nvml.nvmlDeviceGetUtilizationRates(h)
-                out.append({"index": i, "memory_used_mib": mem.used / 1024**2, "memory_total_mib": mem.total / 1024**2,
-                            "utilization_pct": util.gpu})
+                out.append(
+                    {
+                        "index": i,
+                        "memory_used_mib": mem.used / 1024**2,
+                        "memory_total_mib": mem.total / 1024**2,
+                        "utilization_pct": util.gpu,
+                    }
+                )
             return out
         finally:
             nvml.nvmlShutdown()

@@ -22,8 +22,9 @@ def cheap_backend(monkeypatch):
 
 def tiny_run(options: fs.StepOptions, steps: int = 6, lr_tensor: bool | None = None) -> tuple[str, list[float]]:
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                          nn.Linear(8, 4)).to(memory_format=torch.channels_last)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)
+    ).to(memory_format=torch.channels_last)
     use_tensor = options.scope == "step" if lr_tensor is None else lr_tensor
     opt, name = fs.make_optimizer(model.parameters(), "sgd", lr=0.1, fused=options.fused, lr_tensor=use_tensor)
     g = torch.Generator().manual_seed(1)
@@ -36,12 +37,16 @@ def tiny_run(options: fs.StepOptions, steps: int = 6, lr_tensor: bool | None = N
 EAGER = fs.StepOptions(amp=False, fused=False)
 
 
-@pytest.mark.parametrize("options", [
-    fs.StepOptions(amp=False, fused=True),
-    fs.StepOptions("default", "model", amp=False),
-    fs.StepOptions("default", "step", amp=False),
-    fs.StepOptions("default", "step", amp=False, fused=False),
-], ids=lambda o: f"{o.label}-{'fused' if o.fused else 'foreach'}")
+@pytest.mark.parametrize(
+    "options",
+    [
+        fs.StepOptions(amp=False, fused=True),
+        fs.StepOptions("default", "model", amp=False),
+        fs.StepOptions("default", "step", amp=False),
+        fs.StepOptions("default", "step", amp=False, fused=False),
+    ],
+    ids=lambda o: f"{o.label}-{'fused' if o.fused else 'foreach'}",
+)
 def test_every_option_trains_like_eager_mode(options):
     _, eager = tiny_run(EAGER)
     name, losses = tiny_run(options)
@@ -96,7 +101,8 @@ def test_trainer_options_round_trip_and_train_like_eager():
     assert compiled["optimizer"] == "adamw-fused" and eager["optimizer"] == "adamw-foreach"
     assert compiled["compile_scope"] == "step"
     assert [h["train_loss"] for h in compiled["history"]] == pytest.approx(
-        [h["train_loss"] for h in eager["history"]], rel=1e-3)
+        [h["train_loss"] for h in eager["history"]], rel=1e-3
+    )
     for run in (eager, compiled):
         assert run["history"][-1]["train_loss"] < run["history"][0]["train_loss"]
 
@@ -115,8 +121,11 @@ def test_profile_summary_splits_nccl_from_compute():
     def ev(name, start, end, kind=DeviceType.CUDA):
         return NS(name=name, device_type=kind, time_range=NS(start=start, end=end))
 
-    events = [ev("sm90_xmma_gemm", 0, 6000), ev("ncclDevKernel_AllReduce_Sum_bf16_RING_LL", 4000, 9000),
-              ev("aten::conv2d", 0, 9000, DeviceType.CPU)]
+    events = [
+        ev("sm90_xmma_gemm", 0, 6000),
+        ev("ncclDevKernel_AllReduce_Sum_bf16_RING_LL", 4000, 9000),
+        ev("aten::conv2d", 0, 9000, DeviceType.CPU),
+    ]
     out = summarise(events, steps=1, wall_s=0.010, on_gpu=True)
     assert out["compute_ms_per_step"] == 6.0 and out["comm_ms_per_step"] == 5.0
     assert out["comm_overlapped_ms_per_step"] == 2.0 and out["comm_exposed_ms_per_step"] == 3.0

@@ -27,12 +27,11 @@ def rank_main(rank: int, store: str, compile_mode: str, out: str) -> None:
     model = tiny_model()
     opt, _ = fs.make_optimizer(model.parameters(), "sgd", lr=0.2, fused=True, lr_tensor=compile_mode != "none")
     # buckets below 1 MB (the first bucket's size) trip compiled DDP's DDPOptimizer
-    ddp = nn.parallel.DistributedDataParallel(model, gradient_as_bucket_view=True, static_graph=True,
-                                              bucket_cap_mb=1)
+    ddp = nn.parallel.DistributedDataParallel(model, gradient_as_bucket_view=True, static_graph=True, bucket_cap_mb=1)
     step = fs.build_step(ddp, opt, fs.StepOptions(compile_mode, "step", amp=False), "cpu")
     x, y = data()
     for _ in range(5):
-        step(x[rank * 8:(rank + 1) * 8], y[rank * 8:(rank + 1) * 8])
+        step(x[rank * 8 : (rank + 1) * 8], y[rank * 8 : (rank + 1) * 8])
     if rank == 0:
         torch.save({k: v.detach() for k, v in model.state_dict().items()}, out)
     del step, ddp
@@ -43,8 +42,9 @@ def rank_main(rank: int, store: str, compile_mode: str, out: str) -> None:
 @pytest.mark.parametrize("compile_mode", ["none", "default"])
 def test_ddp_with_speed_options_matches_one_process(tmp_path, compile_mode):
     out = tmp_path / "state.pt"
-    mp.start_processes(rank_main, args=(f"file://{tmp_path / 'store'}", compile_mode, str(out)), nprocs=2,
-                       start_method="spawn")
+    mp.start_processes(
+        rank_main, args=(f"file://{tmp_path / 'store'}", compile_mode, str(out)), nprocs=2, start_method="spawn"
+    )
     model = tiny_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
     x, y = data()

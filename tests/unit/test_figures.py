@@ -15,16 +15,46 @@ FIGURES = Path(__file__).resolve().parents[2] / "docs" / "figures"
 SVG = "{http://www.w3.org/2000/svg}"
 
 KEY_LABELS = {
-    "container-stack.svg": ["NVIDIA Container Toolkit", "nvidia-ctk", "nvidia-container-runtime", "CDI spec",
-                            "libcuda.so", "/dev/nvidia", "CUDA user-space libraries", "Host NVIDIA driver"],
-    "gpus-cdi-injection.svg": ["--gpus", "nvidia.com/gpu=all", "/dev/nvidiactl", "libcuda.so.1", "libnvidia-ml.so.1",
-                               "nvidia-smi", "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "Hooks"],
-    "dataparallel-vs-ddp.svg": ["scatter", "replicate", "gather", "GPU 0", "all-reduce", "bucket_cap_mb",
-                                "1 process per GPU"],
-    "caching-allocator.svg": ["memory_reserved", "memory_allocated", "Fragmentation", "nvidia-smi", "context",
-                              "empty_cache", "expandable_segments"],
-    "gpu-sharing.svg": ["MIG", "MPS", "Time-slicing", "Isolation", "Memory limit", "Use case", "cooperative",
-                        "MPS v3"],
+    "container-stack.svg": [
+        "NVIDIA Container Toolkit",
+        "nvidia-ctk",
+        "nvidia-container-runtime",
+        "CDI spec",
+        "libcuda.so",
+        "/dev/nvidia",
+        "CUDA user-space libraries",
+        "Host NVIDIA driver",
+    ],
+    "gpus-cdi-injection.svg": [
+        "--gpus",
+        "nvidia.com/gpu=all",
+        "/dev/nvidiactl",
+        "libcuda.so.1",
+        "libnvidia-ml.so.1",
+        "nvidia-smi",
+        "NVIDIA_VISIBLE_DEVICES",
+        "NVIDIA_DRIVER_CAPABILITIES",
+        "Hooks",
+    ],
+    "dataparallel-vs-ddp.svg": [
+        "scatter",
+        "replicate",
+        "gather",
+        "GPU 0",
+        "all-reduce",
+        "bucket_cap_mb",
+        "1 process per GPU",
+    ],
+    "caching-allocator.svg": [
+        "memory_reserved",
+        "memory_allocated",
+        "Fragmentation",
+        "nvidia-smi",
+        "context",
+        "empty_cache",
+        "expandable_segments",
+    ],
+    "gpu-sharing.svg": ["MIG", "MPS", "Time-slicing", "Isolation", "Memory limit", "Use case", "cooperative", "MPS v3"],
 }
 
 
@@ -37,7 +67,7 @@ def _load_maker():
 
 
 def _luminance(hex_colour: str) -> float:
-    channels = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
     lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
     return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
 
@@ -55,7 +85,8 @@ def test_the_script_draws_exactly_the_five_figures_the_notebooks_embed():
 def test_checked_in_svg_is_what_the_script_draws(name):
     drawn = _load_maker().rendered()[name]
     assert (FIGURES / name).read_text(encoding="utf-8") == drawn, (
-        f"{name} is out of date: run `python docs/figures/make_figures.py` and commit the result")
+        f"{name} is out of date: run `python docs/figures/make_figures.py` and commit the result"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(KEY_LABELS))

@@ -14,8 +14,9 @@ import gpu_validate  # noqa: E402
 
 
 def test_lists_every_step():
-    proc = subprocess.run([sys.executable, "scripts/gpu_validate.py", "--list"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "scripts/gpu_validate.py", "--list"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0
     names = proc.stdout.split("\n")
     for expected in ("doctor", "gpu tests", "nbval notebooks/00_welcome.ipynb", "multi-GPU bench", "grading self-test"):
@@ -23,14 +24,16 @@ def test_lists_every_step():
 
 
 def test_refuses_to_pretend_without_a_gpu(monkeypatch, tmp_path):
-    monkeypatch.setattr(gpu_validate, "gpu_inventory",
-                        lambda: {"gpus": 0, "gpu_model": None, "driver": None, "date": "2026-11-28"})
+    monkeypatch.setattr(
+        gpu_validate, "gpu_inventory", lambda: {"gpus": 0, "gpu_model": None, "driver": None, "date": "2026-11-28"}
+    )
     assert gpu_validate.main(["--log-dir", str(tmp_path)]) == 1
 
 
 def test_unknown_step_is_a_usage_error(monkeypatch):
-    monkeypatch.setattr(gpu_validate, "gpu_inventory",
-                        lambda: {"gpus": 2, "gpu_model": "X", "driver": "1", "date": "d"})
+    monkeypatch.setattr(
+        gpu_validate, "gpu_inventory", lambda: {"gpus": 2, "gpu_model": "X", "driver": "1", "date": "d"}
+    )
     with pytest.raises(SystemExit):
         gpu_validate.main(["--only", "everything"])
 
@@ -59,9 +62,17 @@ def test_report_is_rebuilt_from_results(tmp_path, monkeypatch):
     results.mkdir()
     monkeypatch.setattr(gpu_validate, "RESULTS", results)
     monkeypatch.setattr(gpu_validate, "REPORT", tmp_path / "report.md")
-    run = {"machine": {"gpus": 2, "gpu_model": "NVIDIA H200", "driver": "580.159.04", "torch": "2.11.0",
-                       "python": "3.12.3", "date": "2026-11-28"},
-           "steps": [{"name": "gpu tests", "status": "pass", "seconds": 12.0, "figures": "5 passed", "log": ""}]}
+    run = {
+        "machine": {
+            "gpus": 2,
+            "gpu_model": "NVIDIA H200",
+            "driver": "580.159.04",
+            "torch": "2.11.0",
+            "python": "3.12.3",
+            "date": "2026-11-28",
+        },
+        "steps": [{"name": "gpu tests", "status": "pass", "seconds": 12.0, "figures": "5 passed", "log": ""}],
+    }
     (results / "gpu_validation_2gpu.json").write_text(json.dumps(run))
     gpu_validate.write_report()
     text = (tmp_path / "report.md").read_text()
@@ -93,8 +104,11 @@ def sandbox(tmp_path, monkeypatch):
     results = tmp_path / "results"
     monkeypatch.setattr(gpu_validate, "RESULTS", results)
     monkeypatch.setattr(gpu_validate, "REPORT", tmp_path / "report.md")
-    monkeypatch.setattr(gpu_validate, "gpu_inventory", lambda: {"gpus": 1, "gpu_model": "X", "driver": "1",
-                                                                "date": "d", "torch": "t", "python": "p"})
+    monkeypatch.setattr(
+        gpu_validate,
+        "gpu_inventory",
+        lambda: {"gpus": 1, "gpu_model": "X", "driver": "1", "date": "d", "torch": "t", "python": "p"},
+    )
     return tmp_path
 
 
@@ -103,8 +117,11 @@ def sleeper(name, seconds, **kw):
 
 
 def test_shared_steps_run_side_by_side_and_results_are_exported(sandbox, monkeypatch):
-    monkeypatch.setattr(gpu_validate, "steps_for", lambda n, tag: [
-        sleeper("bench", 0.1), sleeper("nb a", 3, shared=True), sleeper("nb b", 3, shared=True)])
+    monkeypatch.setattr(
+        gpu_validate,
+        "steps_for",
+        lambda n, tag: [sleeper("bench", 0.1), sleeper("nb a", 3, shared=True), sleeper("nb b", 3, shared=True)],
+    )
     start = time.monotonic()
     assert gpu_validate.main(["--log-dir", str(sandbox / "out"), "--jobs", "2"]) == 0
     assert time.monotonic() - start < 5.5  # the two 3 s notebooks overlapped (one after the other: over 6 s)
@@ -116,8 +133,15 @@ def test_shared_steps_run_side_by_side_and_results_are_exported(sandbox, monkeyp
 
 
 def test_the_time_budget_ends_the_call_in_time_and_says_what_to_run_next(sandbox, monkeypatch):
-    monkeypatch.setattr(gpu_validate, "steps_for", lambda n, tag: [
-        sleeper("quick", 0.1, expect_s=1), sleeper("slow", 30, expect_s=1), sleeper("later", 0.1, expect_s=60)])
+    monkeypatch.setattr(
+        gpu_validate,
+        "steps_for",
+        lambda n, tag: [
+            sleeper("quick", 0.1, expect_s=1),
+            sleeper("slow", 30, expect_s=1),
+            sleeper("later", 0.1, expect_s=60),
+        ],
+    )
     start = time.monotonic()
     assert gpu_validate.main(["--log-dir", str(sandbox / "out"), "--budget-s", "3"]) == 0  # not run is no failure
     assert time.monotonic() - start < 10
@@ -129,8 +153,10 @@ def test_the_time_budget_ends_the_call_in_time_and_says_what_to_run_next(sandbox
 
 def test_report_only_rebuilds_the_report_without_a_gpu(sandbox):
     (sandbox / "results").mkdir()
-    run = {"machine": {"gpus": 1, "gpu_model": "NVIDIA H200", "driver": "1", "torch": "t", "python": "p",
-                       "date": "d"}, "steps": [{"name": "doctor", "status": "pass", "seconds": 3.0, "figures": ""}]}
+    run = {
+        "machine": {"gpus": 1, "gpu_model": "NVIDIA H200", "driver": "1", "torch": "t", "python": "p", "date": "d"},
+        "steps": [{"name": "doctor", "status": "pass", "seconds": 3.0, "figures": ""}],
+    }
     (sandbox / "results" / "gpu_validation_1gpu.json").write_text(json.dumps(run))
     assert gpu_validate.main(["--report-only"]) == 0
     assert "## 1 x NVIDIA H200" in (sandbox / "report.md").read_text()

@@ -9,8 +9,12 @@ from course_grading.grading import limits_for
 def test_limits_come_from_the_config_and_stay_off_without_it():
     config = Config()
     config.GradeSubmissions.solution_seconds = {"hw": 2.0}
-    assert limits_for(config, "hw", 5, False, None) == {"cell_s": 5, "solution_s": 2.0, "fixed_cell": False,
-                                                         "gpu": False}
+    assert limits_for(config, "hw", 5, False, None) == {
+        "cell_s": 5,
+        "solution_s": 2.0,
+        "fixed_cell": False,
+        "gpu": False,
+    }
     assert limits_for(config, "other", 5, False, [0]) is None
     assert limits_for(Config(), "hw", 5, False, None) is None
 

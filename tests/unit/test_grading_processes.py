@@ -11,10 +11,12 @@ from course_grading.processes import kill_and_wait, kill_tree
 
 def test_kill_tree_kills_the_process_and_its_grandchildren():
     # a parent whose child starts a grandchild: all three must go
-    code = ("import subprocess, sys, time\n"
-            "subprocess.Popen([sys.executable, '-c', 'import subprocess, sys, time; "
-            "subprocess.Popen([sys.executable, \"-c\", \"import time; time.sleep(60)\"]); time.sleep(60)'])\n"
-            "time.sleep(60)\n")
+    code = (
+        "import subprocess, sys, time\n"
+        "subprocess.Popen([sys.executable, '-c', 'import subprocess, sys, time; "
+        'subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]); time.sleep(60)\'])\n'
+        "time.sleep(60)\n"
+    )
     parent = subprocess.Popen([sys.executable, "-c", code])
     root = psutil.Process(parent.pid)
     deadline = time.monotonic() + 20

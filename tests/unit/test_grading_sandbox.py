@@ -16,17 +16,33 @@ from course_grading import cli, layout, report, sandbox, scan
 from course_grading.course import AssignmentInfo, GradeCell
 
 REPO = Path(__file__).resolve().parents[2]
-DEV = ["null", "zero", "nvidia0", "nvidia1", "nvidia2", "nvidia3", "nvidiactl", "nvidia-uvm", "nvidia-uvm-tools",
-       "nvidia-modeset", "nvidia-caps", "nvme0n1", "nvidia10"]
+DEV = [
+    "null",
+    "zero",
+    "nvidia0",
+    "nvidia1",
+    "nvidia2",
+    "nvidia3",
+    "nvidiactl",
+    "nvidia-uvm",
+    "nvidia-uvm-tools",
+    "nvidia-modeset",
+    "nvidia-caps",
+    "nvme0n1",
+    "nvidia10",
+]
 
 
-@pytest.mark.parametrize("granted, expected", [
-    (None, []),
-    ([], []),
-    ([1], ["nvidia-modeset", "nvidia-uvm", "nvidia-uvm-tools", "nvidia1", "nvidiactl"]),
-    ([0, 2], ["nvidia-modeset", "nvidia-uvm", "nvidia-uvm-tools", "nvidia0", "nvidia2", "nvidiactl"]),
-    ([1, 10], ["nvidia-modeset", "nvidia-uvm", "nvidia-uvm-tools", "nvidia1", "nvidia10", "nvidiactl"]),
-])
+@pytest.mark.parametrize(
+    "granted, expected",
+    [
+        (None, []),
+        ([], []),
+        ([1], ["nvidia-modeset", "nvidia-uvm", "nvidia-uvm-tools", "nvidia1", "nvidiactl"]),
+        ([0, 2], ["nvidia-modeset", "nvidia-uvm", "nvidia-uvm-tools", "nvidia0", "nvidia2", "nvidiactl"]),
+        ([1, 10], ["nvidia-modeset", "nvidia-uvm", "nvidia-uvm-tools", "nvidia1", "nvidia10", "nvidiactl"]),
+    ],
+)
 def test_only_the_granted_gpus_device_nodes_are_passed(granted, expected):
     assert sandbox.gpu_device_nodes(granted, DEV) == [f"/dev/{n}" for n in expected]
 
@@ -61,8 +77,7 @@ def test_the_sandbox_command_hides_the_course_and_drops_to_the_uid(tmp_path, mon
     text = " ".join(cmd)
     # bwrap by its full path: the kernel's cleared environment need not have it on PATH
     assert cmd[0] == shutil.which("bwrap") and cmd[-3:] == ["python", "-m", "ipykernel_launcher"]
-    for flag in ("--unshare-pid", "--unshare-net", "--unshare-ipc", "--die-with-parent", "--clearenv",
-                 "--new-session"):
+    for flag in ("--unshare-pid", "--unshare-net", "--unshare-ipc", "--die-with-parent", "--clearenv", "--new-session"):
         assert flag in cmd
     assert f"--bind {work} {work}" in text and f"--ro-bind {work}/course_checks.py" in text
     assert "answer.ipynb" not in text  # the student's notebook stays theirs
@@ -85,7 +100,8 @@ def test_the_kernel_environment_carries_no_secret(monkeypatch, tmp_path):
 def test_the_static_scan_flags_tampering_but_not_honest_code():
     assert scan.scan_source("def track(b, n):\n    return {}\n") == set()
     assert "changes IPython's input transformers" in scan.scan_source(
-        "get_ipython().input_transformers_cleanup.append(f)")
+        "get_ipython().input_transformers_cleanup.append(f)"
+    )
     assert "imports ctypes" in scan.scan_source("import ctypes")
     assert "reads /proc (other processes)" in scan.scan_source("open('/proc/1/environ')")
     assert "rewrites a function's code" in scan.scan_source("f.__code__ = g.__code__")
@@ -105,11 +121,28 @@ def _info():
 
 def test_the_csv_keeps_students_a_run_did_not_grade(tmp_path):
     path = tmp_path / "grades.csv"
-    report.write_csv(path, _info(), [{"student": "ann", "status": "graded", "score": 2.0, "cells": {"nb:t1": 2.0}},
-                                     {"student": "bob", "status": "graded", "score": 0.0, "cells": {"nb:t1": 0.0}}])
+    report.write_csv(
+        path,
+        _info(),
+        [
+            {"student": "ann", "status": "graded", "score": 2.0, "cells": {"nb:t1": 2.0}},
+            {"student": "bob", "status": "graded", "score": 0.0, "cells": {"nb:t1": 0.0}},
+        ],
+    )
     report.write_csv(path, _info(), [])  # an empty run
-    report.write_csv(path, _info(), [{"student": "bob", "status": "graded", "score": 1.0, "cells": {"nb:t1": 1.0},
-                                      "review": ["x.ipynb: imports gc"]}])
+    report.write_csv(
+        path,
+        _info(),
+        [
+            {
+                "student": "bob",
+                "status": "graded",
+                "score": 1.0,
+                "cells": {"nb:t1": 1.0},
+                "review": ["x.ipynb: imports gc"],
+            }
+        ],
+    )
     rows = {r["student_id"]: r for r in csv.DictReader(io.StringIO(path.read_text()))}
     assert rows["ann"]["score"] == "2" and rows["bob"]["score"] == "1" and rows["bob"]["review"]
     assert [p.name for p in tmp_path.iterdir()] == ["grades.csv"]  # no temporary file left
@@ -152,8 +185,9 @@ def test_the_sandbox_never_asks_for_more_than_the_hard_limits(tmp_path, monkeypa
     import resource
 
     real = resource.getrlimit
-    monkeypatch.setattr(sandbox.resource, "getrlimit",
-                        lambda which: (1000, 1000) if which == resource.RLIMIT_NPROC else real(which))
+    monkeypatch.setattr(
+        sandbox.resource, "getrlimit", lambda which: (1000, 1000) if which == resource.RLIMIT_NPROC else real(which)
+    )
     work, run = tmp_path / "work", tmp_path / "run"
     work.mkdir()
     run.mkdir()
@@ -183,6 +217,7 @@ def test_inside_the_sandbox_the_uid_resolves_to_a_name(tmp_path):
         pytest.skip(f"no sandbox here: {exc}")
     import subprocess
     import sys
+
     work, run = tmp_path / "work", tmp_path / "run"
     work.mkdir()
     (run / "home").mkdir(parents=True)
@@ -193,8 +228,9 @@ def test_inside_the_sandbox_the_uid_resolves_to_a_name(tmp_path):
     env.pop("USER")  # pwd itself must answer, not just the environment
     env.pop("LOGNAME")
     probe = "import getpass, os, pwd; print(os.getuid(), pwd.getpwuid(os.getuid()).pw_name, getpass.getuser())"
-    done = subprocess.run(box.command([sys.executable, "-c", probe], work, run, env),
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        box.command([sys.executable, "-c", probe], work, run, env), capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["61005", "student", "student"]
 
@@ -226,10 +262,14 @@ def test_a_killed_run_frees_its_uids(tmp_path, monkeypatch):
     monkeypatch.setattr(sandbox, "kill_uid", lambda uid: 0)
     import subprocess
     import sys
-    code = ("import os, sys; from course_grading import sandbox; sandbox.UID_LOCK_DIR = sys.argv[1]; "
-            "sandbox.kill_uid = lambda uid: 0; sandbox.claim_uids(2); print('held', flush=True); "
-            "os.kill(os.getpid(), 9)")
-    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "locks")], capture_output=True, text=True,
-                          timeout=60)
+
+    code = (
+        "import os, sys; from course_grading import sandbox; sandbox.UID_LOCK_DIR = sys.argv[1]; "
+        "sandbox.kill_uid = lambda uid: 0; sandbox.claim_uids(2); print('held', flush=True); "
+        "os.kill(os.getpid(), 9)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "locks")], capture_output=True, text=True, timeout=60
+    )
     assert "held" in done.stdout and done.returncode == -9
     assert len(sandbox.claim_uids(2).uids) == 2  # the kernel dropped the dead run's locks

@@ -19,7 +19,8 @@ HUB = Path(__file__).resolve().parents[2] / "hub"
 def config(tmp_path, monkeypatch):
     (tmp_path / "class.yaml").write_text(
         "instructors: [teach]\nlearners: [ana, ben, cy]\ngpus: ['0', '1']\n"
-        "assign: {cy: MIG-4f6e1a2b-0c3d-5e7f-8a9b-0c1d2e3f4a5b}\n")
+        "assign: {cy: MIG-4f6e1a2b-0c3d-5e7f-8a9b-0c1d2e3f4a5b}\n"
+    )
     monkeypatch.setenv("COURSE_HUB_CLASS", str(tmp_path / "class.yaml"))
     monkeypatch.setenv("COURSE_HUB_STATE", str(tmp_path / "state"))
     monkeypatch.setenv("COURSE_EXCHANGE", str(tmp_path / "exchange"))
@@ -63,8 +64,9 @@ def test_learner_settings_hide_instructor_tools():
     import json
 
     page = json.loads((HUB / "learner" / "labconfig" / "page_config.json").read_text())["disabledExtensions"]
-    assert {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
-            "@jupyter/nbgrader:course-list"} == {k for k, v in page.items() if v}
+    assert {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment", "@jupyter/nbgrader:course-list"} == {
+        k for k, v in page.items() if v
+    }
     server = json.loads((HUB / "learner" / "jupyter_server_config.d" / "nbgrader-learner.json").read_text())
     ext = server["ServerApp"]["jpserver_extensions"]
     assert ext["nbgrader.server_extensions.formgrader"] is False and ext["nbgrader.server_extensions.assignment_list"]

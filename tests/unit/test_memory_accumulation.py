@@ -41,8 +41,14 @@ def full_batch_grads(model, x, y, reduction):
 
 
 @FAST
-@given(n=st.integers(1, 40), limit=st.integers(1, 48), where=st.sampled_from(["forward", "backward"]),
-       reduction=st.sampled_from(["mean", "sum"]), micro=st.none() | st.integers(1, 50), seed=st.integers(0, 999))
+@given(
+    n=st.integers(1, 40),
+    limit=st.integers(1, 48),
+    where=st.sampled_from(["forward", "backward"]),
+    reduction=st.sampled_from(["mean", "sum"]),
+    micro=st.none() | st.integers(1, 50),
+    seed=st.integers(0, 999),
+)
 def test_gradients_equal_the_full_batch(n, limit, where, reduction, micro, seed):
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 5, generator=gen, dtype=torch.float64)
@@ -124,11 +130,14 @@ def test_one_sample_that_does_not_fit_leaves_no_partial_gradients():
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"reduction": "none"}, "reduction"),
-    ({"micro_batch": 0}, "micro_batch"),
-    ({"micro_batch": 2.0}, "micro_batch"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"reduction": "none"}, "reduction"),
+        ({"micro_batch": 0}, "micro_batch"),
+        ({"micro_batch": 2.0}, "micro_batch"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     model = make(0)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)

@@ -28,20 +28,47 @@ def bench():
 def fake_results(name, args):
     """Part results of the shape the GPU children print (inputs for the table, not measurements)."""
     if name == "cap":
-        return {"cap_bytes": 6 * GIB, "fraction": 0.0427, "total_bytes": 140 * GIB, "under_cap_ok": True,
-                "over_cap_raised": True, "margin_bytes": 64 * MIB, "batch": 32768, "hidden": 65536,
-                "full_batch_fits": False, "chunk_used": 8192, "ooms_during_recovery": 2, "recovered_s": 0.5,
-                "same_chunk_from_start_s": 0.3, "reference_chunk": 512, "equal_to_reference": True,
-                "max_abs_diff": 0.0}
+        return {
+            "cap_bytes": 6 * GIB,
+            "fraction": 0.0427,
+            "total_bytes": 140 * GIB,
+            "under_cap_ok": True,
+            "over_cap_raised": True,
+            "margin_bytes": 64 * MIB,
+            "batch": 32768,
+            "hidden": 65536,
+            "full_batch_fits": False,
+            "chunk_used": 8192,
+            "ooms_during_recovery": 2,
+            "recovered_s": 0.5,
+            "same_chunk_from_start_s": 0.3,
+            "reference_chunk": 512,
+            "equal_to_reference": True,
+            "max_abs_diff": 0.0,
+        }
     if name.startswith("frag"):
-        run = {"peak_allocated": GIB, "peak_reserved": 2 * GIB, "peak_reserved_over_peak_allocated": 2.0,
-               "max_reserved_minus_allocated": GIB, "num_device_alloc": 40, "ooms": 1, "num_alloc_retries": 3}
+        run = {
+            "peak_allocated": GIB,
+            "peak_reserved": 2 * GIB,
+            "peak_reserved_over_peak_allocated": 2.0,
+            "max_reserved_minus_allocated": GIB,
+            "num_device_alloc": 40,
+            "ooms": 1,
+            "num_alloc_retries": 3,
+        }
         return {"uncapped": run, "capped": run}
     if name == "cache":
-        r = {"median_step_ms": 2.0, "reserved_after_step_min": GIB, "reserved_after_step_max": GIB,
-             "cudamalloc_per_step": 0.0}
-        return {"keep_cache": r, "empty_cache_each_step": {**r, "median_step_ms": 3.0, "cudamalloc_per_step": 5.0},
-                "slowdown": 1.5}
+        r = {
+            "median_step_ms": 2.0,
+            "reserved_after_step_min": GIB,
+            "reserved_after_step_max": GIB,
+            "cudamalloc_per_step": 0.0,
+        }
+        return {
+            "keep_cache": r,
+            "empty_cache_each_step": {**r, "median_step_ms": 3.0, "cudamalloc_per_step": 5.0},
+            "slowdown": 1.5,
+        }
     raise AssertionError(name)
 
 
@@ -54,8 +81,12 @@ def test_without_a_gpu_nothing_is_written(bench, tmp_path, capsys):
 
 def test_writes_every_part_and_prints_a_table(bench, tmp_path, capsys):
     out = tmp_path / "results" / "memory.json"
-    code = bench.main(["--out", str(out), "--quick"], spawn=fake_results, cuda_available=True,
-                      info=lambda: {"gpu": "Fake GPU", "torch": "x"})
+    code = bench.main(
+        ["--out", str(out), "--quick"],
+        spawn=fake_results,
+        cuda_available=True,
+        info=lambda: {"gpu": "Fake GPU", "torch": "x"},
+    )
     assert code == 0
     data = json.loads(out.read_text())
     assert data["measured"] and data["quick"] and data["gpu"] == "Fake GPU"
@@ -97,8 +128,7 @@ def test_a_part_on_a_machine_without_cuda_says_so():
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--part", "cap"], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--part", "cap"], capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "no CUDA GPU" in proc.stderr
 
 
@@ -121,8 +151,12 @@ def test_results_for_notebooks(tmp_path):
     (tmp_path / "unmeasured.json").write_text(json.dumps({"measured": False}))
     assert load_results(tmp_path / "unmeasured.json") is None
     assert format_results(None) == NOT_MEASURED and "not measured yet" in NOT_MEASURED
-    data = {"measured": True, "gpu": "Fake", "torch": "x", **{p: fake_results(p, None) for p in
-                                                            ("cap", "frag-default", "frag-expandable", "cache")}}
+    data = {
+        "measured": True,
+        "gpu": "Fake",
+        "torch": "x",
+        **{p: fake_results(p, None) for p in ("cap", "frag-default", "frag-expandable", "cache")},
+    }
     (tmp_path / "memory.json").write_text(json.dumps(data))
     loaded = load_results(tmp_path / "memory.json")
     assert "chunk 8192" in format_results(loaded, "cap") and "median step" not in format_results(loaded, "cap")

@@ -171,12 +171,15 @@ def test_other_errors_are_not_swallowed():
         forward_in_chunks(fn, torch.arange(4))
 
 
-@pytest.mark.parametrize("batch, match", [
-    (torch.tensor(3.0), "0-d"),
-    ((torch.zeros(3), torch.zeros(4)), "disagree"),
-    ([1, 2, 3], "int"),
-    ({}, "empty"),
-])
+@pytest.mark.parametrize(
+    "batch, match",
+    [
+        (torch.tensor(3.0), "0-d"),
+        ((torch.zeros(3), torch.zeros(4)), "disagree"),
+        ([1, 2, 3], "int"),
+        ({}, "empty"),
+    ],
+)
 def test_bad_batches_are_explained(batch, match):
     with pytest.raises((TypeError, ValueError), match=match):
         forward_in_chunks(lambda c: c, batch)

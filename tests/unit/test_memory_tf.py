@@ -27,8 +27,9 @@ class FakeConfig:
         self.growth = {}
         self.logical = {}
         self.initialised = False
-        self.experimental = SimpleNamespace(set_memory_growth=self.set_memory_growth,
-                                            get_memory_growth=lambda g: self.growth.get(g.name))
+        self.experimental = SimpleNamespace(
+            set_memory_growth=self.set_memory_growth, get_memory_growth=lambda g: self.growth.get(g.name)
+        )
         self.LogicalDeviceConfiguration = lambda memory_limit=None: SimpleNamespace(memory_limit=memory_limit)
 
     def list_physical_devices(self, kind):
@@ -110,12 +111,15 @@ def test_after_initialisation_the_error_says_restart(fake_tf):
     assert f"{ENV_GROWTH}=true" in str(info.value)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({}, "nothing to set"),
-    ({"limit_mb": 0}, "limit_mb"),
-    ({"limit_mb": 1.5}, "limit_mb"),
-    ({"growth": True, "gpus": [5]}, "no GPU 5"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({}, "nothing to set"),
+        ({"limit_mb": 0}, "limit_mb"),
+        ({"limit_mb": 1.5}, "limit_mb"),
+        ({"growth": True, "gpus": [5]}, "no GPU 5"),
+    ],
+)
 def test_bad_arguments(fake_tf, kwargs, match):
     with pytest.raises(ValueError, match=match):
         configure_tensorflow_memory(env={}, **kwargs)
@@ -145,8 +149,13 @@ print("JSON" + json.dumps(out))
 @pytest.mark.slow
 def test_real_tensorflow_on_this_cpu():
     pytest.importorskip("tensorflow")
-    proc = subprocess.run([sys.executable, "-c", _REAL], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    proc = subprocess.run(
+        [sys.executable, "-c", _REAL],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     line = [x for x in proc.stdout.splitlines() if x.startswith("JSON")]
     assert line, proc.stderr[-3000:]
     out = json.loads(line[0][4:])

@@ -102,8 +102,9 @@ def test_real_torch_reads_the_options_once():
     assert out["env_after_late"] == "expandable_segments:True"  # the refused value was not left behind
 
 
-@pytest.mark.parametrize("bad, err", [(0, ValueError), (1.5, ValueError), (-0.1, ValueError), ("0.5", TypeError),
-                                      (True, TypeError)])
+@pytest.mark.parametrize(
+    "bad, err", [(0, ValueError), (1.5, ValueError), (-0.1, ValueError), ("0.5", TypeError), (True, TypeError)]
+)
 def test_fraction_validation(bad, err):
     with pytest.raises(err, match="fraction"):
         set_memory_fraction(bad)
@@ -127,15 +128,22 @@ def test_summarize_snapshot_counts_what_the_allocator_did():
     mib = 1024**2
     snapshot = {
         "segments": [
-            {"total_size": 20 * mib, "allocated_size": 12 * mib, "blocks": [
-                {"size": 12 * mib, "state": "active_allocated"}, {"size": 8 * mib, "state": "inactive"}]},
+            {
+                "total_size": 20 * mib,
+                "allocated_size": 12 * mib,
+                "blocks": [{"size": 12 * mib, "state": "active_allocated"}, {"size": 8 * mib, "state": "inactive"}],
+            },
             {"total_size": 2 * mib, "allocated_size": 0, "blocks": [{"size": 2 * mib, "state": "inactive"}]},
         ],
-        "device_traces": [[
-            {"action": "segment_alloc", "size": 20 * mib}, {"action": "alloc", "size": 12 * mib},
-            {"action": "alloc", "size": 4 * mib}, {"action": "free_requested", "size": 4 * mib},
-            {"action": "oom", "size": 64 * mib},
-        ]],
+        "device_traces": [
+            [
+                {"action": "segment_alloc", "size": 20 * mib},
+                {"action": "alloc", "size": 12 * mib},
+                {"action": "alloc", "size": 4 * mib},
+                {"action": "free_requested", "size": 4 * mib},
+                {"action": "oom", "size": 64 * mib},
+            ]
+        ],
     }
     s = summarize_snapshot(snapshot)
     assert s["segments"] == 2 and s["reserved_bytes"] == 22 * mib and s["allocated_bytes"] == 12 * mib
@@ -147,13 +155,16 @@ def test_summarize_snapshot_counts_what_the_allocator_did():
         summarize_snapshot({"nope": 1})
 
 
-@pytest.mark.parametrize("in_use, refused", [
-    ("expandable_segments:True", False),
-    ("expandable_segments:true,max_split_size_mb:512", False),   # other keys listed too: fine
-    ("", False),                                                 # cannot tell: accepted
-    ("max_split_size_mb:512", True),                             # read earlier, without our option
-    ("expandable_segments:False", True),
-])
+@pytest.mark.parametrize(
+    "in_use, refused",
+    [
+        ("expandable_segments:True", False),
+        ("expandable_segments:true,max_split_size_mb:512", False),  # other keys listed too: fine
+        ("", False),  # cannot tell: accepted
+        ("max_split_size_mb:512", True),  # read earlier, without our option
+        ("expandable_segments:False", True),
+    ],
+)
 def test_what_pytorch_reports_decides_too_late(monkeypatch, in_use, refused):
     monkeypatch.delenv(ENV, raising=False)
     monkeypatch.delenv(ALIAS, raising=False)

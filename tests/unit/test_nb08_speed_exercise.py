@@ -9,16 +9,47 @@ RUN = "2026-11-30T02:30:00Z"
 
 def _file(tmp_path, stale_row=True):
     rows = [
-        {"run": RUN, "model": "resnet50", "mode": "single", "gpus": 1, "batch": 256, "compile": "none",
-         "img_per_s": 4000.0},
-        {"run": RUN, "model": "resnet50", "mode": "single", "gpus": 1, "batch": 512, "compile": "reduce-overhead",
-         "img_per_s": 7000.0},
-        {"run": RUN, "model": "resnet50", "mode": "ddp", "gpus": 2, "batch": 500, "compile": "default",
-         "img_per_s": 9500.0, "baseline_img_per_s": 5000.0},
+        {
+            "run": RUN,
+            "model": "resnet50",
+            "mode": "single",
+            "gpus": 1,
+            "batch": 256,
+            "compile": "none",
+            "img_per_s": 4000.0,
+        },
+        {
+            "run": RUN,
+            "model": "resnet50",
+            "mode": "single",
+            "gpus": 1,
+            "batch": 512,
+            "compile": "reduce-overhead",
+            "img_per_s": 7000.0,
+        },
+        {
+            "run": RUN,
+            "model": "resnet50",
+            "mode": "ddp",
+            "gpus": 2,
+            "batch": 500,
+            "compile": "default",
+            "img_per_s": 9500.0,
+            "baseline_img_per_s": 5000.0,
+        },
     ]
     if stale_row:  # another day's faster row: must not be compared
-        rows.append({"run": "2026-11-28T00:00:00Z", "model": "resnet50", "mode": "single", "gpus": 1,
-                     "batch": 256, "compile": "default", "img_per_s": 9999.0})
+        rows.append(
+            {
+                "run": "2026-11-28T00:00:00Z",
+                "model": "resnet50",
+                "mode": "single",
+                "gpus": 1,
+                "batch": 256,
+                "compile": "default",
+                "img_per_s": 9999.0,
+            }
+        )
     path = tmp_path / "multi_gpu.json"
     path.write_text(json.dumps({"bench_speed": {"run": RUN, "lines": [], "targets": []}, "runs": rows}))
     return path

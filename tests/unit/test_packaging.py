@@ -36,7 +36,8 @@ def test_environment_yml_pins_exactly_what_pyproject_pins():
     assert conda == ours, (
         f"only in pyproject: {sorted(set(ours) - set(conda))}; only in environment.yml: "
         f"{sorted(set(conda) - set(ours))}; differing: "
-        f"{sorted(k for k in ours.keys() & conda.keys() if ours[k] != conda[k])}")
+        f"{sorted(k for k in ours.keys() & conda.keys() if ours[k] != conda[k])}"
+    )
     assert "--editable ." in flags  # the environment installs the course itself
 
 
@@ -68,6 +69,9 @@ def test_ci_runs_exactly_the_readme_test_command():
     match = re.search(r"^\s*(make test)\s*$", readme, re.M)
     assert match, "the README gives no `make test` line"
     ci = (ROOT / ".ci/run").read_text()
-    commands = [ln.strip() for ln in ci.splitlines() if ln.strip() and not ln.strip().startswith("#")
-                and not ln.startswith(("set ", "cd "))]
+    commands = [
+        ln.strip()
+        for ln in ci.splitlines()
+        if ln.strip() and not ln.strip().startswith("#") and not ln.startswith(("set ", "cd "))
+    ]
     assert commands == ["make test"], commands

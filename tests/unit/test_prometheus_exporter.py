@@ -162,25 +162,31 @@ def test_a_busy_port_gets_an_error_that_says_what_to_do():
         holder.close()
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("9400", ("127.0.0.1", 9400)),
-    (":9400", ("127.0.0.1", 9400)),
-    ("127.0.0.1:9400", ("127.0.0.1", 9400)),
-    ("0.0.0.0:9401", ("0.0.0.0", 9401)),
-    ("[::1]:9400", ("::1", 9400)),
-    (None, ("127.0.0.1", 9400)),
-    (0, ("127.0.0.1", 0)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("9400", ("127.0.0.1", 9400)),
+        (":9400", ("127.0.0.1", 9400)),
+        ("127.0.0.1:9400", ("127.0.0.1", 9400)),
+        ("0.0.0.0:9401", ("0.0.0.0", 9401)),
+        ("[::1]:9400", ("::1", 9400)),
+        (None, ("127.0.0.1", 9400)),
+        (0, ("127.0.0.1", 0)),
+    ],
+)
 def test_addresses(text, expected):
     assert parse_address(text) == expected
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("nine", "PORT, :PORT or HOST:PORT"),
-    (":99999", "out of range"),
-    ("::1:9400", "brackets"),
-    ("example.org:9400", "not an IP address"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("nine", "PORT, :PORT or HOST:PORT"),
+        (":99999", "out of range"),
+        ("::1:9400", "brackets"),
+        ("example.org:9400", "not an IP address"),
+    ],
+)
 def test_bad_addresses_say_what_to_write(text, message):
     with pytest.raises(ValueError, match=message):
         parse_address(text)
@@ -200,9 +206,11 @@ def test_the_command_line_serves_and_refuses_a_bad_address(capsys):
 def test_the_exporter_module_imports_no_jupyter():
     import subprocess
 
-    code = ("import sys, course_utils.telemetry.prometheus; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('IPython', 'ipywidgets', 'ipykernel', "
-            "'jupyter_client', 'course_utils.widgets')]; print(bad); sys.exit(bool(bad))")
+    code = (
+        "import sys, course_utils.telemetry.prometheus; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('IPython', 'ipywidgets', 'ipykernel', "
+        "'jupyter_client', 'course_utils.widgets')]; print(bad); sys.exit(bool(bad))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

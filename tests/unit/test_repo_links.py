@@ -46,6 +46,8 @@ def test_relative_links_and_images_resolve_inside_the_repo(path, text):
 
 
 def test_the_link_finder_sees_images_links_and_html_and_skips_code():
-    text = ("![fig](../docs/figures/a.svg) [doc](../docs/b.md#x) <img alt='' src=\"c.png\">\n"
-            "`[not](a link)`\n```\n[neither](x.md)\n```\n")
+    text = (
+        "![fig](../docs/figures/a.svg) [doc](../docs/b.md#x) <img alt='' src=\"c.png\">\n"
+        "`[not](a link)`\n```\n[neither](x.md)\n```\n"
+    )
     assert _targets(text) == ["../docs/figures/a.svg", "../docs/b.md#x", "c.png"]

@@ -12,12 +12,14 @@ from course_utils.bench import multi_gpu as mg
 def test_plan_puts_the_decisive_measurements_first():
     items = sp.plan(2, "cuda", quick=False)
     first = [(k, r.model, r.mode, r.compile, r.scope, r.batch) for k, r in items[:6]]
-    assert first == [("run", "resnet50", "single", "reduce-overhead", "step", 512),
-                     ("reference", "resnet50", "single", "reduce-overhead", "step", 512),
-                     ("run", "resnet50", "single", "default", "step", 512),   # the baseline DDP is compared with
-                     ("run", "resnet50", "ddp", "default", "step", 512),
-                     ("run", "resnet18", "single", "none", "model", 8192),
-                     ("run", "resnet18", "ddp", "none", "model", 8192)]
+    assert first == [
+        ("run", "resnet50", "single", "reduce-overhead", "step", 512),
+        ("reference", "resnet50", "single", "reduce-overhead", "step", 512),
+        ("run", "resnet50", "single", "default", "step", 512),  # the baseline DDP is compared with
+        ("run", "resnet50", "ddp", "default", "step", 512),
+        ("run", "resnet18", "single", "none", "model", 8192),
+        ("run", "resnet18", "ddp", "none", "model", 8192),
+    ]
     assert items[3][1].profile and items[5][1].profile
     one = sp.plan(1, "cuda", quick=False)
     assert all(r.mode == "single" for _, r in one), "no DDP with one GPU"
@@ -27,9 +29,11 @@ def test_plan_puts_the_decisive_measurements_first():
 
 
 def test_targets_are_judged_on_this_runs_rows():
-    rows = [{"model": "resnet50", "mode": "single", "img_per_s": 7100.0},
-            {"model": "resnet50", "mode": "ddp", "img_per_s": 13000.0, "scaling_efficiency": 0.94},
-            {"model": "resnet18", "mode": "ddp", "img_per_s": 1.0, "scaling_efficiency": None}]
+    rows = [
+        {"model": "resnet50", "mode": "single", "img_per_s": 7100.0},
+        {"model": "resnet50", "mode": "ddp", "img_per_s": 13000.0, "scaling_efficiency": 0.94},
+        {"model": "resnet18", "mode": "ddp", "img_per_s": 1.0, "scaling_efficiency": None},
+    ]
     lines = sp.target_lines(rows)
     assert lines[0].endswith("met (7,100)")
     assert "MISSED (best 94.0%)" in lines[1]
@@ -40,16 +44,27 @@ def test_over_budget_runs_are_skipped_and_listed(tmp_path, monkeypatch, capsys):
     out = tmp_path / "mg.json"
     monkeypatch.setattr(mg, "run_in_process", lambda run: {"img_per_s": 100.0, "peak_mem_gib": None})
     monkeypatch.setattr(mg, "run_ddp", lambda run, timeout_s: pytest.fail("over budget: must not run"))
-    monkeypatch.setattr(sp, "run_reference", lambda run, timeout_s: {
-        "img_per_s": 50.0, "model": run.model, "batch": run.batch, "compile": "none", "device": "cpu"})
+    monkeypatch.setattr(
+        sp,
+        "run_reference",
+        lambda run, timeout_s: {
+            "img_per_s": 50.0,
+            "model": run.model,
+            "batch": run.batch,
+            "compile": "none",
+            "device": "cpu",
+        },
+    )
     monkeypatch.setattr(sp, "estimate_s", lambda kind, run, seen: 1e6 if run.mode == "ddp" else 0.0)
     assert sp.main(["--device", "cpu", "--quick", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "skip resnet18 ddp x2" in printed and "course / reference: 2.000" in printed
     rows = json.loads(out.read_text())["runs"]
     assert [(r["mode"], r["config"]) for r in rows] == [
-        ("single", "compiled default (step)"), ("single", "eager"),
-        ("reference", "plain PyTorch (benchmarks/reference_resnet.py)")]
+        ("single", "compiled default (step)"),
+        ("single", "eager"),
+        ("reference", "plain PyTorch (benchmarks/reference_resnet.py)"),
+    ]
 
 
 def test_bad_arguments_are_refused_clearly(capsys):

@@ -24,8 +24,12 @@ def _imports_pynvml(path: Path) -> bool:
 
 
 def test_pynvml_is_imported_only_by_telemetry_nvml():
-    importers = sorted(str(p.relative_to(ROOT)) for folder in ("course_utils", "benchmarks", "course_grading")
-                       for p in (ROOT / folder).rglob("*.py") if _imports_pynvml(p))
+    importers = sorted(
+        str(p.relative_to(ROOT))
+        for folder in ("course_utils", "benchmarks", "course_grading")
+        for p in (ROOT / folder).rglob("*.py")
+        if _imports_pynvml(p)
+    )
     assert importers == ["course_utils/telemetry/nvml.py"]
 
 
@@ -69,8 +73,14 @@ def test_every_start_up_failure_has_a_known_reason_code_and_a_fix():
     from course_utils.telemetry.errors import reason_from_nvml_error
     from course_utils.telemetry.samples import NoGpuCode
 
-    for code in (ERR.LIBRARY_NOT_FOUND, ERR.DRIVER_NOT_LOADED, ERR.NO_PERMISSION, ERR.LIB_RM_VERSION_MISMATCH,
-                 ERR.UNKNOWN, ERR.TIMEOUT):
+    for code in (
+        ERR.LIBRARY_NOT_FOUND,
+        ERR.DRIVER_NOT_LOADED,
+        ERR.NO_PERMISSION,
+        ERR.LIB_RM_VERSION_MISMATCH,
+        ERR.UNKNOWN,
+        ERR.TIMEOUT,
+    ):
         reason = reason_from_nvml_error(nvml.nvml_error(code))
         assert reason.code in get_args(NoGpuCode) and reason.fix
     assert reason.code == "error"  # TIMEOUT has no specific advice: the generic reason

@@ -41,12 +41,26 @@ def test_counter_counts_every_frame_by_message_type_and_passes_messages_on():
 
 
 def test_table_flags_targets():
-    row = {"candidate": "dashboard", "gpus": 8, "refresh_hz": 4.0, "sampler_interval_s": 0.25,
-           "cpu_pct_of_one_core": {"sampler": 0.3, "refresh": 1.0, "iopub": 0.2}, "dashboard_cpu_pct": 1.3,
-           "bytes_per_s": 60_000.0, "messages_per_s": {"comm_msg": 6.0}, "meets_cpu_target": True,
-           "meets_bytes_target": False}
-    result = {"date": "2026-11-28", "cpu_count": 2, "ipykernel": "6.31.0", "ipywidgets": "8.1.9",
-              "dashboard": [row], "candidates": [{"candidate": "charts: bqplot", "not_measured": "bqplot missing"}]}
+    row = {
+        "candidate": "dashboard",
+        "gpus": 8,
+        "refresh_hz": 4.0,
+        "sampler_interval_s": 0.25,
+        "cpu_pct_of_one_core": {"sampler": 0.3, "refresh": 1.0, "iopub": 0.2},
+        "dashboard_cpu_pct": 1.3,
+        "bytes_per_s": 60_000.0,
+        "messages_per_s": {"comm_msg": 6.0},
+        "meets_cpu_target": True,
+        "meets_bytes_target": False,
+    }
+    result = {
+        "date": "2026-11-28",
+        "cpu_count": 2,
+        "ipykernel": "6.31.0",
+        "ipywidgets": "8.1.9",
+        "dashboard": [row],
+        "candidates": [{"candidate": "charts: bqplot", "not_measured": "bqplot missing"}],
+    }
     text = bench.format_result(result)
     assert "BYTES OVER" in text and "60.0" in text and "not measured: bqplot missing" in text
 

@@ -40,8 +40,9 @@ def fast_dashboard(n=4, **kw):
 
 
 def dashboard_threads():
-    return [t for t in threading.enumerate() if t.name.startswith(("gpu-dashboard", "gpu-sampler-dashboard",
-                                                                   "gpu-status"))]
+    return [
+        t for t in threading.enumerate() if t.name.startswith(("gpu-dashboard", "gpu-sampler-dashboard", "gpu-status"))
+    ]
 
 
 def test_draws_all_gpus_and_keeps_updating(recording_comm):
@@ -53,8 +54,11 @@ def test_draws_all_gpus_and_keeps_updating(recording_comm):
     assert "SIMULATED" in d.header.value
     assert d.state == "running"
     # from the refresh thread: only 'update' messages, one trait each, batched per widget
-    updates = [(cid, data) for cid, kind, data, thread in recording_comm
-               if kind == "comm_msg" and thread.startswith("gpu-dashboard")]
+    updates = [
+        (cid, data)
+        for cid, kind, data, thread in recording_comm
+        if kind == "comm_msg" and thread.startswith("gpu-dashboard")
+    ]
     assert updates
     assert all(data["method"] == "update" and set(data["state"]) == {"value"} for _, data in updates)
     per_widget = {}

@@ -31,8 +31,11 @@ def quiet_comm(monkeypatch):
 
 
 def widget_threads():
-    return [t for t in threading.enumerate()
-            if t.name.startswith(("gpu-dashboard", "gpu-sampler-dashboard", "gpu-status", "gpu-sampler-status"))]
+    return [
+        t
+        for t in threading.enumerate()
+        if t.name.startswith(("gpu-dashboard", "gpu-sampler-dashboard", "gpu-status", "gpu-sampler-status"))
+    ]
 
 
 def test_freeze_stops_threads_keeps_the_last_view_and_releases_the_backend():

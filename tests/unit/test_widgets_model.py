@@ -16,12 +16,22 @@ from course_utils.widgets.model import CHARTS, GIB, DashboardModel
 T0 = 1_767_225_600.0
 
 
-def gpu(t, index=0, used_gib=10.0, total_gib=100.0, util=50.0, power=300.0, limit=700.0, temp=50.0,
-        clock=1800.0, **kw):
-    return GpuSample(timestamp=t, index=index, uuid=f"GPU-{index}", name="Test GPU",
-                     memory_used_bytes=None if used_gib is None else int(used_gib * GIB),
-                     memory_total_bytes=int(total_gib * GIB), utilization_pct=util, memory_busy_pct=20.0,
-                     temperature_c=temp, power_w=power, power_limit_w=limit, sm_clock_mhz=clock, **kw)
+def gpu(t, index=0, used_gib=10.0, total_gib=100.0, util=50.0, power=300.0, limit=700.0, temp=50.0, clock=1800.0, **kw):
+    return GpuSample(
+        timestamp=t,
+        index=index,
+        uuid=f"GPU-{index}",
+        name="Test GPU",
+        memory_used_bytes=None if used_gib is None else int(used_gib * GIB),
+        memory_total_bytes=int(total_gib * GIB),
+        utilization_pct=util,
+        memory_busy_pct=20.0,
+        temperature_c=temp,
+        power_w=power,
+        power_limit_w=limit,
+        sm_clock_mhz=clock,
+        **kw,
+    )
 
 
 def snap(t, *gpus, processes=None):
@@ -130,8 +140,11 @@ def test_failed_gpu_is_marked_and_the_others_keep_reporting():
 
 def test_process_rows_sorted_and_host_pids_explained():
     m = DashboardModel(interval=0.5)
-    procs = (ProcessSample(0, 10, 1 * GIB, "python", True), ProcessSample(0, 99, 5 * GIB, None, False),
-             ProcessSample(1, 7, None, None, False))
+    procs = (
+        ProcessSample(0, 10, 1 * GIB, "python", True),
+        ProcessSample(0, 99, 5 * GIB, None, False),
+        ProcessSample(1, 7, None, None, False),
+    )
     assert m.processes() is None
     m(snap(T0, gpu(T0), gpu(T0, index=1), processes=procs))
     rows = m.processes()
@@ -188,8 +201,7 @@ def deep_size(root) -> int:
     seen, stack, total = set(), [root], 0
     while stack:
         obj = stack.pop()
-        if id(obj) in seen or isinstance(obj, (type, types.ModuleType, types.FunctionType,
-                                               types.BuiltinFunctionType)):
+        if id(obj) in seen or isinstance(obj, (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)):
             continue
         seen.add(id(obj))
         total += sys.getsizeof(obj)

@@ -28,8 +28,16 @@ def test_a_block_that_raises_is_still_shown_and_the_error_propagates():
 
 
 def test_gpu_result_shows_peak_bar_and_start_end():
-    r = PeakResult(label="<fwd>", device="cuda:0", peak_bytes=30 * GIB, start_bytes=10 * GIB, end_bytes=12 * GIB,
-                   seconds=0.5, on_gpu=True, finished=True)
+    r = PeakResult(
+        label="<fwd>",
+        device="cuda:0",
+        peak_bytes=30 * GIB,
+        start_bytes=10 * GIB,
+        end_bytes=12 * GIB,
+        seconds=0.5,
+        on_gpu=True,
+        finished=True,
+    )
     out = peak_html(r, total_bytes=140 * GIB)
     assert "30.00 GiB" in out and "+20.00 GiB" in out and "21.4%" in out
     assert "&lt;fwd&gt;" in out and "<fwd>" not in out

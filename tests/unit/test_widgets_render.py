@@ -81,18 +81,33 @@ def test_process_and_gpu_names_are_escaped():
     rows = [ProcessRow(gpu=0, pid=1, name="<img src=x onerror=alert(1)>", used_memory_mib=10.0, visible=True)]
     out = render.processes_html(rows)
     assert "<img" not in out and "&lt;img" in out
-    gpu = GpuRow(index=0, name="<b>evil</b>", healthy=True, error=None, memory_used_gib=1.0,
-                 memory_total_gib=2.0, memory_used_pct=50.0, memory_busy_pct=None, utilization_pct=None,
-                 temperature_c=None, power_w=None, power_limit_w=None, power_pct=None, sm_clock_mhz=None,
-                 alerts=("<script>",), simulated=False)
+    gpu = GpuRow(
+        index=0,
+        name="<b>evil</b>",
+        healthy=True,
+        error=None,
+        memory_used_gib=1.0,
+        memory_total_gib=2.0,
+        memory_used_pct=50.0,
+        memory_busy_pct=None,
+        utilization_pct=None,
+        temperature_c=None,
+        power_w=None,
+        power_limit_w=None,
+        power_pct=None,
+        sm_clock_mhz=None,
+        alerts=("<script>",),
+        simulated=False,
+    )
     table = render.table_html([gpu])
     assert "<b>evil" not in table and "<script>" not in table
     assert table.count("n/a") >= 4  # unsupported metrics say so; they are not drawn as 0
 
 
 def test_banner_shows_message_and_fix_never_a_traceback():
-    reason = NoGpuReason(code="library_not_found", message="libnvidia-ml.so.1 was not found.",
-                         fix="Start the container with --gpus all.")
+    reason = NoGpuReason(
+        code="library_not_found", message="libnvidia-ml.so.1 was not found.", fix="Start the container with --gpus all."
+    )
     out = render.banner_html(reason)
     assert "No GPU to show" in out and "libnvidia-ml.so.1 was not found." in out
     assert "Start the container with --gpus all." in out and "Traceback" not in out
@@ -132,8 +147,9 @@ def test_alert_chips_give_the_value_with_its_unit():
     from course_utils.telemetry import AlertEvent, AlertRule
 
     hot, full = AlertRule("temperature_c", 85, 80), AlertRule("memory_used_pct", 90, 85, label="memory > 90%")
-    out = render.alerts_html([AlertEvent(0.0, 1, hot, 86.2, "raised"), AlertEvent(0.0, 2, full, 93.4, "raised")],
-                             [], [hot, full])
+    out = render.alerts_html(
+        [AlertEvent(0.0, 1, hot, 86.2, "raised"), AlertEvent(0.0, 2, full, 93.4, "raised")], [], [hot, full]
+    )
     assert "GPU 1: temperature_c &gt; 85 (86 °C)" in out and "GPU 2: memory &gt; 90% (93%)" in out
     quiet = render.alerts_html([], [], [full])
     assert "no alert" in quiet and "memory &gt; 90%" in quiet

@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("dashboard_vs_nvidia_smi",
-                                                  ROOT / "benchmarks" / "dashboard_vs_nvidia_smi.py")
+    spec = importlib.util.spec_from_file_location(
+        "dashboard_vs_nvidia_smi", ROOT / "benchmarks" / "dashboard_vs_nvidia_smi.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -30,9 +31,11 @@ def script():
 def fake_smi(tmp_path, memory_gpu0="1000"):
     """An executable that answers --query-gpu like nvidia-smi, with FakeNvml's numbers."""
     path = tmp_path / "nvidia-smi"
-    path.write_text("#!/bin/sh\n"
-                    f"echo '0, {memory_gpu0}, 143771, 50, 250.00, 40, 1980'\n"
-                    "echo '1, 1100, 143771, 51, [N/A], 41, 1980'\n")
+    path.write_text(
+        "#!/bin/sh\n"
+        f"echo '0, {memory_gpu0}, 143771, 50, 250.00, 40, 1980'\n"
+        "echo '1, 1100, 143771, 51, [N/A], 41, 1980'\n"
+    )
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return str(path)
 
@@ -45,10 +48,20 @@ def test_parses_nvidia_smi_csv_with_missing_values(script, tmp_path):
 
 
 def test_verdicts(script):
-    smi = {"memory.used": 10_000.0, "utilization.gpu": 80.0, "power.draw": 500.0, "temperature.gpu": 60.0,
-           "clocks.sm": 1980.0}
-    model = {"memory_used_mib": 10_050.0, "utilization_pct": 95.0, "power_w": 520.0, "temperature_c": 61.0,
-             "sm_clock_mhz": 1980.0}
+    smi = {
+        "memory.used": 10_000.0,
+        "utilization.gpu": 80.0,
+        "power.draw": 500.0,
+        "temperature.gpu": 60.0,
+        "clocks.sm": 1980.0,
+    }
+    model = {
+        "memory_used_mib": 10_050.0,
+        "utilization_pct": 95.0,
+        "power_w": 520.0,
+        "temperature_c": 61.0,
+        "sm_clock_mhz": 1980.0,
+    }
     out = script.compare(smi, model, [79.0, 95.0], [495.0, 520.0])
     assert out["memory_ok"] and out["memory_diff_pct"] == 0.5
     assert out["util_ok"] and out["util_diff"] == 15.0  # inside the window's spread
@@ -68,6 +81,7 @@ def nvml_counters(t, steady=False):
     """What NVML reports at time t on the benchmark's load: 2 s of work, 0.7 s of rest (or work
     only, ``steady``). Power is a 1 s trailing average of the draw (so it ramps), utilisation a
     1/6 s one (so it steps)."""
+
     def working(s):
         return steady or s % 2.7 < 2.0
 
@@ -104,8 +118,9 @@ def bursty_readings(n=20, gpus=2, seed=3, smi_scale=1.0, util_shift=0.0, steady=
 def verdicts(script, readings):
     util_ok = power_ok = 0
     for t_mid, samples, util, power in readings:
-        util_ok += script.judge(util, script.window(samples, t_mid, "utilization_pct"),
-                                script.UTIL_MARGIN_PCT_POINTS)["ok"]
+        util_ok += script.judge(util, script.window(samples, t_mid, "utilization_pct"), script.UTIL_MARGIN_PCT_POINTS)[
+            "ok"
+        ]
         power_ok += script.judge(power, script.window(samples, t_mid, "power_w"), 0.0, script.POWER_MARGIN_PCT)["ok"]
     return util_ok, power_ok
 
@@ -149,8 +164,9 @@ def test_judge_reports_the_spread_and_the_distance_outside(script):
 
 def test_end_to_end_with_fake_nvml_agrees(script, tmp_path):
     backend = NvmlBackend(nvml=FakeNvml(n_gpus=2))
-    result = script.run(3, 0.05, backend=backend, smi=fake_smi(tmp_path), device="cpu", width=32, settle_s=0.3,
-                        window_half_s=0.3)
+    result = script.run(
+        3, 0.05, backend=backend, smi=fake_smi(tmp_path), device="cpu", width=32, settle_s=0.3, window_half_s=0.3
+    )
     assert len(result["pairs"]) == 6  # 3 readings x 2 GPUs
     assert result["checks"]["memory"]["all_agree"] and result["checks"]["utilization"]["all_agree"]
     assert result["checks"]["power"]["readings"] == 3  # GPU 1 reported no power
@@ -161,7 +177,8 @@ def test_end_to_end_with_fake_nvml_agrees(script, tmp_path):
 
 def test_end_to_end_catches_a_disagreement(script, tmp_path):
     backend = NvmlBackend(nvml=FakeNvml(n_gpus=2))
-    result = script.run(2, 0.05, backend=backend, smi=fake_smi(tmp_path, memory_gpu0="1200"), device="cpu",
-                        width=32, settle_s=0.3)
+    result = script.run(
+        2, 0.05, backend=backend, smi=fake_smi(tmp_path, memory_gpu0="1200"), device="cpu", width=32, settle_s=0.3
+    )
     assert not result["checks"]["memory"]["all_agree"]
     assert result["max_abs"]["memory_diff_pct"] == pytest.approx(16.667, abs=0.01)

@@ -26,6 +26,7 @@ def schema():
 
 def _merged(values: dict) -> dict:
     """The chart's defaults with these values over them, as helm merges them before validating."""
+
     def merge(base, over):
         if isinstance(base, dict) and isinstance(over, dict):
             return {**base, **{k: merge(base.get(k), v) for k, v in over.items()}}

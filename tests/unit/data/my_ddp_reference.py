@@ -53,8 +53,14 @@ def train(rank, world_size, device):
         if first_grads is None:
             first_grads = [g for p in model.parameters() for g in p.grad.flatten().tolist()]
         opt.step()
-    result = {"rank": rank, "world_size": world_size, "backend": dist.get_backend(), "indices": seen,
-              "grads": first_grads, "allreduce": check_allreduce(rank, device)}
+    result = {
+        "rank": rank,
+        "world_size": world_size,
+        "backend": dist.get_backend(),
+        "indices": seen,
+        "grads": first_grads,
+        "allreduce": check_allreduce(rank, device),
+    }
     (OUT / f"rank{rank}.json").write_text(json.dumps(result))
 
 
