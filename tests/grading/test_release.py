@@ -4,6 +4,7 @@ solutions pass every test, the untouched release fails every graded one."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -74,3 +75,28 @@ def test_the_release_fails_every_graded_test(course: Path, assignment: str):
         if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")
     ]
     assert len(graded) >= 6
+
+
+def test_a_failing_test_points_at_its_own_line(course: Path, tmp_path: Path):
+    """The learner trial saw a failing test's traceback point at the wrong source line: the
+    arrow must name the check that failed, with its line number in the cell the learner sees."""
+    release = course / "exercises" / "gpu_monitoring_dashboard"
+    nb = nbformat.read(release / "gpu_dashboard.ipynb", as_version=4)
+    answer = next(c for c in nb.cells if c.cell_type == "code" and "def track(" in c.source)
+    answer.source = answer.source.replace(  # one GPU of the two: test_track's first visible check fails
+        "raise NotImplementedError()",
+        "return {0: {k: [0.0] * n_samples for k in "
+        "('timestamp', 'memory_used_mib', 'temperature_c', 'utilization_pct')}}",
+    )
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_track")
+    failing = "C.assert_series_equal(series, C.read_trace(open_backend(**TRACE), 12))"
+    line = test.source.splitlines().index(failing) + 1
+    folder = tmp_path / "gpu_monitoring_dashboard"
+    folder.mkdir()
+    (folder / "course_checks.py").write_bytes((release / "course_checks.py").read_bytes())
+    nbformat.write(nb, folder / "gpu_dashboard.ipynb")
+    done = nbgrader("validate", folder / "gpu_dashboard.ipynb", cwd=course)
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout)
+    assert "Cell In[" in plain and f"line {line}" in plain, plain[-3000:]
+    assert re.search(rf"-+> {line} C\.assert_series_equal\(series", plain), plain[-3000:]
+    assert "AssertionError: GPUs [0], expected [0, 1]" in plain, plain[-3000:]
