@@ -11,6 +11,11 @@ to ``None``. What can make it faster, each a choice here so a benchmark can meas
 * ``compile`` mode: ``default`` (short compile), ``max-autotune-no-cudagraphs`` (tries kernel
   variants: minutes), ``reduce-overhead`` / ``max-autotune`` (replay CUDA graphs: no per-kernel
   launch cost, which matters most for small models).
+* ``ddp_split_graph`` (compiled DDP only): dynamo's DDPOptimizer cuts the graph at every
+  gradient bucket so each all-reduce overlaps the rest of backward (PyTorch's default), or
+  one graph with every all-reduce after backward. On 2 H200s with NVLink one graph scaled
+  at 97% against 95% (docs/performance.md): the pieces fuse less and DDP's hooks run on
+  the host between them, which costs more than the 0.4 ms of all-reduce left exposed.
 
 The step returns the loss as a tensor and never calls ``.item()``: reading it would make the
 host wait for the GPU at every step.
@@ -40,6 +45,7 @@ class StepOptions:
     scope: str = "model"  # what torch.compile wraps: the model, or the whole step
     amp: bool = True  # bf16 autocast
     fused: bool = True  # fused optimizer kernel (when this PyTorch has one for the device)
+    ddp_split_graph: bool = True  # compiled DDP: a graph per gradient bucket (overlap) or one graph
 
     def __post_init__(self) -> None:
         if self.compile not in COMPILE_MODES:
@@ -108,6 +114,9 @@ def build_step(
     ``scope='step'`` the whole function is (dynamo splits it at ``backward()``: forward and
     backward are one AOT graph, the optimizer update another)."""
     amp = options.amp
+    if options.compile != "none" and isinstance(model, torch.nn.parallel.DistributedDataParallel):
+        # read by dynamo when it compiles (the first call), for every DDP module of the process
+        torch._dynamo.config.optimize_ddp = options.ddp_split_graph
 
     def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp):

@@ -122,8 +122,19 @@ class FixedBatchStep:
     """One training step on the fixed batch ``x, y`` (see fast_step.build_step), compiled as asked;
     ``last_loss()`` after a sync says whether training works (the loss falls)."""
 
-    def __init__(self, model, opt, x, y, device: torch.device, compile: str = "none", scope: str = "model"):
-        self._step = build_step(model, opt, StepOptions(compile, scope, amp=device.type == "cuda"), device.type)
+    def __init__(
+        self,
+        model,
+        opt,
+        x,
+        y,
+        device: torch.device,
+        compile: str = "none",
+        scope: str = "model",
+        split_graph: bool = True,
+    ):
+        options = StepOptions(compile, scope, amp=device.type == "cuda", ddp_split_graph=split_graph)
+        self._step = build_step(model, opt, options, device.type)
         self._x, self._y = x, y
         self._last: torch.Tensor | None = None
 
@@ -250,14 +261,12 @@ def _ddp_rank(args: argparse.Namespace, device: torch.device, local_rank: int) -
     on_gpu = device.type == "cuda"
     model = build_model(args.model, device)
     opt, opt_name = make_optimizer(model, device, lr_tensor=args.compile != "none" and args.scope == "step")
-    if not args.split_graph:
-        torch._dynamo.config.optimize_ddp = False
     ddp_kwargs = {"gradient_as_bucket_view": True, "static_graph": args.static_graph}
     if args.bucket_cap_mb:
         ddp_kwargs["bucket_cap_mb"] = args.bucket_cap_mb
     net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if on_gpu else None, **ddp_kwargs)
     x, y = synthetic_batch(args.model, args.batch, device)
-    step = FixedBatchStep(net, opt, x, y, device, args.compile, args.scope)
+    step = FixedBatchStep(net, opt, x, y, device, args.compile, args.scope, args.split_graph)
     t0 = time.perf_counter()
     step()
     sync([device])

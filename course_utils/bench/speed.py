@@ -11,7 +11,7 @@ skipped and listed):
 2. the plain-PyTorch reference (benchmarks/reference_resnet.py) in a subprocess, same batch;
 3. with 2+ GPUs: compiled DDP on every visible GPU, profiled (NCCL vs compute per step);
 4. with 2+ GPUs: ResNet-18 32 px, single and DDP, large batch (small models are launch-bound);
-5. what each option gives: eager, model-only compile, batch 384, CUDA graphs, DDP static graph.
+5. what each option gives: eager, model-only compile, batch 768, CUDA graphs, DDP split graph.
 
 Rows merge into ``--out`` (docs/results/multi_gpu.json) after each run, labelled by config.
 """
@@ -59,10 +59,18 @@ def _plan(gpus: int, device: str, quick: bool) -> list[tuple[str, str, mg.Run]]:
     ddp_base = replace(best, compile="default")
     if gpus >= 2 and quick:  # one DDP run that passes every DDP option through the torchrun worker
         items.append(
-            ("ddp", "run", replace(ddp_base, mode="ddp", gpus=gpus, profile=True, static_graph=True, bucket_cap_mb=1))
+            (
+                "ddp",
+                "run",
+                replace(
+                    ddp_base, mode="ddp", gpus=gpus, profile=True, static_graph=True, bucket_cap_mb=1, split_graph=False
+                ),
+            )
         )
     elif gpus >= 2:
-        items += [("ddp", "run", ddp_base), ("ddp", "run", replace(ddp_base, mode="ddp", gpus=gpus, profile=True))]
+        # one graph, all-reduce after backward (the trainer's default; see fast_step.StepOptions)
+        ddp = replace(ddp_base, mode="ddp", gpus=gpus, profile=True, split_graph=False)
+        items += [("ddp", "run", ddp_base), ("ddp", "run", ddp)]
         # ResNet-18 at 32 px: eager steps are launch-bound up to ~2048 images, so DDP's per-step host work
         # shows; 8192 per GPU makes the step GPU-bound (no compile to wait for)
         r18 = replace(best, model="resnet18", batch=8192, compile="none", scope="model")
@@ -80,8 +88,8 @@ def _plan(gpus: int, device: str, quick: bool) -> list[tuple[str, str, mg.Run]]:
             ("options", "run", replace(r50, compile="reduce-overhead")),  # CUDA graphs at 256
             ("options", "run", replace(r50, scope="model")),
         ]  # model-only compile
-        if gpus >= 2:
-            items += [("options", "run", replace(r50, mode="ddp", gpus=gpus, static_graph=True, bucket_cap_mb=100))]
+        if gpus >= 2:  # PyTorch's default for compiled DDP: a graph per bucket, all-reduces overlapping backward
+            items += [("options", "run", replace(ddp, profile=False, split_graph=True))]
     return items
 
 

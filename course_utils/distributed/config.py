@@ -43,6 +43,10 @@ class TrainConfig:
     channels_last: str = "auto"  # auto (on for GPU) | on | off
     compile: str = "none"
     compile_scope: str = "model"  # model | step (forward, backward and optimizer in one torch.compile)
+    # compiled DDP: a graph per gradient bucket so all-reduces overlap backward (PyTorch's default),
+    # or one graph and the all-reduce after it: 97% against 95% scaling on 2 H200s over NVLink
+    # (docs/performance.md); split pays off where the link is slow (PCIe, between hosts)
+    ddp_split_graph: bool = False
     fused: str = "auto"  # fused optimizer kernel: auto (on GPU) | on | off
     cudnn_benchmark: bool = True
     num_workers: int = 0

@@ -190,7 +190,10 @@ class _Run:
         self.raw, self.model, self.opt = raw, model, opt
         # compiles the model, or the whole step (forward, backward, update), as cfg.compile_scope says
         self.step = build_step(
-            model, opt, StepOptions(cfg.compile, cfg.compile_scope, self.amp, fused), self.device.type
+            model,
+            opt,
+            StepOptions(cfg.compile, cfg.compile_scope, self.amp, fused, cfg.ddp_split_graph),
+            self.device.type,
         )
 
         # every mode draws its order from the same DistributedSampler, so one process sees
@@ -397,6 +400,7 @@ class _Run:
             "channels_last": self.channels_last,
             "compile": cfg.compile,
             "compile_scope": cfg.compile_scope,
+            "ddp_split_graph": cfg.ddp_split_graph if self.mode == "ddp" and cfg.compile != "none" else None,
             "optimizer": self.optimizer_name,
             "cudnn_benchmark": cfg.cudnn_benchmark if self.on_gpu else None,
             "threads_per_process": torch.get_num_threads(),

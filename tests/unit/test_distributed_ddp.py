@@ -95,6 +95,25 @@ def test_ddp_on_two_processes_equals_one_process_on_the_concatenated_batch(ddp_j
     assert max((ddp[k] - half[k]).abs().max().item() for k in ref) > 1e-3
 
 
+def test_the_trainer_compiled_with_ddp_as_one_graph_trains_like_eager_ddp(ddp_job, tmp_path):
+    """The trainer's fast path on DDP: the whole step compiled (aot_eager: dynamo's capture and
+    DDP handling without a C++ compiler), one graph with the all-reduce after backward."""
+    compiled = launch_torchrun(
+        CFG.replace(compile="default", compile_scope="step", fused="on"),
+        nproc=2,
+        run_dir=tmp_path,
+        timeout_s=180,
+        show_progress=False,
+        echo=False,
+        env={"COURSE_COMPILE_BACKEND": "aot_eager"},
+    )
+    assert compiled.result["ddp_split_graph"] is False and compiled.result["compile_scope"] == "step"
+    got = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["model"]
+    eager = torch.load(ddp_job.run_dir / "checkpoint.pt", weights_only=True)["model"]
+    for name in eager:
+        torch.testing.assert_close(got[name], eager[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
 def test_every_training_image_is_seen_exactly_once_per_epoch(ddp_job):
     seen = {r: json.loads((ddp_job.run_dir / f"indices-rank{r}.json").read_text()) for r in (0, 1)}
     for epoch in ("0", "1"):

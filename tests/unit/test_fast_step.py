@@ -94,12 +94,15 @@ def test_trainer_options_round_trip_and_train_like_eager():
     tiny = TrainConfig(device="cpu", train_size=128, test_size=50, epochs=3, batch_size=16, warmup_steps=1)
     fast = tiny.replace(compile="default", compile_scope="step", fused="on")
     assert TrainConfig.from_argv(fast.to_argv()) == fast
+    split = fast.replace(ddp_split_graph=True)
+    assert TrainConfig.from_argv(split.to_argv()) == split, "the torchrun worker gets the choice"
     with pytest.raises(ValueError, match="compile_scope must be one of"):
         tiny.replace(compile_scope="all")
     eager = train(tiny, "single", log=None)
     compiled = train(fast, "single", log=None)
     assert compiled["optimizer"] == "adamw-fused" and eager["optimizer"] == "adamw-foreach"
     assert compiled["compile_scope"] == "step"
+    assert compiled["ddp_split_graph"] is None, "only compiled DDP has a graph to split"
     assert [h["train_loss"] for h in compiled["history"]] == pytest.approx(
         [h["train_loss"] for h in eager["history"]], rel=1e-3
     )

@@ -21,6 +21,8 @@ def test_plan_puts_the_decisive_measurements_first():
         ("run", "resnet18", "ddp", "none", "model", 8192),
     ]
     assert items[3][1].profile and items[5][1].profile
+    assert not items[3][1].split_graph, "compiled DDP as one graph: the trainer's default"
+    assert [r.split_graph for _, r in items if r.mode == "ddp" and r.model == "resnet50"] == [False, True]
     one = sp.plan(1, "cuda", quick=False)
     assert all(r.mode == "single" for _, r in one), "no DDP with one GPU"
     assert any(r.compile == "none" for _, r in one) and any(r.batch == 256 for _, r in one)
@@ -86,4 +88,5 @@ def test_the_whole_command_runs_on_a_cpu(tmp_path):
     assert ref["img_per_s"] > 0 and ref["last_loss"] > 0
     ddp = rows[("ddp", "compiled default (step)")]
     assert ddp["world_size"] == 2 and ddp["scaling_efficiency"] > 0
+    assert ddp["ddp_options"].endswith("optimize_ddp=False"), "one graph, through the torchrun worker"
     assert ddp["profile"]["steps_profiled"] >= 1 and ddp["profile"]["comm_ms_per_step"] > 0
