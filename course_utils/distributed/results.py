@@ -57,17 +57,38 @@ def _fmt(value, kind: str) -> str:
         return "n/a"
     if kind == "int":
         return f"{value:,.0f}"
-    if kind == "pct":
-        return f"{100 * value:.0f}%"
+    if kind == "pct":  # one decimal: 94.7% must not read as a 95% target met
+        return f"{100 * value:.1f}%"
     if kind == "gib":
         return f"{value:.2f}"
     return str(value)
 
 
+def recorded_on(rows: list[dict]) -> str:
+    """When, where and with what the rows were measured, one entry per distinct machine and day:
+    a results file gathers runs of several days, so its top-level host describes only the last."""
+    seen: dict[tuple, None] = {}
+    for r in rows:
+        gpus = r.get("gpus_visible")
+        machine = f"{gpus} x {r['device_name']}" if gpus and r.get("device_name") else r.get("device_name", "?")
+        seen[(r.get("date", "?"), machine, r.get("torch", "?"))] = None
+    return "; ".join(f"{date} on {machine}, torch {torch}" for date, machine, torch in sorted(seen))
+
+
 def config_label(row: dict) -> str:
-    """What tells two runs of one model and mode apart: compilation, batch per device, precision."""
+    """What tells two runs of one model and mode apart: compilation (and what it wraps), batch per
+    device, precision, DDP's options when not its defaults."""
     compiled = {"none": "eager", None: "", "default": "compiled", "reduce-overhead": "compiled + CUDA graphs"}
     parts = [compiled.get(row.get("compile"), f"compile={row.get('compile')}")]
+    if row.get("scope") == "step" and row.get("compile") not in (None, "none"):
+        parts[0] += " (whole step)"
+    options = row.get("ddp_options") or ""
+    if "optimize_ddp=False" in options:
+        parts.append("one graph")
+    if "static_graph=True" in options:
+        parts.append("static_graph")
+    if "bucket_cap_mb=" in options and "bucket_cap_mb=25" not in options:
+        parts.append(options.split("bucket_cap_mb=")[1].split(",")[0] + " MB buckets")
     batch = row.get("batch") or row.get("batch_per_device") or row.get("batch_size")
     if batch:
         parts.append(f"batch {batch}/device")
