@@ -30,3 +30,30 @@ def test_limits_grow_with_the_slowdown_and_on_gpus_but_a_given_cell_limit_stays(
 
 def test_the_slowdown_is_at_least_one_and_bounded():
     assert 1.0 <= timing.load_scale(0.01) <= 20.0
+
+
+def test_the_config_holds_the_limits_the_measured_solution_gives():
+    """nbgrader_config.py's limits are what `timing measure` proposes from the recorded run."""
+    import json
+    from pathlib import Path
+
+    from traitlets.config.loader import PyFileConfigLoader
+
+    repo = Path(timing.__file__).resolve().parents[1]
+    record = json.loads((repo / "docs" / "results" / "solution_times.json").read_text())
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(repo)).load_config()
+    for assignment, info in record["assignments"].items():
+        assert info["cell_timeout_s"] == round(max(timing.FLOOR_S, timing.FACTOR * info["slowest_cell_s"]))
+        assert config.GradeSubmissions.cell_timeout[assignment] == info["cell_timeout_s"], assignment
+        assert config.GradeSubmissions.solution_seconds[assignment] == info["solution_s"], assignment
+
+
+def test_the_class_estimate_counts_a_looping_submission_as_its_budget():
+    record = {"assignments": {"hw": {"solution_s": 6.6, "cell_timeout_s": 14, "submission_timeout_s": 60}}}
+    assert timing.looping_s(record["assignments"]["hw"]) == timing.BUDGET_FACTOR * 6.6 + 14
+    rows = timing.estimate(record, {"cpu": {"workers": 2, "hw": 7.5}})
+    hundred = next(r for r in rows if r["students"] == 100)
+    assert hundred["honest_min"] == 12.5
+    assert hundred["all_looping_min"] == round(100 * (7.5 + timing.looping_s(record["assignments"]["hw"]) / 2) / 60, 1)
+    capped = {"solution_s": 100.0, "cell_timeout_s": 14, "submission_timeout_s": 60}
+    assert timing.looping_s(capped) == 60, "never more than the hard cap per submission"
