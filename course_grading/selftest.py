@@ -43,6 +43,16 @@ CASES: dict[str, dict[str, Any]] = {
                 lambda s, r: variants.replace(variants.perfect(s, r), "ddp_script", "if rank == 0:", "if True:"),
                 10,
             ),
+            # the script loops as it is imported (tests and torchrun ranks): stopped by the time
+            # limits, which here get their GPU scaling (report: limits, seconds)
+            "every_answer_loops": (
+                lambda s, r: variants.prepend(
+                    variants.prepend(variants.perfect(s, r), "ddp_script", variants.BUSY_LOOP),
+                    "train_local",
+                    variants.BUSY_LOOP,
+                ),
+                0,
+            ),
         },
     },
 }
@@ -163,6 +173,7 @@ def selftest(out: Path | None, workers: int | None = None, unsafe: bool = False,
                     "cells": row.get("cells"),
                     "notes": row["notes"],
                     "seconds": round(row["seconds"], 2),
+                    "limits": row.get("limits"),
                     "ok": ok,
                 }
                 if row.get("error_log"):  # why nbgrader could not grade it, in full
