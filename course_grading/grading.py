@@ -139,6 +139,8 @@ def grade_folder(
                 "review": result.get("review", []),
                 "seconds": result["timing"].get("worker_s", 0.0),
             }
+            if result.get("sandbox_uid") is not None:
+                row["sandbox_uid"] = result["sandbox_uid"]  # the uid its kernel ran as (this run's lease)
             if result.get("limits"):
                 row["limits"] = result["limits"]  # what this submission's cells were allowed, scaled
             if result["status"] != "error":

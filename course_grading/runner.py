@@ -117,7 +117,7 @@ def run(tasks: list[dict], setup: dict, workers: int, submission_timeout: float)
                     )
                 else:
                     slot.task = None
-                    yield message
+                    yield {**message, "sandbox_uid": slot.uid}
             now = time.monotonic()
             for slot in slots:
                 if slot.task and now - slot.started > submission_timeout:
@@ -145,4 +145,5 @@ def _replace(slots: list[_Slot], slot: _Slot, setup: dict, why: str) -> Iterator
             "status": "error",
             "timing": {"worker_s": time.monotonic() - slot.started},
             "notes": [*task["problems"], why],
+            "sandbox_uid": slot.uid,
         }

@@ -44,11 +44,16 @@ def tree_hash(*roots: Path) -> dict[str, str]:
     return out
 
 
-def sandbox_processes() -> list[psutil.Process]:
+def sandbox_processes(report: dict, ended: float) -> list[psutil.Process]:
+    """Processes of the sandbox uids this run leased (report.json names each submission's) that
+    were started before the run ended: another grading run on the machine may hold other uids,
+    or take these once the lease is released, and its processes are not this run's leftovers."""
+    leased = {row["sandbox_uid"] for row in report["students"] if row.get("sandbox_uid") is not None}
+    assert leased and all(BASE_UID <= uid < BASE_UID + 64 for uid in leased), leased
     found = []
-    for proc in psutil.process_iter(["uids"]):
+    for proc in psutil.process_iter(["uids", "create_time"]):
         uids = proc.info.get("uids")
-        if uids and BASE_UID <= uids.real < BASE_UID + 64:
+        if uids and uids.real in leased and (proc.info.get("create_time") or 0) < ended:
             found.append(proc)
     return found
 
@@ -144,6 +149,7 @@ def dashboard(tmp_path_factory):
         extra_env={"GRADER_API_TOKEN": X.SECRET},
     )
     seconds = time.perf_counter() - started
+    ended = time.time()
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     time.sleep(2)  # what a daemon would need to strike after the run
     report = json.loads((course / "reports" / "report.json").read_text())
@@ -156,6 +162,7 @@ def dashboard(tmp_path_factory):
         "rows": {r["student"]: r for r in report["students"]},
         "report": report,
         "seconds": seconds,
+        "ended": ended,
         "stdout": done.stdout,
     }
 
@@ -202,7 +209,7 @@ def test_the_instructors_files_and_other_submissions_are_byte_identical(dashboar
 
 
 def test_no_process_is_left(dashboard):
-    assert sandbox_processes() == []
+    assert sandbox_processes(dashboard["report"], dashboard["ended"]) == []
     assert psutil.Process().children(recursive=True) == []
 
 
@@ -375,11 +382,13 @@ def training(tmp_path_factory):
         timeout=900,
         extra_env={"GRADER_API_TOKEN": X.SECRET},
     )
+    ended = time.time()
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     time.sleep(2)
     report = json.loads((course / "reports" / "report.json").read_text())
     return {
         "course": course,
+        "ended": ended,
         "report": report,
         "rows": {r["student"]: r for r in report["students"]},
         "before": before,
@@ -415,4 +424,5 @@ def test_training_attacks_get_their_true_score_and_change_nothing(training):
     out = outputs_of(training["course"], "attack_train_escape", T, T)
     assert "no solutions: FileNotFoundError" in out and X.SECRET not in out
     assert training["after"] == training["before"]
-    assert sandbox_processes() == [] and psutil.Process().children(recursive=True) == []
+    assert sandbox_processes(training["report"], training["ended"]) == []
+    assert psutil.Process().children(recursive=True) == []
