@@ -29,17 +29,20 @@ if "export" in sys.argv[1:2]:  # nbgrader's exporter does not create the folder
     os.makedirs(_reports, exist_ok=True)
 
 # Time limits come from the solution's own run (`python -m course_grading.timing measure --runs 3`,
-# docs/results/solution_times.json: idle 2-core CPU machine, 2026-11-30 05:16 UTC, load 0.9):
+# docs/results/solution_times.json: idle 2-core CPU machine, 2026-11-30 05:51 UTC, load 0.7):
 # course-grade scales them per submission by how much slower the machine runs then (a short busy
-# loop) and on GPU workers (course_grading/timing.py, scaled_limits), so a looping submission costs
-# a few times an honest one. Per cell: 3x the solution's slowest cell, at least 5 s. Dashboard:
-# slowest cell ~0.5 s. Training: the launch cell (one torchrun job) ~4.6 s -> 14 s (toy.launch
-# stops its job on the interrupt, so no rank outlives the cell).
-c.GradeSubmissions.cell_timeout = {"gpu_monitoring_dashboard": 5, "multi_gpu_training": 14}
+# loop), by at least the slowdown its own workers cause (workers x solution_cores / cores) and on
+# GPU workers (course_grading/timing.py, scaled_limits), so a looping submission costs a few times
+# an honest one. Per cell: 3x the solution's slowest cell, at least 5 s. Dashboard: slowest cell
+# ~0.5 s. Training: the launch cell (one torchrun job) ~5 s -> 15 s (toy.launch stops its job on
+# the interrupt, so no rank outlives the cell).
+c.GradeSubmissions.cell_timeout = {"gpu_monitoring_dashboard": 5, "multi_gpu_training": 15}
 # All cells of one submission together: 2x the solution's cells plus one cell limit; once spent,
 # the cells below are not run and the report says "stopped for time" and where. Solution cells,
-# summed: dashboard ~0.7 s (1 s used, the least), training 6.6 s.
-c.GradeSubmissions.solution_seconds = {"gpu_monitoring_dashboard": 1.0, "multi_gpu_training": 6.6}
+# summed: dashboard ~0.7 s (1 s used, the least), training 6.9 s.
+c.GradeSubmissions.solution_seconds = {"gpu_monitoring_dashboard": 1.0, "multi_gpu_training": 6.9}
+# Cores the solution keeps busy on average (its CPU time over its wall time, at least 1).
+c.GradeSubmissions.solution_cores = {"gpu_monitoring_dashboard": 1.0, "multi_gpu_training": 1.3}
 # Plain `nbgrader autograde` knows neither: it uses c.Execute.timeout, the larger limit, unscaled.
 c.Execute.timeout = 150
 # Kill the kernel once the notebook has run, instead of a polite shutdown that can take

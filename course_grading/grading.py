@@ -29,16 +29,25 @@ def cell_timeout(config, assignment: str, override: float | None) -> int:
     return int(per_assignment.get(assignment) or config.Execute.get("timeout", 30))
 
 
-def limits_for(config, assignment: str, cell_timeout_s: int, override: bool, gpus) -> dict | None:
+def limits_for(config, assignment: str, cell_timeout_s: int, override: bool, gpus, workers: int = 1) -> dict | None:
     """What the workers scale into each submission's time limits (timing.scaled_limits): the
-    cell limit and the solution's own cell time (``c.GradeSubmissions.solution_seconds``,
-    measured by ``python -m course_grading.timing measure``). None where that is not configured:
-    the flat cell limit only."""
+    cell limit, the solution's own cell time (``c.GradeSubmissions.solution_seconds``, measured by
+    ``python -m course_grading.timing measure``) and the slowdown this run's own workers cause:
+    ``workers`` submissions at once, each keeping ``c.GradeSubmissions.solution_cores`` cores busy
+    as the solution did, on this machine's cores. None where no solution time is configured: the
+    flat cell limit only."""
     section = config.GradeSubmissions if "GradeSubmissions" in config else {}
     honest = section.get("solution_seconds", {}).get(assignment)
     if not honest:
         return None
-    return {"cell_s": cell_timeout_s, "solution_s": float(honest), "fixed_cell": override, "gpu": bool(gpus)}
+    cores = float(section.get("solution_cores", {}).get(assignment, 1.0))
+    return {
+        "cell_s": cell_timeout_s,
+        "solution_s": float(honest),
+        "fixed_cell": override,
+        "gpu": bool(gpus),
+        "contention": round(max(1.0, workers * cores / (os.cpu_count() or 1)), 2),
+    }
 
 
 def grade_folder(
@@ -111,6 +120,7 @@ def grade_folder(
                     "notebooks": info.notebooks,
                 }
             )
+        busy = min(workers, max(1, len(tasks)))  # workers that will grade at once
         setup = {
             "assignment": assignment,
             "course_dir": str(course_dir),
@@ -123,7 +133,10 @@ def grade_folder(
             "gpus": granted,
             "tmpfs_bytes": disk_mb << 20,
             "memory_bytes": memory_mb << 20,
-            "limits": limits_for(config, assignment, timeout, cell_timeout_s is not None, granted),
+            "limits": limits_for(config, assignment, timeout, cell_timeout_s is not None, granted, busy),
+            # each kernel's share of the cores: torch's default of one thread per core, in every
+            # worker's kernel at once, made an honest training submission 2.6x slower on 2 cores
+            "kernel_threads": max(1, (os.cpu_count() or 1) // busy),
         }
         originals = {s.student: s.folder for s in found}
         setup_s = time.perf_counter() - started

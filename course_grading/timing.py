@@ -57,8 +57,10 @@ def load_scale(sample_s: float = 0.05) -> float:
 def scaled_limits(limits: dict) -> tuple[int, int]:
     """(seconds per cell, seconds for all cells) for the submission about to be graded, from
     ``limits`` (grading.limits_for): the idle-machine figures times the slowdown now, and GPU_SCALE
-    where the kernels get GPUs. A cell limit the instructor gave (--cell-timeout) is kept as is."""
-    scale = load_scale() * (GPU_SCALE if limits.get("gpu") else 1)
+    where the kernels get GPUs. The slowdown is at least what the run's own workers cause
+    (``contention``): the first submissions start together, before their load shows in a sample.
+    A cell limit the instructor gave (--cell-timeout) is kept as is."""
+    scale = max(load_scale(), limits.get("contention", 1.0)) * (GPU_SCALE if limits.get("gpu") else 1)
     cell = limits["cell_s"] if limits.get("fixed_cell") else round(limits["cell_s"] * scale)
     return cell, round(BUDGET_FACTOR * limits["solution_s"] * scale + cell)
 
@@ -72,8 +74,9 @@ def _cell_seconds(cell) -> float | None:
     return (parse(end) - parse(start)).total_seconds()
 
 
-def run_solution(assignment: str, notebook: str) -> tuple[float, list[dict]]:
-    """Run the solution once in a scratch copy; (total seconds, one record per code cell)."""
+def run_solution(assignment: str, notebook: str) -> tuple[float, list[dict], float]:
+    """Run the solution once in a scratch copy; (total seconds, one record per code cell, CPU
+    seconds of the kernel and everything it started)."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -85,6 +88,7 @@ def run_solution(assignment: str, notebook: str) -> tuple[float, list[dict]]:
             ignore=shutil.ignore_patterns("work", "__pycache__", ".ipynb_checkpoints"),
         )
         nb = nbformat.read(folder / f"{notebook}.ipynb", as_version=4)
+        children = os.times()  # the kernel and what it starts count here once reaped
         env_path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
         os.environ["PATH"] = env_path
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
@@ -93,6 +97,8 @@ def run_solution(assignment: str, notebook: str) -> tuple[float, list[dict]]:
             nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}}, record_timing=True
         ).execute()
         total = time.perf_counter() - started
+        after = os.times()
+    cpu = (after.children_user - children.children_user) + (after.children_system - children.children_system)
     cells = []
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -105,7 +111,7 @@ def run_solution(assignment: str, notebook: str) -> tuple[float, list[dict]]:
                 "seconds": _cell_seconds(cell),
             }
         )
-    return total, cells
+    return total, cells, cpu
 
 
 def measure(runs: int) -> dict:
@@ -119,11 +125,12 @@ def measure(runs: int) -> dict:
         "assignments": {},
     }
     for assignment, notebook in ASSIGNMENTS.items():
-        totals, slowest = [], []
+        totals, slowest, cores = [], [], []
         per_cell: dict[str, list[float]] = {}
         for _ in range(runs):
-            total, cells = run_solution(assignment, notebook)
+            total, cells, cpu = run_solution(assignment, notebook)
             totals.append(total)
+            cores.append(cpu / total)
             times = [c["seconds"] for c in cells if c["seconds"] is not None]
             slowest.append(max(times))
             for i, c in enumerate(cells):
@@ -135,6 +142,9 @@ def measure(runs: int) -> dict:
             "slowest_cell_s": round(worst, 2),
             "cells_s": {k: round(statistics.median(v), 2) for k, v in per_cell.items()},
             "graded_parts": sum(1 for _ in cells if _["test"]),
+            # cores the solution keeps busy on average (its CPU over its wall time), at least 1:
+            # how many of the machine's cores each grading worker needs (grading.limits_for)
+            "cores": round(max(1.0, statistics.median(cores)), 1),
             "cell_timeout_s": round(max(FLOOR_S, FACTOR * worst)),
             "solution_s": round(max(sum(c for c in (statistics.median(v) for v in per_cell.values())), 1.0), 1),
             "submission_timeout_s": round(max(60.0, SUBMISSION_FACTOR * max(totals))),
@@ -146,9 +156,11 @@ def measure(runs: int) -> dict:
 def config_line(record: dict) -> str:
     limits = {a: r["cell_timeout_s"] for a, r in record["assignments"].items()}
     honest = {a: r["solution_s"] for a, r in record["assignments"].items()}
+    cores = {a: r["cores"] for a, r in record["assignments"].items()}
     return (
         f"c.GradeSubmissions.cell_timeout = {json.dumps(limits)}\n"
-        f"c.GradeSubmissions.solution_seconds = {json.dumps(honest)}"
+        f"c.GradeSubmissions.solution_seconds = {json.dumps(honest)}\n"
+        f"c.GradeSubmissions.solution_cores = {json.dumps(cores)}"
     )
 
 

@@ -34,6 +34,8 @@ class Worker:
         from nbgrader.apps import NbGraderAPI
 
         course.prepare_environment()
+        if "kernel_threads" in setup:  # the sandbox passes OMP_NUM_THREADS on; an instructor's own value stays
+            os.environ.setdefault("OMP_NUM_THREADS", str(setup["kernel_threads"]))
         self.assignment = setup["assignment"]
         self.root = Path(setup["workdir"])
         self.root.mkdir(parents=True, exist_ok=True)

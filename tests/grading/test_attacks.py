@@ -374,6 +374,8 @@ def training(tmp_path_factory):
         **paths,
     )
     V.write(V.prepend(good, "train_local", escape), subs / "attack_train_escape", T)
+    probe = "import os, torch\nprint('kernel threads', torch.get_num_threads(), os.environ.get('OMP_NUM_THREADS'))\n"
+    V.write(V.append_code(good, probe), subs / "threads_probe", T)
     protected = (course / "solutions", course / "exercises", course / "nbgrader_config.py", subs)
     before = tree_hash(*protected)
     done = run(
@@ -414,6 +416,15 @@ def test_training_is_graded_on_correctness_inside_the_sandbox(training):
     assert ran["world_size"] == 2 and ran["wrapped_in"] == "DistributedDataParallel"
     assert ran["backend"] == ("nccl" if ran["cuda_devices"] >= 2 else "gloo")
     assert (training["course"] / "feedback" / "perfect" / T / f"{T}.html").exists()
+
+
+@pytest.mark.slow
+def test_each_kernel_gets_its_share_of_the_cores(training):
+    """2 workers: each kernel's torch uses cores / 2 threads, not one per core (which, in both
+    workers' kernels at once, made honest training submissions 2.6x slower on 2 cores)."""
+    share = max(1, (os.cpu_count() or 1) // 2)
+    assert training["rows"]["threads_probe"]["auto_score"] == 11
+    assert f"kernel threads {share} {share}" in outputs_of(training["course"], "threads_probe", T, T)
 
 
 @pytest.mark.slow

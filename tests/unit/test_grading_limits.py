@@ -14,9 +14,26 @@ def test_limits_come_from_the_config_and_stay_off_without_it():
         "solution_s": 2.0,
         "fixed_cell": False,
         "gpu": False,
+        "contention": 1.0,
     }
     assert limits_for(config, "other", 5, False, [0]) is None
     assert limits_for(Config(), "hw", 5, False, None) is None
+
+
+def test_the_runs_own_workers_set_a_floor_under_the_slowdown(monkeypatch):
+    """The first submissions start together, before their load shows in the busy-loop sample:
+    workers x the solution's cores over the machine's cores is the slowdown to expect at least."""
+    config = Config()
+    config.GradeSubmissions.solution_seconds = {"hw": 2.0}
+    config.GradeSubmissions.solution_cores = {"hw": 1.5}
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert limits_for(config, "hw", 5, False, None, workers=1)["contention"] == 1.0
+    assert limits_for(config, "hw", 5, False, None, workers=4)["contention"] == 3.0
+    monkeypatch.setattr(timing, "load_scale", lambda: 1.0)
+    limits = limits_for(config, "hw", 5, False, None, workers=4)
+    assert timing.scaled_limits(limits) == (15, round(timing.BUDGET_FACTOR * 2.0 * 3 + 15))
+    monkeypatch.setattr(timing, "load_scale", lambda: 4.0)  # a busier machine than the workers explain
+    assert timing.scaled_limits(limits) == (20, round(timing.BUDGET_FACTOR * 2.0 * 4 + 20))
 
 
 def test_limits_grow_with_the_slowdown_and_on_gpus_but_a_given_cell_limit_stays(monkeypatch):
@@ -46,6 +63,7 @@ def test_the_config_holds_the_limits_the_measured_solution_gives():
         assert info["cell_timeout_s"] == round(max(timing.FLOOR_S, timing.FACTOR * info["slowest_cell_s"]))
         assert config.GradeSubmissions.cell_timeout[assignment] == info["cell_timeout_s"], assignment
         assert config.GradeSubmissions.solution_seconds[assignment] == info["solution_s"], assignment
+        assert config.GradeSubmissions.solution_cores[assignment] == info["cores"], assignment
 
 
 def test_the_class_estimate_counts_a_looping_submission_as_its_budget():
