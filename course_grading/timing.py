@@ -219,8 +219,9 @@ def main(argv=None) -> int:
 
 
 # Seconds per submission measured by the grading command on the idle 2-core machine with 2
-# workers, sandboxed (docs/results/grading.json, key idle_kernel_threads_2026_11_30). The GPU host row assumes 8 workers on its 16 cores (CPU-bound
-# checks; the training runs gloo on CPU or NCCL on 2 GPUs); not measured.
+# workers, sandboxed (docs/results/grading.json, key idle_kernel_threads_2026_11_30). The GPU
+# host row assumes 8 workers on its 16 cores (CPU-bound checks; the training runs gloo on CPU
+# or NCCL on 2 GPUs); not measured.
 DEFAULT_RATES = {
     "2-core CPU, 2 workers": {"workers": 2, "gpu_monitoring_dashboard": 1.24, "multi_gpu_training": 5.60},
     "one GPU host, 16 cores, 8 workers": {
