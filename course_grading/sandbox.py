@@ -47,6 +47,7 @@ MAX_KEPT_FILE = 16 << 20  # a bigger file the kernel wrote is not kept with the 
 MAX_KEPT_TOTAL = 32 << 20
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_NAME = "course-grading"
+CPU_SHARES = 1024  # the same weight for every worker slot (cgroup v1's default)
 HOSTNAME = "sandbox"
 SANDBOX_USER = "student"  # the name the sandbox's /etc/passwd gives the kernel's uid
 
@@ -379,11 +380,15 @@ def check_available() -> None:
 
 
 def make_cgroups(slot: str, limits: Limits) -> dict[str, Path]:
-    """This slot's memory and pids cgroups (v1), where mounted and writable; {} otherwise."""
+    """This slot's memory, pids and cpu cgroups (v1), where mounted and writable; {} otherwise.
+    Each slot's cpu group has the same weight, so the slots share the cores evenly however many
+    processes a submission starts: a classmate's CPU hog cannot push an honest submission past
+    its time limits (the kernel's autogroup does this too, where it is on; this does not rely on it)."""
     made = {}
     for controller, settings in (
         ("memory", {"memory.limit_in_bytes": limits.memory_bytes, "memory.memsw.limit_in_bytes": limits.memory_bytes}),
         ("pids", {"pids.max": limits.processes}),
+        ("cpu", {"cpu.shares": CPU_SHARES}),
     ):
         base = CGROUP_ROOT / controller
         if not (base / "cgroup.procs").exists():

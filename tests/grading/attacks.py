@@ -256,6 +256,18 @@ while True:
     pass
 """
 
+# a classmate who wants the others to fail for time: many processes spinning for as long as
+# its own limits let it, started as the tests import its script
+CPU_HOG = """
+import multiprocessing as _mp
+def _spin():
+    while True:
+        pass
+_hogs = [_mp.Process(target=_spin, daemon=True) for _ in range(8)]
+for _p in _hogs:
+    _p.start()
+"""
+
 GC_HUNT = """
 import gc
 for _obj in gc.get_objects():

@@ -374,6 +374,9 @@ def training(tmp_path_factory):
         **paths,
     )
     V.write(V.prepend(good, "train_local", escape), subs / "attack_train_escape", T)
+    # sorts first, so it starts beside attack_train_escape and spins while most others run
+    hog = V.prepend(V.prepend(release, "ddp_script", X.CPU_HOG), "train_local", X.CPU_HOG + V.BUSY_LOOP)
+    V.write(hog, subs / "attack_cpu_hog", T)
     probe = "import os, torch\nprint('kernel threads', torch.get_num_threads(), os.environ.get('OMP_NUM_THREADS'))\n"
     V.write(V.append_code(good, probe), subs / "threads_probe", T)
     protected = (course / "solutions", course / "exercises", course / "nbgrader_config.py", subs)
@@ -432,6 +435,10 @@ def test_training_attacks_get_their_true_score_and_change_nothing(training):
     rows = training["rows"]
     assert rows["attack_train_transformer"]["auto_score"] == 0 and rows["attack_train_transformer"]["review"]
     assert rows["attack_train_escape"]["auto_score"] == 11, rows["attack_train_escape"]["notes"]
+    # the CPU hog's neighbours keep their scores and were stopped for nothing
+    assert rows["attack_cpu_hog"]["auto_score"] == 0
+    for student in ("attack_train_escape", "perfect", "every_rank_logs", "threads_probe"):
+        assert not [n for n in rows[student]["notes"] if "time" in n], (student, rows[student]["notes"])
     out = outputs_of(training["course"], "attack_train_escape", T, T)
     assert "no solutions: FileNotFoundError" in out and X.SECRET not in out
     assert training["after"] == training["before"]

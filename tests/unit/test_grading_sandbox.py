@@ -273,3 +273,21 @@ def test_a_killed_run_frees_its_uids(tmp_path, monkeypatch):
     )
     assert "held" in done.stdout and done.returncode == -9
     assert len(sandbox.claim_uids(2).uids) == 2  # the kernel dropped the dead run's locks
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not (sandbox.CGROUP_ROOT / "cpu" / "cgroup.procs").exists(),
+    reason="needs root and the cgroup v1 cpu controller",
+)
+def test_each_worker_slot_gets_its_own_equal_cpu_group_and_limits():
+    """Equal cpu weights per slot: a submission's many processes share its slot's part of the
+    cores, not the machine (the CPU-hog attack in test_attacks.py grades beside it)."""
+    limits = sandbox.Limits(memory_bytes=1 << 30, processes=77)
+    made = sandbox.make_cgroups(f"test-slot-{os.getpid()}", limits)
+    try:
+        assert (made["cpu"] / "cpu.shares").read_text().strip() == str(sandbox.CPU_SHARES)
+        assert (made["pids"] / "pids.max").read_text().strip() == "77"
+        assert int((made["memory"] / "memory.limit_in_bytes").read_text()) == 1 << 30
+    finally:
+        sandbox.remove_cgroups(made)
+    assert not any(folder.exists() for folder in made.values())
