@@ -54,6 +54,12 @@ def load_scale(sample_s: float = 0.05) -> float:
     return min(20.0, max(1.0, (time.perf_counter() - wall) / (time.process_time() - cpu)))
 
 
+def budget_s(solution_s: float, cell_s: float, scale: float = 1.0) -> float:
+    """All cells of one submission together: BUDGET_FACTOR x the solution's cells, plus one cell
+    limit, at ``scale`` times the idle machine's pace."""
+    return BUDGET_FACTOR * solution_s * scale + cell_s
+
+
 def scaled_limits(limits: dict) -> tuple[int, int]:
     """(seconds per cell, seconds for all cells) for the submission about to be graded, from
     ``limits`` (grading.limits_for): the idle-machine figures times the slowdown now, and GPU_SCALE
@@ -62,7 +68,7 @@ def scaled_limits(limits: dict) -> tuple[int, int]:
     A cell limit the instructor gave (--cell-timeout) is kept as is."""
     scale = max(load_scale(), limits.get("contention", 1.0)) * (GPU_SCALE if limits.get("gpu") else 1)
     cell = limits["cell_s"] if limits.get("fixed_cell") else round(limits["cell_s"] * scale)
-    return cell, round(BUDGET_FACTOR * limits["solution_s"] * scale + cell)
+    return cell, round(budget_s(limits["solution_s"], cell, scale))
 
 
 def _cell_seconds(cell) -> float | None:
@@ -167,8 +173,7 @@ def config_line(record: dict) -> str:
 def looping_s(info: dict) -> float:
     """Worker seconds a submission whose every part loops can take on an idle machine: its cells
     share a budget (BUDGET_FACTOR x the solution's cells + one cell limit), under the hard cap."""
-    budget = BUDGET_FACTOR * info["solution_s"] + info["cell_timeout_s"]
-    return min(budget, info["submission_timeout_s"])
+    return min(budget_s(info["solution_s"], info["cell_timeout_s"]), info["submission_timeout_s"])
 
 
 def estimate(record: dict, per_submission_s: dict[str, dict[str, float]]) -> list[dict]:
